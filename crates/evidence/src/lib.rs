@@ -1,0 +1,86 @@
+//! Evidence for an incident: what an engineer would gather before touching code.
+//!
+//! The output contract is [`ServiceContext`]; every string in it that came from Railway logs or
+//! HTTP paths is untrusted and already neutralised (see the `sanitize` rules in the README).
+
+use serde::{Deserialize, Serialize};
+
+/// Where a log pattern was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogSource {
+    Build,
+    Deploy,
+}
+
+/// Many log lines that differ only in numbers, ids, timestamps, … folded into one pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogPattern {
+    pub source: LogSource,
+    /// `error`, `warn`, `info`, …
+    pub level: String,
+    /// The normalised line (`<n>`, `<id>`, `<hex>`, `<ts>`, `<path>:<n>` placeholders), sanitised.
+    pub pattern: String,
+    pub count: u64,
+    /// RFC 3339.
+    pub first_seen: String,
+    pub last_seen: String,
+    /// A few verbatim (sanitised, length-capped) lines.
+    pub samples: Vec<String>,
+}
+
+/// HTTP requests grouped by method + route + status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpGroup {
+    pub method: String,
+    /// Path with ids/numbers folded (`/users/<id>/orders`), sanitised.
+    pub route: String,
+    pub status: u16,
+    pub count: u64,
+    pub p95_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// A few sanitised `response_details` texts, if any.
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamHealth {
+    Operational,
+    Degraded,
+    /// An active incident is open on the provider's status page.
+    Incident,
+    /// The status page could not be read (timeout, bad answer).
+    Unknown,
+}
+
+/// A third-party provider the service depends on, and its public status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamStatus {
+    /// Provider key from the provider table, e.g. `stripe`.
+    pub provider: String,
+    pub name: String,
+    /// Why we think the service depends on it: `manifest:package.json`, `log-host:api.stripe.com`.
+    pub evidence: Vec<String>,
+    pub health: UpstreamHealth,
+    /// Titles of unresolved incidents.
+    pub incidents: Vec<String>,
+}
+
+/// The evidence gathered for one affected service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceContext {
+    pub service_id: String,
+    pub service: String,
+    /// `owner/name` from Railway's service config (never from logs or model output).
+    pub repo: Option<String>,
+    /// Errors and warnings first, then by count.
+    pub log_patterns: Vec<LogPattern>,
+    /// Failed requests (status >= 400) grouped, most first.
+    pub http_failures: Vec<HttpGroup>,
+    /// Slow requests grouped, slowest first.
+    pub slow_requests: Vec<HttpGroup>,
+    pub upstreams: Vec<UpstreamStatus>,
+    /// What the caps cut, and anything else the reader should know.
+    pub notes: Vec<String>,
+}

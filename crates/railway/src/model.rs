@@ -1,0 +1,318 @@
+//! Domain types for one Railway environment. The rest of the workspace speaks these types only;
+//! generated GraphQL types never leave this crate.
+//!
+//! Times are Unix seconds (UTC); log timestamps stay RFC 3339 strings as Railway sends them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A half-open time window `[start, end)` in Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeWindow {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl TimeWindow {
+    /// The `minutes` minutes ending at `end`.
+    pub fn last_minutes(end: i64, minutes: i64) -> Self {
+        Self { start: end - minutes * 60, end }
+    }
+
+    pub fn seconds(&self) -> i64 {
+        self.end - self.start
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// Services, databases and volumes of one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Architecture {
+    pub project: ProjectRef,
+    pub environment: EnvironmentRef,
+    pub services: Vec<Service>,
+    pub volumes: Vec<Volume>,
+}
+
+impl Architecture {
+    pub fn service(&self, service_id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id == service_id)
+    }
+
+    pub fn service_by_name(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn volumes_of<'a>(&'a self, service_id: &'a str) -> impl Iterator<Item = &'a Volume> + 'a {
+        self.volumes.iter().filter(move |v| v.service_id.as_deref() == Some(service_id))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    /// Railway service id (`serviceId`), the key used everywhere else.
+    pub id: String,
+    /// Service instance id in this environment.
+    pub instance_id: String,
+    pub name: String,
+    pub source: ServiceSource,
+    /// `RAILPACK`, `NIXPACKS`, … as Railway reports it.
+    pub builder: Option<String>,
+    pub root_directory: Option<String>,
+    pub start_command: Option<String>,
+    pub replicas: Option<i64>,
+    pub region: Option<String>,
+    pub latest_deployment: Option<Deployment>,
+    /// A database: has a volume attached, or its image is a known database image.
+    pub is_database: bool,
+    /// Public and custom domains.
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServiceSource {
+    /// `owner/name` of the GitHub repository the service deploys from.
+    pub repo: Option<String>,
+    /// Docker image for image-based services (databases, …).
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub status: DeploymentStatus,
+    /// RFC 3339.
+    pub created_at: String,
+    pub commit_hash: Option<String>,
+}
+
+/// Railway's `DeploymentStatus`; unknown values are kept, not rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStatus {
+    Building,
+    Crashed,
+    Deploying,
+    Failed,
+    Initializing,
+    NeedsApproval,
+    Queued,
+    Removed,
+    Removing,
+    Skipped,
+    Sleeping,
+    Success,
+    Waiting,
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl DeploymentStatus {
+    pub fn is_broken(&self) -> bool {
+        matches!(self, Self::Crashed | Self::Failed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Volume {
+    /// Volume instance id.
+    pub id: String,
+    pub volume_id: String,
+    pub name: String,
+    /// Service the volume is attached to, if any.
+    pub service_id: Option<String>,
+    pub mount_path: String,
+    pub current_size_mb: f64,
+    pub size_mb: f64,
+    pub state: Option<String>,
+}
+
+/// One point of a time series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub ts: i64,
+    pub value: f64,
+}
+
+/// CPU and memory of one service over a window, with its limits.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ResourceUsage {
+    pub service_id: String,
+    /// vCPUs in use.
+    pub cpu: Vec<Sample>,
+    /// vCPU limit (last non-zero `CPU_LIMIT` sample).
+    pub cpu_limit: Option<f64>,
+    /// GB in use.
+    pub memory_gb: Vec<Sample>,
+    /// GB limit (last non-zero `MEMORY_LIMIT_GB` sample).
+    pub memory_limit_gb: Option<f64>,
+}
+
+/// Resource usage for every service of the environment, read in one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceReport {
+    pub window: TimeWindow,
+    pub sample_rate_seconds: i64,
+    /// Keyed by service id. Services without samples may be absent.
+    pub services: BTreeMap<String, ResourceUsage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub s2xx: u64,
+    pub s3xx: u64,
+    pub s4xx: u64,
+    pub s5xx: u64,
+}
+
+impl StatusCounts {
+    pub fn total(&self) -> u64 {
+        self.s2xx + self.s3xx + self.s4xx + self.s5xx
+    }
+}
+
+/// Request counts in one time bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HttpBucket {
+    pub ts: i64,
+    pub counts: StatusCounts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPercentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencySample {
+    pub ts: i64,
+    pub ms: LatencyPercentiles,
+}
+
+/// One endpoint (method + path) with its counts and latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointStat {
+    pub method: String,
+    pub path: String,
+    pub requests: u64,
+    pub errors_5xx: u64,
+    pub errors_4xx: u64,
+    pub p95_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+/// Where HTTP figures came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HttpStatsSource {
+    /// Railway's pre-aggregated HTTP metrics.
+    Metrics,
+    /// Aggregated from `httpLogs`; `sampled` when the row cap did not cover the whole window.
+    Logs { rows: u64, sampled: bool, covered_seconds: i64 },
+}
+
+/// HTTP traffic of one service over a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpStats {
+    pub service_id: String,
+    pub window: TimeWindow,
+    pub counts: StatusCounts,
+    /// Per-bucket counts, oldest first.
+    pub timeline: Vec<HttpBucket>,
+    /// Percentiles over the whole window.
+    pub latency_ms: Option<LatencyPercentiles>,
+    /// Percentiles per bucket, oldest first.
+    pub latency_timeline: Vec<LatencySample>,
+    /// Endpoints with the most 4xx/5xx, most first.
+    pub top_failing: Vec<EndpointStat>,
+    /// Endpoints with the highest p95, slowest first.
+    pub slowest: Vec<EndpointStat>,
+    pub source: HttpStatsSource,
+}
+
+impl HttpStats {
+    /// Share of requests answered 5xx, `0.0` without traffic.
+    pub fn rate_5xx(&self) -> f64 {
+        ratio(self.counts.s5xx, self.counts.total())
+    }
+
+    /// Share of requests answered 4xx, `0.0` without traffic.
+    pub fn rate_4xx(&self) -> f64 {
+        ratio(self.counts.s4xx, self.counts.total())
+    }
+}
+
+fn ratio(part: u64, total: u64) -> f64 {
+    if total == 0 { 0.0 } else { part as f64 / total as f64 }
+}
+
+/// HTTP stats for every non-database service, keyed by service id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpReport {
+    pub window: TimeWindow,
+    pub services: BTreeMap<String, HttpStats>,
+}
+
+/// A build or deployment log line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// RFC 3339 with nanoseconds, as Railway sends it.
+    pub timestamp: String,
+    pub message: String,
+    /// `error`, `warn`, `info`, … (Railway's `severity`, or the `level` attribute).
+    pub severity: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One request from Railway's HTTP logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpLogLine {
+    pub timestamp: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub total_duration_ms: u64,
+    pub upstream_duration_ms: Option<u64>,
+    /// Filled when the app failed to respond.
+    pub response_details: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// Logs of one service's latest deployment, bounded by count and bytes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServiceLogs {
+    pub service_id: String,
+    pub deployment_id: Option<String>,
+    pub build: Vec<LogLine>,
+    pub deploy: Vec<LogLine>,
+    /// Failed (status >= 400) and slow requests.
+    pub http: Vec<HttpLogLine>,
+    /// What the bounds cut, for the reader.
+    pub truncated: Vec<String>,
+}
+
+/// Everything one environment looks like over a window: what a health read returns, and what the
+/// demo project and the fake Railway server serve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectSnapshot {
+    pub architecture: Architecture,
+    pub resources: ResourceReport,
+    pub http: HttpReport,
+    /// Keyed by service id.
+    pub logs: BTreeMap<String, ServiceLogs>,
+}

@@ -1,0 +1,1 @@
+//! Test support: small fake HTTP peers, each on a random loopback port.
