@@ -1,1 +1,96 @@
-fn main() {}
+//! `autofix`: the Inngest worker (`serve`), a one-shot cycle (`check`), and `send`.
+
+mod check;
+mod config;
+mod deps;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{LogFormat, Options};
+
+#[derive(Debug, Parser)]
+#[command(name = "autofix", version, about = "Self-healing Railway projects: detect, explain, open a fix PR. Driven by Inngest.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Inngest functions over HTTP (the default).
+    Serve(serve::ServeArgs),
+    /// Run one monitoring cycle in-process and print architecture, findings, context and fix plan.
+    /// Never starts a coding agent.
+    Check {
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send an event to the configured Inngest (dev server or Cloud).
+    Send {
+        /// Event name, e.g. autofix/health.check.requested.
+        event: String,
+        /// Event data as a JSON object.
+        #[arg(long, default_value = "{}")]
+        data: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.options.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            None => serve::run(cli.options, serve::ServeArgs::default()).await,
+            Some(Command::Serve(args)) => serve::run(cli.options, args).await,
+            Some(Command::Check { json }) => check::run(cli.options, json).await,
+            Some(Command::Send { event, data }) => send(cli.options, &event, &data).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn send(options: Options, name: &str, data: &str) -> anyhow::Result<()> {
+    let data: serde_json::Value =
+        serde_json::from_str(data).map_err(|e| anyhow::anyhow!("--data: not valid JSON: {e}"))?;
+    if !data.is_object() {
+        anyhow::bail!("--data: must be a JSON object, e.g. '{{\"window_minutes\": 60}}'");
+    }
+    if name.trim().is_empty() {
+        anyhow::bail!("event name: must not be empty");
+    }
+    let config = options.inngest_config()?;
+    let client = inngest::Client::new(config, deps::http_client()?);
+    let event = inngest::Event::new(name, data)?;
+    let ids = client.send(&[event]).await?;
+    println!("sent {name}: {}", ids.join(", "));
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! `autofix check`: one cycle in-process, same function code, no durability, no agent.
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::config::Options;
+use crate::deps;
+use pipeline::events::HEALTH_CHECK_REQUESTED;
+use pipeline::{ContextReport, FixOutcome, MonitorReport};
+
+/// The `--json` document (documented in the README).
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub demo: bool,
+    pub project: String,
+    pub environment: String,
+    pub window: railway::model::TimeWindow,
+    pub healthy: bool,
+    pub findings: Vec<detect::Finding>,
+    pub fingerprints: Vec<String>,
+    pub architecture_markdown: String,
+    pub findings_markdown: String,
+    pub contexts: Vec<evidence::ServiceContext>,
+    pub fixes: Vec<FixOutcome>,
+    /// Failures of any function in the chain (name: message).
+    pub errors: Vec<String>,
+}
+
+pub async fn run(options: Options, json: bool) -> anyhow::Result<()> {
+    let built = deps::build(&options, true).await?;
+    let functions = pipeline::functions(built.deps.clone()).context("AUTOFIX_CRON")?;
+    let runner = inngest::InlineRunner::new(functions);
+    let event = inngest::Event::new(HEALTH_CHECK_REQUESTED, serde_json::json!({"reason": "autofix check"}))?;
+    let runs = runner.run(event).await;
+
+    let mut monitor: Option<MonitorReport> = None;
+    let mut contexts = Vec::new();
+    let mut fixes = Vec::new();
+    let mut errors = Vec::new();
+    for run in runs {
+        let output = match run.output {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(format!("{}: {e}", run.function_id));
+                continue;
+            }
+        };
+        match run.function_id.as_str() {
+            pipeline::MONITOR_FN => monitor = Some(serde_json::from_value(output).context("monitor output")?),
+            pipeline::CONTEXT_FN => {
+                let report: ContextReport = serde_json::from_value(output).context("context output")?;
+                contexts.extend(report.contexts);
+            }
+            pipeline::FIX_FN => fixes.push(serde_json::from_value::<FixOutcome>(output).context("fix output")?),
+            _ => {}
+        }
+    }
+    let Some(monitor) = monitor else {
+        anyhow::bail!("monitor-project-health failed: {}", errors.join("; "));
+    };
+    let report = CheckReport {
+        demo: monitor.demo,
+        project: monitor.project,
+        environment: monitor.environment,
+        window: monitor.window,
+        healthy: monitor.healthy,
+        findings: monitor.findings,
+        fingerprints: monitor.fingerprints,
+        architecture_markdown: monitor.architecture_markdown,
+        findings_markdown: monitor.findings_markdown,
+        contexts,
+        fixes,
+        errors,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report, &built.describe);
+    }
+    if !report.errors.is_empty() {
+        anyhow::bail!("{} function run(s) failed", report.errors.len());
+    }
+    Ok(())
+}
+
+fn print_text(r: &CheckReport, d: &deps::Describe) {
+    let label = if r.demo { " [DEMO PROJECT — built-in data, not your Railway account]" } else { "" };
+    println!("# Autofix check: {} / {}{label}", r.project, r.environment);
+    println!("analysis: {} · agent: {}", d.llm, d.agent);
+    println!();
+    println!("## Architecture\n{}", r.architecture_markdown.trim_end());
+    println!();
+    println!("## Findings\n{}", r.findings_markdown.trim_end());
+    if r.healthy {
+        println!("\nAll services healthy: no incident, nothing to fix.");
+        return;
+    }
+    println!();
+    println!("## Evidence");
+    for c in &r.contexts {
+        println!("{}", evidence::context_markdown(c).trim_end());
+    }
+    println!();
+    println!("## Fix plan");
+    for f in &r.fixes {
+        let repo = f.repo.as_deref().unwrap_or("(no repository)");
+        println!("### {repo} — fingerprint {}", f.fingerprint);
+        println!("{}", analysis::analysis_markdown(&f.analysis).trim_end());
+        println!("outcome: {:?}{}", f.status, f.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default());
+        if let Some(task) = &f.task {
+            println!("\n#### Task for the coding agent (branch {})\n{}", task.branch, task.prompt_text.trim_end());
+        }
+        println!();
+    }
+    for e in &r.errors {
+        println!("error: {e}");
+    }
+}

@@ -1,0 +1,129 @@
+//! Builds the pipeline's clients from the validated options.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::{EnvironmentSelector, Options, RailwayTarget};
+
+/// One HTTP client for every peer; per-call timeouts are set by each client.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("autofix/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .build()
+        .context("building the HTTP client")
+}
+
+/// What the startup block and `check` print about the configuration.
+pub struct Describe {
+    pub railway: String,
+    pub llm: String,
+    pub agent: String,
+    pub github: String,
+}
+
+pub struct Built {
+    pub deps: Arc<pipeline::Deps>,
+    pub describe: Describe,
+}
+
+/// `for_check` forces the dry-run agent: `check` must never open a pull request.
+pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> {
+    options.validate_common()?;
+    let http = http_client()?;
+    let thresholds = options.thresholds()?;
+
+    let (railway, demo, railway_desc) = match options.railway_target()? {
+        RailwayTarget::Demo { reason } => {
+            let snapshot = demo::demo_project(pipeline::system_now());
+            (
+                railway::Source::Static(Box::new(snapshot)),
+                true,
+                format!("DEMO project (built-in data; {reason})"),
+            )
+        }
+        RailwayTarget::Live { credentials, project_id, environment } => {
+            let client = railway::RailwayClient::new(http.clone(), options.railway_api_url.clone(), credentials);
+            let environment_id = match environment {
+                EnvironmentSelector::Id(id) => id,
+                EnvironmentSelector::Name(name) => client
+                    .environment_id_by_name(&project_id, &name)
+                    .await
+                    .with_context(|| format!("RAILWAY_ENVIRONMENT_NAME: cannot resolve environment `{name}`"))?,
+            };
+            let desc = format!("Railway project {project_id}, environment {environment_id}");
+            (railway::Source::Live(client.scoped(project_id, environment_id)), false, desc)
+        }
+    };
+
+    let provider = options.llm_provider()?;
+    let llm = provider.map(|p| llm::Llm::new(http.clone(), p));
+    let llm_desc = llm.as_ref().map_or_else(|| "rule-based analysis (no LLM configured)".to_string(), |l| l.describe());
+
+    let github = options.github_token.as_ref().map(|token| {
+        github::GitHub::new(http.clone(), options.github_api_url.clone(), Some(token.clone()))
+    });
+    let github_desc = if github.is_some() {
+        format!("GitHub API at {} (token set)", options.github_api_url)
+    } else {
+        "no GITHUB_TOKEN: manifests not read, existing PRs not checked".to_string()
+    };
+
+    let mut table = evidence::ProviderTable::builtin();
+    if let Some(extra) = &options.providers_json {
+        table = table
+            .with_extra_json(extra)
+            .map_err(|e| anyhow::anyhow!("AUTOFIX_PROVIDERS_JSON: {e}"))?;
+    }
+    let upstreams = evidence::UpstreamChecker::new(http.clone(), table, github.clone(), options.status_timeout);
+
+    let opencode = match (&options.opencode_url, for_check) {
+        (Some(url), false) => Some(opencode::OpenCode::new(
+            http.clone(),
+            url.clone(),
+            options.opencode_username.clone(),
+            options.opencode_password.clone(),
+        )),
+        _ => None,
+    };
+    let agent_desc = match (&options.opencode_url, for_check) {
+        (Some(url), false) => format!("OpenCode at {url}"),
+        (Some(_), true) => "dry run (check never starts an agent)".to_string(),
+        (None, _) => "dry run (no OPENCODE_URL): generate-fix returns the task it would send".to_string(),
+    };
+
+    let mut settings = pipeline::Settings {
+        cron: options.cron.clone(),
+        window_minutes: options.window_minutes,
+        thresholds,
+        report_only: options.report_only,
+        approval_required: options.approval_required,
+        approval_timeout: options.approval_timeout,
+        agent_poll_interval: options.agent_poll_interval,
+        agent_timeout: options.agent_timeout,
+        agent_workdir: options.agent_workdir.clone(),
+        agent_model: options.agent_model.clone(),
+        fix_rate_limit_period: options.fix_rate_limit.clone(),
+        ..pipeline::Settings::default()
+    };
+    settings.prompt_budget.max_tokens = options.prompt_token_budget;
+    settings.guard.min_confidence = options.min_confidence;
+
+    let deps = pipeline::Deps {
+        railway,
+        demo,
+        github,
+        upstreams,
+        llm,
+        opencode,
+        settings,
+        now: pipeline::system_now,
+    };
+    Ok(Built {
+        deps: Arc::new(deps),
+        describe: Describe { railway: railway_desc, llm: llm_desc, agent: agent_desc, github: github_desc },
+    })
+}

@@ -1,0 +1,212 @@
+//! `pull-service-context`: logs for the affected services in one read, folded into evidence,
+//! upstream providers checked, then one `autofix/fix.requested` per repository.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use evidence::ServiceContext;
+use inngest::{Ctx, Event, ServableFunction, Trigger};
+use railway::model::ServiceLogs;
+use serde::{Deserialize, Serialize};
+
+use crate::events::{AffectedService, CONTEXT_REQUESTED, ContextRequested, FIX_REQUESTED, FixRequested};
+use crate::{Deps, railway_error};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextReport {
+    pub demo: bool,
+    /// Per service, the evidence markdown as the LLM will see it.
+    pub context_markdown: String,
+    pub contexts: Vec<ServiceContext>,
+    /// One entry per `autofix/fix.requested` sent: (repository or group key, fingerprint).
+    pub fix_requests: Vec<(String, String)>,
+    pub fix_event_ids: Vec<String>,
+}
+
+pub(crate) fn function(deps: Arc<Deps>) -> ServableFunction {
+    inngest::function(crate::CONTEXT_FN, "Pull service context")
+        .trigger(Trigger::event(CONTEXT_REQUESTED))
+        .retries(deps.settings.retries)
+        .handler(move |ctx: Ctx<ContextRequested>| {
+            let deps = deps.clone();
+            async move { run(&deps, ctx).await }
+        })
+}
+
+async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, inngest::Error> {
+    let req = &ctx.event.data;
+    let step = &ctx.step;
+
+    let ids: Vec<String> = req.services.iter().map(|s| s.id.clone()).collect();
+    let logs: BTreeMap<String, ServiceLogs> = step
+        .run("read-logs", || async {
+            // Architecture is re-read inside the step: the event carries a summary, not the
+            // deployment details the log queries need.
+            let arch = deps.railway.architecture().await.map_err(railway_error)?;
+            deps.railway
+                .logs(&arch, &ids, req.window, &deps.settings.log_limits)
+                .await
+                .map_err(railway_error)
+        })
+        .await?;
+
+    let upstreams: BTreeMap<String, (Vec<evidence::UpstreamStatus>, Vec<String>)> = step
+        .run("check-upstreams", || async {
+            let checks = req.services.iter().filter(|s| !s.is_database).map(|s| {
+                let empty = ServiceLogs::default();
+                let service_logs = logs.get(&s.id).cloned().unwrap_or(empty);
+                async move {
+                    let result = deps.upstreams.check(s.repo.as_deref(), &service_logs).await;
+                    (s.id.clone(), result)
+                }
+            });
+            Ok(futures::future::join_all(checks).await.into_iter().collect())
+        })
+        .await?;
+
+    let contexts = build_contexts(deps, req, &logs, &upstreams);
+    let context_markdown = contexts.iter().map(evidence::context_markdown).collect::<Vec<_>>().join("\n");
+
+    let requests = fix_requests(req, &contexts, deps.settings.max_event_bytes);
+    let fix_requests = requests.iter().map(|r| (r.concurrency_key.clone(), r.fingerprint.clone())).collect();
+    let mut fix_event_ids = Vec::new();
+    if !requests.is_empty() {
+        let events = requests
+            .iter()
+            .map(|r| Event::new(FIX_REQUESTED, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        fix_event_ids = step.send_event("request-fix", events).await?;
+    }
+
+    Ok(ContextReport { demo: req.demo, context_markdown, contexts, fix_requests, fix_event_ids })
+}
+
+fn build_contexts(
+    deps: &Deps,
+    req: &ContextRequested,
+    logs: &BTreeMap<String, ServiceLogs>,
+    upstreams: &BTreeMap<String, (Vec<evidence::UpstreamStatus>, Vec<String>)>,
+) -> Vec<ServiceContext> {
+    req.services
+        .iter()
+        .map(|s| {
+            let service = service_stub(s);
+            let empty = ServiceLogs { service_id: s.id.clone(), ..ServiceLogs::default() };
+            let mut ctx = evidence::build_context(&service, logs.get(&s.id).unwrap_or(&empty), &deps.settings.evidence_limits);
+            if let Some((statuses, notes)) = upstreams.get(&s.id) {
+                ctx.upstreams = statuses.clone();
+                ctx.notes.extend(notes.iter().cloned());
+            }
+            ctx
+        })
+        .collect()
+}
+
+/// `evidence::build_context` wants a Railway service; the event carries only what we need of it.
+fn service_stub(s: &AffectedService) -> railway::model::Service {
+    railway::model::Service {
+        id: s.id.clone(),
+        instance_id: String::new(),
+        name: s.name.clone(),
+        source: railway::model::ServiceSource { repo: s.repo.clone(), image: None },
+        builder: None,
+        root_directory: None,
+        start_command: None,
+        replicas: None,
+        region: None,
+        latest_deployment: None,
+        is_database: s.is_database,
+        domains: Vec::new(),
+    }
+}
+
+/// One request per repository among the services with incidents; services without a repository
+/// form one group, so the analysis still runs (and records why no fix can be opened).
+pub(crate) fn fix_requests(req: &ContextRequested, contexts: &[ServiceContext], max_bytes: usize) -> Vec<FixRequested> {
+    let mut groups: BTreeMap<Option<String>, Vec<AffectedService>> = BTreeMap::new();
+    for s in &req.services {
+        if req.findings.iter().any(|f| f.service_id == s.id) {
+            groups.entry(s.repo.clone()).or_default().push(s.clone());
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(repo, services)| {
+            let group_findings: Vec<detect::Finding> = req
+                .findings
+                .iter()
+                .filter(|f| services.iter().any(|s| s.id == f.service_id))
+                .cloned()
+                .collect();
+            let key = repo.clone().unwrap_or_else(|| {
+                let ids: Vec<&str> = services.iter().map(|s| s.id.as_str()).collect();
+                format!("no-repo:{}", ids.join(","))
+            });
+            let fingerprint = analysis::repo_fingerprint(&key, &group_findings);
+            let mut request = FixRequested {
+                project: req.project.clone(),
+                environment: req.environment.clone(),
+                window: req.window,
+                architecture_summary: req.architecture_summary.clone(),
+                repo,
+                concurrency_key: key,
+                fingerprint,
+                services,
+                findings: req.findings.clone(),
+                // Every group sees all evidence: the cause of one service's symptom often sits in another
+                // (an API slowed down by its database).
+                contexts: contexts.to_vec(),
+                demo: req.demo,
+            };
+            fit_event(&mut request, max_bytes);
+            request
+        })
+        .collect()
+}
+
+
+/// Keeps the event under Inngest's size limit by dropping the least important evidence first:
+/// verbatim samples, then info-level patterns, then slow-request groups, then the tail of each
+/// list. Every cut is noted on the context it came from.
+pub(crate) fn fit_event(request: &mut FixRequested, max_bytes: usize) {
+    let size = |r: &FixRequested| serde_json::to_vec(r).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size(request) <= max_bytes {
+        return;
+    }
+    for ctx in &mut request.contexts {
+        for p in &mut ctx.log_patterns {
+            p.samples.truncate(1);
+        }
+        ctx.notes.push("samples trimmed to one per pattern to fit the event size limit".into());
+    }
+    if size(request) <= max_bytes {
+        return;
+    }
+    for ctx in &mut request.contexts {
+        let before = ctx.log_patterns.len();
+        ctx.log_patterns.retain(|p| matches!(p.level.as_str(), "error" | "fatal" | "critical" | "warn" | "warning"));
+        ctx.slow_requests.truncate(3);
+        if ctx.log_patterns.len() < before {
+            ctx.notes.push(format!("{} info-level patterns dropped to fit the event size limit", before - ctx.log_patterns.len()));
+        }
+    }
+    while size(request) > max_bytes {
+        let longest = request
+            .contexts
+            .iter_mut()
+            .max_by_key(|c| c.log_patterns.len() + c.http_failures.len());
+        match longest {
+            Some(c) if c.log_patterns.len() + c.http_failures.len() > 2 => {
+                if c.log_patterns.len() >= c.http_failures.len() {
+                    c.log_patterns.pop();
+                } else {
+                    c.http_failures.pop();
+                }
+                if !c.notes.iter().any(|n| n.starts_with("tail of the evidence")) {
+                    c.notes.push("tail of the evidence dropped to fit the event size limit".into());
+                }
+            }
+            _ => break,
+        }
+    }
+}

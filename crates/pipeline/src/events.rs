@@ -1,0 +1,95 @@
+//! Event names and payloads that chain the three functions.
+//!
+//! Payloads are plain serde types so a malformed event fails deserialization with the field named,
+//! which the SDK turns into a non-retriable failure.
+
+use detect::Finding;
+use evidence::ServiceContext;
+use railway::model::{EnvironmentRef, ProjectRef, TimeWindow};
+use serde::{Deserialize, Serialize};
+
+/// Starts a health check by hand (Inngest UI, `autofix send`).
+pub const HEALTH_CHECK_REQUESTED: &str = "autofix/health.check.requested";
+/// Sent by `monitor-project-health` when it finds incidents.
+pub const CONTEXT_REQUESTED: &str = "autofix/service.context.requested";
+/// Sent by `pull-service-context`, one per repository group.
+pub const FIX_REQUESTED: &str = "autofix/fix.requested";
+/// Sent by a person to approve a fix when approval is required.
+pub const FIX_APPROVED: &str = "autofix/fix.approved";
+
+/// Data of `autofix/health.check.requested`, and of the cron event
+/// (`inngest/scheduled.timer`, whose data is `{"cron": "..."}`): every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckRequested {
+    /// Override the detection window for this run, in minutes (5..=1440).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_minutes: Option<u32>,
+    /// Free text shown in the run output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Set by Inngest on cron runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+}
+
+/// A service an incident touches, as Railway configures it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AffectedService {
+    pub id: String,
+    pub name: String,
+    /// `owner/name` from Railway's service source; the only place a target repository comes from.
+    pub repo: Option<String>,
+    pub deployment_id: Option<String>,
+    pub is_database: bool,
+}
+
+/// Data of `autofix/service.context.requested`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextRequested {
+    pub project: ProjectRef,
+    pub environment: EnvironmentRef,
+    pub window: TimeWindow,
+    /// Compact markdown of the whole environment.
+    pub architecture_summary: String,
+    /// Affected services (those with incidents), plus the databases they may depend on.
+    pub services: Vec<AffectedService>,
+    /// Incident findings only (observations are left out to keep the payload small).
+    pub findings: Vec<Finding>,
+    /// Distinct incident fingerprints, sorted.
+    pub fingerprints: Vec<String>,
+    /// True when the data is the built-in demo project.
+    #[serde(default)]
+    pub demo: bool,
+}
+
+/// Data of `autofix/fix.requested`: one repository group (or one repo-less service group).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixRequested {
+    pub project: ProjectRef,
+    pub environment: EnvironmentRef,
+    pub window: TimeWindow,
+    pub architecture_summary: String,
+    /// The repository this request is about; `None` for services without a source repo.
+    pub repo: Option<String>,
+    /// Key for Inngest concurrency: the repo, or `no-repo:<service ids>`.
+    pub concurrency_key: String,
+    /// Stable id of this repository's ongoing incident (see `analysis::repo_fingerprint`).
+    pub fingerprint: String,
+    /// Services of this group.
+    pub services: Vec<AffectedService>,
+    /// All incident findings of the cycle: a cause in one service often shows in another.
+    pub findings: Vec<Finding>,
+    /// Evidence per affected service.
+    pub contexts: Vec<ServiceContext>,
+    #[serde(default)]
+    pub demo: bool,
+}
+
+/// Data of `autofix/fix.approved`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixApproved {
+    pub fingerprint: String,
+    #[serde(default)]
+    pub approved_by: Option<String>,
+}

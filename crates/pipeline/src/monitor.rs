@@ -1,0 +1,135 @@
+//! `monitor-project-health`: three reads, pure detection, one event when something is wrong.
+//!
+//! Steps per cycle are constant in the number of services: `read-architecture`,
+//! `read-resource-usage` and `read-http-stats` (the last two planned in parallel), then at most
+//! one `request-service-context` send.
+
+use std::sync::Arc;
+
+use detect::Finding;
+use inngest::{Ctx, Event, ServableFunction, Trigger};
+use railway::model::{Architecture, HttpReport, ResourceReport, TimeWindow};
+use serde::{Deserialize, Serialize};
+
+use crate::events::{AffectedService, CONTEXT_REQUESTED, ContextRequested, HEALTH_CHECK_REQUESTED, HealthCheckRequested};
+use crate::{Deps, MONITOR_FN, railway_error};
+
+/// What a cycle returns: readable in the Inngest UI (markdown) and structured (JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorReport {
+    pub healthy: bool,
+    pub demo: bool,
+    pub project: String,
+    pub environment: String,
+    pub window: TimeWindow,
+    /// Compact markdown: the architecture and the findings.
+    pub architecture_markdown: String,
+    pub findings_markdown: String,
+    /// Every finding, observations included.
+    pub findings: Vec<Finding>,
+    pub fingerprints: Vec<String>,
+    /// Ids of the `autofix/service.context.requested` event, when one was sent.
+    pub context_event_ids: Vec<String>,
+}
+
+pub(crate) fn function(deps: Arc<Deps>) -> Result<ServableFunction, inngest::ConfigError> {
+    let cron = Trigger::cron(&deps.settings.cron)?;
+    Ok(inngest::function(MONITOR_FN, "Monitor project health")
+        .trigger(cron)
+        .trigger(Trigger::event(HEALTH_CHECK_REQUESTED))
+        .retries(deps.settings.retries)
+        // Overlapping cycles of one project would only duplicate work and events.
+        .concurrency(1, None)
+        .handler(move |ctx: Ctx<HealthCheckRequested>| {
+            let deps = deps.clone();
+            async move { run(&deps, ctx).await }
+        }))
+}
+
+async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorReport, inngest::Error> {
+    let minutes = match ctx.event.data.window_minutes {
+        Some(m) if !(5..=1440).contains(&m) => {
+            return Err(inngest::Error::non_retriable(format!(
+                "data.window_minutes must be between 5 and 1440, got {m}"
+            )));
+        }
+        Some(m) => m,
+        None => deps.settings.window_minutes,
+    };
+    let step = &ctx.step;
+
+    // The window is fixed in a step so every replay of this run analyses the same slice of time.
+    let window: TimeWindow = step
+        .run("choose-window", || async move {
+            Ok(TimeWindow::last_minutes((deps.now)(), i64::from(minutes)))
+        })
+        .await?;
+
+    let arch: Architecture = step
+        .run("read-architecture", || async { deps.railway.architecture().await.map_err(railway_error) })
+        .await?;
+
+    let (resources, http) = futures::join!(
+        step.run("read-resource-usage", || async {
+            deps.railway.resource_usage(&arch, window).await.map_err(railway_error)
+        }),
+        step.run("read-http-stats", || async {
+            deps.railway.http_stats(&arch, window).await.map_err(railway_error)
+        }),
+    );
+    let resources: ResourceReport = resources?;
+    let http: HttpReport = http?;
+
+    let report = detect::detect(&arch, &resources, &http, &deps.settings.thresholds);
+    let architecture_markdown = detect::architecture_summary_markdown(&arch, Some(&resources));
+    let findings_markdown = detect::findings_markdown(&report, &arch);
+    let incidents: Vec<Finding> = report.incidents().cloned().collect();
+    let mut fingerprints: Vec<String> = incidents.iter().map(|f| f.fingerprint.clone()).collect();
+    fingerprints.sort();
+    fingerprints.dedup();
+
+    let mut context_event_ids = Vec::new();
+    if !incidents.is_empty() {
+        let payload = ContextRequested {
+            project: arch.project.clone(),
+            environment: arch.environment.clone(),
+            window,
+            architecture_summary: architecture_markdown.clone(),
+            services: affected_services(&arch, &incidents),
+            findings: incidents.clone(),
+            fingerprints: fingerprints.clone(),
+            demo: deps.demo,
+        };
+        let event = Event::new(CONTEXT_REQUESTED, &payload)?;
+        context_event_ids = step.send_event("request-service-context", vec![event]).await?;
+    }
+
+    Ok(MonitorReport {
+        healthy: incidents.is_empty(),
+        demo: deps.demo,
+        project: arch.project.name.clone(),
+        environment: arch.environment.name.clone(),
+        window,
+        architecture_markdown,
+        findings_markdown,
+        findings: report.findings,
+        fingerprints,
+        context_event_ids,
+    })
+}
+
+/// Services with incidents, plus the databases of the environment: a slow API is often a slow
+/// database, and its logs are the evidence.
+pub(crate) fn affected_services(arch: &Architecture, incidents: &[Finding]) -> Vec<AffectedService> {
+    arch.services
+        .iter()
+        .filter(|s| s.is_database || incidents.iter().any(|f| f.service_id == s.id))
+        .map(|s| AffectedService {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            repo: s.source.repo.clone(),
+            deployment_id: s.latest_deployment.as_ref().map(|d| d.id.clone()),
+            is_database: s.is_database,
+        })
+        .collect()
+}
