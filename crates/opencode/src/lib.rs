@@ -13,6 +13,8 @@ mod client;
 mod config;
 mod error;
 mod judge;
+#[cfg(test)]
+mod openapi_check;
 mod types;
 
 pub use client::{DEFAULT_REQUEST_TIMEOUT, DEFAULT_USERNAME, OpenCode};
