@@ -1,1 +1,961 @@
-//! llm crate.
+//! A small LLM client for one job: ask a model for a JSON document that follows a given JSON
+//! schema.
+//!
+//! Two wire shapes are supported:
+//!
+//! - **OpenAI-compatible chat completions** (`POST {base}/chat/completions`): OpenAI, OpenRouter,
+//!   Ollama, vLLM, LiteLLM, … Structured output uses `response_format` with a `json_schema` in
+//!   strict mode, so the schema must follow the strict-mode rules (every object
+//!   `additionalProperties: false`, every property required, optionals typed `[T, "null"]`).
+//! - **Anthropic Messages** (`POST {base}/v1/messages`). Structured output uses a forced tool call
+//!   (`tools: [{name, input_schema}]`, `tool_choice: {type: "tool", name}`) and the tool input is
+//!   the answer. A forced tool call is chosen over Anthropic's newer `output_config.format`
+//!   because it works on every model generation that the Messages API serves and the schema rules
+//!   are the same JSON Schema subset.
+//!
+//! The client does not retry: callers run inside Inngest steps, which already retry, and
+//! [`LlmError::is_retriable`] says whether a retry can help.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Default base URL of OpenAI's API (`OPENAI_BASE_URL` overrides it).
+pub const OPENAI_DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// Default base URL of Anthropic's API (`ANTHROPIC_BASE_URL` overrides it).
+pub const ANTHROPIC_DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// Model used with an OpenAI-compatible provider when `AUTOFIX_LLM_MODEL` is not set.
+pub const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
+/// Model used with Anthropic when `AUTOFIX_LLM_MODEL` is not set.
+pub const ANTHROPIC_DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+/// The Messages API version this client speaks.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Environment variable names, so messages and docs use the names users already know.
+pub mod env {
+    pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+    pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
+    pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+    pub const ANTHROPIC_BASE_URL: &str = "ANTHROPIC_BASE_URL";
+    pub const MODEL: &str = "AUTOFIX_LLM_MODEL";
+    /// `openai` or `anthropic`; only needed when both keys are set or for a key-less
+    /// OpenAI-compatible server without `OPENAI_BASE_URL`.
+    pub const PROVIDER: &str = "AUTOFIX_LLM_PROVIDER";
+}
+
+/// Which API to talk to. `Debug` never prints keys.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Provider {
+    /// Any OpenAI-compatible chat-completions endpoint. Local servers (Ollama, vLLM) need no key.
+    OpenAi {
+        base_url: String,
+        api_key: Option<String>,
+        model: String,
+    },
+    Anthropic {
+        base_url: String,
+        api_key: String,
+        model: String,
+    },
+}
+
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |present: bool| if present { "<redacted>" } else { "<none>" };
+        match self {
+            Self::OpenAi {
+                base_url,
+                api_key,
+                model,
+            } => f
+                .debug_struct("OpenAi")
+                .field("base_url", base_url)
+                .field("api_key", &redacted(api_key.is_some()))
+                .field("model", model)
+                .finish(),
+            Self::Anthropic {
+                base_url,
+                api_key: _,
+                model,
+            } => f
+                .debug_struct("Anthropic")
+                .field("base_url", base_url)
+                .field("api_key", &redacted(true))
+                .field("model", model)
+                .finish(),
+        }
+    }
+}
+
+/// Why the LLM configuration in the environment cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var}={value:?} is not a known provider (expected `openai` or `anthropic`)")]
+    UnknownProvider { var: &'static str, value: String },
+    #[error("{provider_var}=anthropic needs {key_var}")]
+    MissingKey {
+        provider_var: &'static str,
+        key_var: &'static str,
+    },
+    #[error("{var} must be an http(s) URL, got {value:?}")]
+    BadBaseUrl { var: &'static str, value: String },
+}
+
+impl Provider {
+    /// Reads the provider from the process environment; `Ok(None)` means no LLM is configured
+    /// and the caller should fall back to rule-based analysis.
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Same as [`Provider::from_env`] over any lookup, so the rules are testable.
+    ///
+    /// Rules: `AUTOFIX_LLM_PROVIDER` wins when set. Otherwise `ANTHROPIC_API_KEY` selects
+    /// Anthropic, and `OPENAI_API_KEY` or `OPENAI_BASE_URL` selects an OpenAI-compatible
+    /// endpoint; with both keys set OpenAI wins, matching the order the variables are documented.
+    /// Empty values count as unset.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let openai_key = get(env::OPENAI_API_KEY);
+        let openai_base = get(env::OPENAI_BASE_URL);
+        let anthropic_key = get(env::ANTHROPIC_API_KEY);
+        let model = get(env::MODEL);
+
+        let choice = match get(env::PROVIDER).map(|p| p.to_ascii_lowercase()) {
+            Some(p) if p == "openai" || p == "openai-compatible" => Some(false),
+            Some(p) if p == "anthropic" => Some(true),
+            Some(p) => {
+                return Err(ConfigError::UnknownProvider {
+                    var: env::PROVIDER,
+                    value: p,
+                });
+            }
+            None if openai_key.is_some() || openai_base.is_some() => Some(false),
+            None if anthropic_key.is_some() => Some(true),
+            None => None,
+        };
+        match choice {
+            None => Ok(None),
+            Some(false) => {
+                let base_url =
+                    checked_base(env::OPENAI_BASE_URL, openai_base, OPENAI_DEFAULT_BASE_URL)?;
+                Ok(Some(Self::OpenAi {
+                    base_url,
+                    api_key: openai_key,
+                    model: model.unwrap_or_else(|| OPENAI_DEFAULT_MODEL.to_owned()),
+                }))
+            }
+            Some(true) => {
+                let api_key = anthropic_key.ok_or(ConfigError::MissingKey {
+                    provider_var: env::PROVIDER,
+                    key_var: env::ANTHROPIC_API_KEY,
+                })?;
+                let base_url = checked_base(
+                    env::ANTHROPIC_BASE_URL,
+                    get(env::ANTHROPIC_BASE_URL),
+                    ANTHROPIC_DEFAULT_BASE_URL,
+                )?;
+                Ok(Some(Self::Anthropic {
+                    base_url,
+                    api_key,
+                    model: model.unwrap_or_else(|| ANTHROPIC_DEFAULT_MODEL.to_owned()),
+                }))
+            }
+        }
+    }
+
+    /// Short provider name used in analysis labels: `openai-compatible` or `anthropic`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::OpenAi { .. } => "openai-compatible",
+            Self::Anthropic { .. } => "anthropic",
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        match self {
+            Self::OpenAi { model, .. } | Self::Anthropic { model, .. } => model,
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        match self {
+            Self::OpenAi { base_url, .. } | Self::Anthropic { base_url, .. } => base_url,
+        }
+    }
+
+    fn key_var(&self) -> &'static str {
+        match self {
+            Self::OpenAi { .. } => env::OPENAI_API_KEY,
+            Self::Anthropic { .. } => env::ANTHROPIC_API_KEY,
+        }
+    }
+
+    fn api_key(&self) -> Option<&str> {
+        match self {
+            Self::OpenAi { api_key, .. } => api_key.as_deref(),
+            Self::Anthropic { api_key, .. } => Some(api_key),
+        }
+    }
+}
+
+fn checked_base(
+    var: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(ConfigError::BadBaseUrl { var, value });
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// Everything that can go wrong in one call. Messages never contain API keys.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("{provider} rejected the credentials (HTTP {status}); check {key_var}")]
+    Unauthorized {
+        provider: &'static str,
+        status: u16,
+        key_var: &'static str,
+    },
+    #[error("{provider} rate limit hit{}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        provider: &'static str,
+        retry_after: Option<Duration>,
+    },
+    #[error("{provider} server error (HTTP {status})")]
+    Server { provider: &'static str, status: u16 },
+    #[error("{provider} request timed out after {}s", timeout.as_secs())]
+    Timeout {
+        provider: &'static str,
+        timeout: Duration,
+    },
+    #[error("cannot reach {provider} at {base_url}: {detail}")]
+    Connect {
+        provider: &'static str,
+        base_url: String,
+        detail: String,
+    },
+    #[error("{provider} rejected the request (HTTP {status}): {message}")]
+    Rejected {
+        provider: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("{provider} sent an unusable response: {detail}")]
+    BadResponse {
+        provider: &'static str,
+        detail: String,
+    },
+    #[error(
+        "the model stopped at the output limit of {max_tokens} tokens before finishing the JSON"
+    )]
+    Truncated { max_tokens: u32 },
+    #[error("the model refused to answer: {0}")]
+    Refusal(String),
+}
+
+impl LlmError {
+    /// Whether the same request may succeed later (rate limits, 5xx, timeouts, network).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::Server { .. }
+                | Self::Timeout { .. }
+                | Self::Connect { .. }
+        )
+    }
+
+    /// The wait the provider asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Who said a message in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+/// One turn of a conversation (the system prompt is passed separately).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Message {
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// A configured LLM endpoint over a shared `reqwest::Client`.
+#[derive(Debug, Clone)]
+pub struct Llm {
+    http: reqwest::Client,
+    provider: Provider,
+    timeout: Duration,
+}
+
+/// A generous default: structured answers of a few thousand tokens take a while on slow models.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
+
+impl Llm {
+    pub fn new(http: reqwest::Client, provider: Provider) -> Self {
+        Self {
+            http,
+            provider,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Per-request timeout (default 180 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    /// Human description without secrets, e.g.
+    /// `openai-compatible gpt-4o-mini at https://api.openai.com/v1`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} at {}",
+            self.provider.kind(),
+            self.provider.model(),
+            self.provider.base_url()
+        )
+    }
+
+    /// One structured call: returns the raw JSON text the model produced for `schema`.
+    pub async fn complete_json(
+        &self,
+        system: &str,
+        user: &str,
+        schema_name: &str,
+        schema: &Value,
+        max_tokens: u32,
+    ) -> Result<String, LlmError> {
+        self.complete_json_with_history(
+            system,
+            &[Message::user(user)],
+            schema_name,
+            schema,
+            max_tokens,
+        )
+        .await
+    }
+
+    /// A structured call over a whole conversation, e.g. the first question, the model's previous
+    /// (invalid) answer and a request to correct it.
+    pub async fn complete_json_with_history(
+        &self,
+        system: &str,
+        messages: &[Message],
+        schema_name: &str,
+        schema: &Value,
+        max_tokens: u32,
+    ) -> Result<String, LlmError> {
+        let provider = self.provider.kind();
+        let (url, body) = match &self.provider {
+            Provider::OpenAi {
+                base_url, model, ..
+            } => (
+                format!("{base_url}/chat/completions"),
+                openai_request(
+                    base_url,
+                    model,
+                    system,
+                    messages,
+                    schema_name,
+                    schema,
+                    max_tokens,
+                ),
+            ),
+            Provider::Anthropic {
+                base_url, model, ..
+            } => (
+                format!("{base_url}/v1/messages"),
+                anthropic_request(model, system, messages, schema_name, schema, max_tokens),
+            ),
+        };
+        let mut request = self.http.post(&url).timeout(self.timeout).json(&body);
+        request = match &self.provider {
+            Provider::OpenAi {
+                api_key: Some(key), ..
+            } => request.bearer_auth(key),
+            Provider::OpenAi { api_key: None, .. } => request,
+            Provider::Anthropic { api_key, .. } => request
+                .header("x-api-key", api_key)
+                .header("anthropic-version", ANTHROPIC_VERSION),
+        };
+        tracing::debug!(llm = %self.describe(), messages = messages.len(), "structured LLM call");
+        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let text = response
+            .text()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        if !(200..300).contains(&status) {
+            return Err(status_error(&self.provider, status, retry_after, &text));
+        }
+        let result = match self.provider {
+            Provider::OpenAi { .. } => parse_openai_response(&text, max_tokens),
+            Provider::Anthropic { .. } => parse_anthropic_response(&text, schema_name, max_tokens),
+        };
+        result.map_err(|e| match e {
+            LlmError::BadResponse { detail, .. } => LlmError::BadResponse {
+                provider,
+                detail: self.redact(&detail),
+            },
+            LlmError::Refusal(text) => LlmError::Refusal(self.redact(&text)),
+            other => other,
+        })
+    }
+
+    fn transport_error(&self, error: &reqwest::Error) -> LlmError {
+        let provider = self.provider.kind();
+        if error.is_timeout() {
+            return LlmError::Timeout {
+                provider,
+                timeout: self.timeout,
+            };
+        }
+        // The error chain names the URL and the OS error; the key is only ever in headers, but
+        // scrub anyway in case a proxy echoes it.
+        let mut detail = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(s) = source {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+            source = s.source();
+        }
+        if error.is_connect() || error.is_request() {
+            LlmError::Connect {
+                provider,
+                base_url: self.provider.base_url().to_owned(),
+                detail: self.redact(&detail),
+            }
+        } else {
+            LlmError::BadResponse {
+                provider,
+                detail: self.redact(&detail),
+            }
+        }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        redact_key(text, self.provider.api_key())
+    }
+}
+
+/// Removes every occurrence of `key` from `text`.
+fn redact_key(text: &str, key: Option<&str>) -> String {
+    match key {
+        Some(key) if key.len() >= 4 => text.replace(key, "<redacted>"),
+        _ => text.to_owned(),
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare on these APIs and ignored).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Maps a non-2xx answer to an error. Provider messages are kept for 4xx (they explain schema
+/// problems) but cut short and scrubbed of the key; 401/403 bodies are dropped entirely because
+/// providers like to echo a masked key there.
+fn status_error(
+    provider: &Provider,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &str,
+) -> LlmError {
+    let name = provider.kind();
+    match status {
+        401 | 403 => LlmError::Unauthorized {
+            provider: name,
+            status,
+            key_var: provider.key_var(),
+        },
+        429 => LlmError::RateLimited {
+            provider: name,
+            retry_after,
+        },
+        408 => LlmError::Timeout {
+            provider: name,
+            timeout: Duration::ZERO,
+        },
+        // 529 is Anthropic's "overloaded".
+        500..=599 => LlmError::Server {
+            provider: name,
+            status,
+        },
+        _ => LlmError::Rejected {
+            provider: name,
+            status,
+            message: redact_key(&error_message(body), provider.api_key()),
+        },
+    }
+}
+
+/// The `error.message` both APIs use, or the start of the body.
+fn error_message(body: &str) -> String {
+    let from_json = serde_json::from_str::<Value>(body).ok().and_then(|v| {
+        v.pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let message = from_json.unwrap_or_else(|| body.trim().to_owned());
+    cut(&message, 400)
+}
+
+fn cut(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+/// OpenAI itself rejects `max_tokens` on its reasoning models and wants `max_completion_tokens`;
+/// many compatible servers only know `max_tokens`. Pick by host.
+fn token_limit_field(base_url: &str) -> &'static str {
+    if base_url.contains("://api.openai.com") {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    }
+}
+
+fn openai_request(
+    base_url: &str,
+    model: &str,
+    system: &str,
+    messages: &[Message],
+    schema_name: &str,
+    schema: &Value,
+    max_tokens: u32,
+) -> Value {
+    let mut wire = vec![json!({"role": "system", "content": system})];
+    wire.extend(
+        messages
+            .iter()
+            .map(|m| json!({"role": m.role.as_str(), "content": m.content})),
+    );
+    let mut body = json!({
+        "model": model,
+        "messages": wire,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": schema_name, "schema": schema, "strict": true},
+        },
+        "temperature": 0,
+    });
+    body[token_limit_field(base_url)] = json!(max_tokens);
+    body
+}
+
+fn anthropic_request(
+    model: &str,
+    system: &str,
+    messages: &[Message],
+    schema_name: &str,
+    schema: &Value,
+    max_tokens: u32,
+) -> Value {
+    let wire: Vec<Value> = messages
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+        .collect();
+    json!({
+        "model": model,
+        "max_tokens": max_tokens,
+        "system": system,
+        "messages": wire,
+        "tools": [{
+            "name": schema_name,
+            "description": "Record the answer. Always answer by calling this tool exactly once.",
+            "input_schema": schema,
+        }],
+        "tool_choice": {"type": "tool", "name": schema_name},
+        "temperature": 0,
+    })
+}
+
+fn bad(detail: impl Into<String>) -> LlmError {
+    // The provider name is filled in by the caller, which knows it.
+    LlmError::BadResponse {
+        provider: "",
+        detail: detail.into(),
+    }
+}
+
+fn parse_openai_response(text: &str, max_tokens: u32) -> Result<String, LlmError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("body is not JSON: {e}")))?;
+    let choice = v
+        .pointer("/choices/0")
+        .ok_or_else(|| bad("no choices in the response"))?;
+    let message = choice
+        .get("message")
+        .ok_or_else(|| bad("choice without a message"))?;
+    if let Some(refusal) = message.get("refusal").and_then(Value::as_str) {
+        return Err(LlmError::Refusal(cut(refusal, 400)));
+    }
+    let finish = choice.get("finish_reason").and_then(Value::as_str);
+    if finish == Some("length") {
+        return Err(LlmError::Truncated { max_tokens });
+    }
+    if finish == Some("content_filter") {
+        return Err(LlmError::Refusal(
+            "the provider's content filter stopped the answer".to_owned(),
+        ));
+    }
+    match message.get("content") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        _ => Err(bad("the message has no text content")),
+    }
+}
+
+fn parse_anthropic_response(text: &str, tool: &str, max_tokens: u32) -> Result<String, LlmError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("body is not JSON: {e}")))?;
+    let stop = v.get("stop_reason").and_then(Value::as_str);
+    let blocks = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no content blocks"))?;
+    let text_of = || {
+        blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if stop == Some("refusal") {
+        return Err(LlmError::Refusal(cut(&text_of(), 400)));
+    }
+    let tool_use = blocks.iter().find(|b| {
+        b.get("type").and_then(Value::as_str) == Some("tool_use")
+            && b.get("name").and_then(Value::as_str) == Some(tool)
+    });
+    match tool_use.and_then(|b| b.get("input")) {
+        Some(input) => Ok(input.to_string()),
+        None if stop == Some("max_tokens") => Err(LlmError::Truncated { max_tokens }),
+        None => Err(bad(format!(
+            "no `{tool}` tool call in the answer (stop_reason {stop:?})"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn nothing_configured_means_no_llm() {
+        assert_eq!(Provider::from_lookup(lookup(&[])).unwrap(), None);
+        assert_eq!(
+            Provider::from_lookup(lookup(&[("OPENAI_API_KEY", "  ")])).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn openai_key_selects_openai_with_defaults() {
+        let p = Provider::from_lookup(lookup(&[("OPENAI_API_KEY", "sk-test")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p,
+            Provider::OpenAi {
+                base_url: OPENAI_DEFAULT_BASE_URL.into(),
+                api_key: Some("sk-test".into()),
+                model: OPENAI_DEFAULT_MODEL.into()
+            }
+        );
+    }
+
+    #[test]
+    fn keyless_local_server_via_base_url() {
+        let p = Provider::from_lookup(lookup(&[
+            ("OPENAI_BASE_URL", "http://localhost:11434/v1/"),
+            ("AUTOFIX_LLM_MODEL", "qwen2.5:7b"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            p,
+            Provider::OpenAi {
+                base_url: "http://localhost:11434/v1".into(),
+                api_key: None,
+                model: "qwen2.5:7b".into()
+            }
+        );
+    }
+
+    #[test]
+    fn anthropic_key_selects_anthropic_and_explicit_provider_wins() {
+        let p = Provider::from_lookup(lookup(&[("ANTHROPIC_API_KEY", "sk-ant")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.kind(), "anthropic");
+        assert_eq!(p.base_url(), ANTHROPIC_DEFAULT_BASE_URL);
+        let both = [("ANTHROPIC_API_KEY", "sk-ant"), ("OPENAI_API_KEY", "sk-oa")];
+        assert_eq!(
+            Provider::from_lookup(lookup(&both))
+                .unwrap()
+                .unwrap()
+                .kind(),
+            "openai-compatible"
+        );
+        let forced = [
+            ("ANTHROPIC_API_KEY", "sk-ant"),
+            ("OPENAI_API_KEY", "sk-oa"),
+            ("AUTOFIX_LLM_PROVIDER", "Anthropic"),
+        ];
+        assert_eq!(
+            Provider::from_lookup(lookup(&forced))
+                .unwrap()
+                .unwrap()
+                .kind(),
+            "anthropic"
+        );
+    }
+
+    #[test]
+    fn config_errors_name_the_variable() {
+        let e =
+            Provider::from_lookup(lookup(&[("AUTOFIX_LLM_PROVIDER", "anthropic")])).unwrap_err();
+        assert!(e.to_string().contains("ANTHROPIC_API_KEY"), "{e}");
+        let e = Provider::from_lookup(lookup(&[("AUTOFIX_LLM_PROVIDER", "gemini")])).unwrap_err();
+        assert!(e.to_string().contains("AUTOFIX_LLM_PROVIDER"), "{e}");
+        let e =
+            Provider::from_lookup(lookup(&[("OPENAI_BASE_URL", "localhost:8000")])).unwrap_err();
+        assert!(e.to_string().contains("OPENAI_BASE_URL"), "{e}");
+    }
+
+    #[test]
+    fn debug_and_describe_hide_keys() {
+        let p = Provider::Anthropic {
+            base_url: "https://a".into(),
+            api_key: "sk-ant-secret".into(),
+            model: "m".into(),
+        };
+        let o = Provider::OpenAi {
+            base_url: "https://o".into(),
+            api_key: Some("sk-secret".into()),
+            model: "m".into(),
+        };
+        for text in [
+            format!("{p:?}"),
+            format!("{o:?}"),
+            format!("{:?}", Llm::new(reqwest::Client::new(), o.clone())),
+        ] {
+            assert!(!text.contains("secret"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+        assert_eq!(
+            Llm::new(reqwest::Client::new(), o).describe(),
+            "openai-compatible m at https://o"
+        );
+    }
+
+    #[test]
+    fn openai_body_is_strict_json_schema_and_picks_token_field() {
+        let schema = json!({"type": "object"});
+        let msgs = [
+            Message::user("q"),
+            Message::assistant("a"),
+            Message::user("fix it"),
+        ];
+        let body = openai_request(
+            "https://api.openai.com/v1",
+            "gpt",
+            "sys",
+            &msgs,
+            "plan",
+            &schema,
+            100,
+        );
+        assert_eq!(body["response_format"]["type"], "json_schema");
+        assert_eq!(body["response_format"]["json_schema"]["strict"], true);
+        assert_eq!(body["response_format"]["json_schema"]["name"], "plan");
+        assert_eq!(body["response_format"]["json_schema"]["schema"], schema);
+        assert_eq!(body["max_completion_tokens"], 100);
+        assert!(body.get("max_tokens").is_none());
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        let local = openai_request(
+            "http://127.0.0.1:11434/v1",
+            "m",
+            "s",
+            &msgs,
+            "plan",
+            &schema,
+            7,
+        );
+        assert_eq!(local["max_tokens"], 7);
+    }
+
+    #[test]
+    fn anthropic_body_forces_the_tool() {
+        let schema = json!({"type": "object"});
+        let body = anthropic_request("claude", "sys", &[Message::user("q")], "plan", &schema, 50);
+        assert_eq!(body["system"], "sys");
+        assert_eq!(body["tools"][0]["name"], "plan");
+        assert_eq!(body["tools"][0]["input_schema"], schema);
+        assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "plan"}));
+        assert_eq!(body["max_tokens"], 50);
+    }
+
+    #[test]
+    fn openai_response_variants() {
+        let ok =
+            json!({"choices": [{"message": {"content": "{\"a\":1}"}, "finish_reason": "stop"}]});
+        assert_eq!(
+            parse_openai_response(&ok.to_string(), 10).unwrap(),
+            "{\"a\":1}"
+        );
+        let refusal = json!({"choices": [{"message": {"content": null, "refusal": "no"}, "finish_reason": "stop"}]});
+        assert!(
+            matches!(parse_openai_response(&refusal.to_string(), 10), Err(LlmError::Refusal(r)) if r == "no")
+        );
+        let cut_off =
+            json!({"choices": [{"message": {"content": "{\"a\""}, "finish_reason": "length"}]});
+        assert!(matches!(
+            parse_openai_response(&cut_off.to_string(), 10),
+            Err(LlmError::Truncated { max_tokens: 10 })
+        ));
+        assert!(matches!(
+            parse_openai_response("<html>", 10),
+            Err(LlmError::BadResponse { .. })
+        ));
+        assert!(matches!(
+            parse_openai_response(r#"{"choices":[]}"#, 10),
+            Err(LlmError::BadResponse { .. })
+        ));
+    }
+
+    #[test]
+    fn anthropic_response_variants() {
+        let ok = json!({"content": [{"type": "text", "text": "sure"}, {"type": "tool_use", "id": "t1", "name": "plan", "input": {"a": 1}}], "stop_reason": "tool_use"});
+        assert_eq!(
+            parse_anthropic_response(&ok.to_string(), "plan", 10).unwrap(),
+            r#"{"a":1}"#
+        );
+        let other_tool = json!({"content": [{"type": "tool_use", "name": "x", "input": {}}], "stop_reason": "tool_use"});
+        assert!(matches!(
+            parse_anthropic_response(&other_tool.to_string(), "plan", 10),
+            Err(LlmError::BadResponse { .. })
+        ));
+        let cut_off = json!({"content": [], "stop_reason": "max_tokens"});
+        assert!(matches!(
+            parse_anthropic_response(&cut_off.to_string(), "plan", 10),
+            Err(LlmError::Truncated { .. })
+        ));
+        let refusal =
+            json!({"content": [{"type": "text", "text": "I can't"}], "stop_reason": "refusal"});
+        assert!(matches!(
+            parse_anthropic_response(&refusal.to_string(), "plan", 10),
+            Err(LlmError::Refusal(_))
+        ));
+    }
+
+    #[test]
+    fn status_mapping_and_retriability() {
+        let p = Provider::OpenAi {
+            base_url: "https://o".into(),
+            api_key: Some("sk-very-secret".into()),
+            model: "m".into(),
+        };
+        let e = status_error(
+            &p,
+            401,
+            None,
+            r#"{"error":{"message":"Incorrect API key provided: sk-very-secret"}}"#,
+        );
+        assert!(
+            e.to_string().contains("OPENAI_API_KEY") && !e.to_string().contains("secret"),
+            "{e}"
+        );
+        assert!(!e.is_retriable());
+        let e = status_error(&p, 429, parse_retry_after("7"), "");
+        assert!(e.is_retriable());
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert!(status_error(&p, 503, None, "").is_retriable());
+        assert!(status_error(&p, 529, None, "").is_retriable());
+        let e = status_error(
+            &p,
+            400,
+            None,
+            r#"{"error":{"message":"bad schema near sk-very-secret"}}"#,
+        );
+        assert!(!e.is_retriable());
+        assert_eq!(
+            e.to_string(),
+            "openai-compatible rejected the request (HTTP 400): bad schema near <redacted>"
+        );
+    }
+}
