@@ -1,1 +1,515 @@
-//! github crate.
+//! A small GitHub REST client over the service's shared `reqwest::Client`.
+//!
+//! Three reads are all Autofix needs: a file's contents (dependency manifests, to infer upstream
+//! providers), the open autofix pull request of an incident (so one incident never gets two PRs),
+//! and a pull request by head branch (to learn what happened to the PR a run opened).
+//!
+//! The token is optional: without it, public repositories can still be read, with GitHub's
+//! anonymous rate limit. It never appears in `Debug` output, errors or logs.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// `GITHUB_API_URL` default.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// Head branches of autofix pull requests are `autofix/<fingerprint>`.
+pub const BRANCH_PREFIX: &str = "autofix/";
+
+const API_VERSION: &str = "2022-11-28";
+const USER_AGENT_VALUE: &str = concat!("autofix/", env!("CARGO_PKG_VERSION"));
+const PER_PAGE: usize = 100;
+/// GitHub's messages can be long HTML pages when a proxy answers; keep errors readable.
+const MAX_ERROR_MESSAGE_CHARS: usize = 300;
+
+/// The exact marker the PR body builder writes and [`GitHub::find_open_autofix_pr`] looks for.
+///
+/// An HTML comment renders as nothing on GitHub, so it can sit in every PR body.
+pub fn fingerprint_marker(fp: &str) -> String {
+    format!("<!-- autofix:fingerprint={fp} -->")
+}
+
+/// The head branch an autofix PR for `fp` uses.
+pub fn autofix_branch(fp: &str) -> String {
+    format!("{BRANCH_PREFIX}{fp}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error(
+        "GitHub refused the request (HTTP {status}): check that GITHUB_TOKEN is valid and can read this repository"
+    )]
+    Unauthorized { status: u16 },
+    #[error("not found on GitHub: {what}")]
+    NotFound { what: String },
+    #[error("GitHub rate limit reached{}", retry_hint(.retry_after))]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("GitHub request failed: {0}")]
+    Http(#[source] reqwest::Error),
+    #[error("GitHub answered HTTP {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("unreadable GitHub response ({what}): {detail}")]
+    Decode { what: &'static str, detail: String },
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidArgument {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+fn retry_hint(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!(", retry in {}s", d.as_secs()),
+        None => String::new(),
+    }
+}
+
+impl GitHubError {
+    /// Worth retrying later: rate limits, transport failures and GitHub's own 5xx.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::RateLimited { .. } | Self::Http(_) => true,
+            Self::Status { status, .. } => *status >= 500,
+            Self::Unauthorized { .. }
+            | Self::NotFound { .. }
+            | Self::Decode { .. }
+            | Self::InvalidArgument { .. } => false,
+        }
+    }
+}
+
+/// A pull request as Autofix needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub number: u64,
+    /// `html_url`, the page a human opens.
+    pub url: String,
+    /// `open` or `closed`.
+    pub state: String,
+    pub merged: bool,
+    pub head_branch: String,
+    pub title: String,
+}
+
+#[derive(Clone)]
+pub struct GitHub {
+    http: reqwest::Client,
+    api_url: Url,
+    token: Option<String>,
+    max_pages: usize,
+}
+
+impl fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitHub")
+            .field("api_url", &self.api_url.as_str())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("max_pages", &self.max_pages)
+            .finish()
+    }
+}
+
+impl GitHub {
+    /// `api_url` is `GITHUB_API_URL` (GitHub Enterprise: `https://host/api/v3`). An empty token
+    /// counts as no token.
+    pub fn new(http: reqwest::Client, api_url: Url, token: Option<String>) -> Self {
+        Self {
+            http,
+            api_url,
+            token: token.filter(|t| !t.trim().is_empty()),
+            max_pages: 10,
+        }
+    }
+
+    /// How many pages of 100 open PRs [`Self::find_open_autofix_pr`] reads at most (default 10).
+    pub fn with_max_pages(mut self, pages: usize) -> Self {
+        self.max_pages = pages.max(1);
+        self
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    pub fn api_url(&self) -> &Url {
+        &self.api_url
+    }
+
+    /// A file's text through the contents API; `None` when the repository, the file or the
+    /// branch does not exist (or is invisible to the token), or when the path is a directory.
+    pub async fn file(&self, repo: &str, path: &str) -> Result<Option<String>, GitHubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path_segments = split_file_path(path)?;
+        let mut segments = vec!["repos", owner, name, "contents"];
+        segments.extend(path_segments.iter().copied());
+        let url = self.endpoint(&segments);
+        let body = match self.get(url, &format!("{repo}:{path}")).await {
+            Ok(body) => body,
+            Err(GitHubError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let value: serde_json::Value = decode_json("contents", &body)?;
+        // A directory answers with an array of entries; that is "no such file" for our callers.
+        if value.is_array() {
+            return Ok(None);
+        }
+        let content: Contents = serde_json::from_value(value).map_err(|e| GitHubError::Decode {
+            what: "contents",
+            detail: e.to_string(),
+        })?;
+        if content.kind != "file" {
+            return Ok(None);
+        }
+        decode_contents(&content).map(Some)
+    }
+
+    /// The open autofix PR of an incident: head branch `autofix/<fp>`, or a body carrying
+    /// [`fingerprint_marker`] (a PR a human renamed the branch of still counts).
+    pub async fn find_open_autofix_pr(
+        &self,
+        repo: &str,
+        fingerprint: &str,
+    ) -> Result<Option<PullRequest>, GitHubError> {
+        let (owner, name) = split_repo(repo)?;
+        check_ref_part("fingerprint", fingerprint)?;
+        let branch = autofix_branch(fingerprint);
+        let marker = fingerprint_marker(fingerprint);
+        for page in 1..=self.max_pages {
+            let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
+            url.query_pairs_mut()
+                .append_pair("state", "open")
+                .append_pair("per_page", &PER_PAGE.to_string())
+                .append_pair("page", &page.to_string());
+            let pulls = self.pulls(url, repo).await?;
+            let full_page = pulls.len() >= PER_PAGE;
+            if let Some(found) = pulls.into_iter().find(|p| {
+                p.head.r#ref == branch || p.body.as_deref().is_some_and(|b| b.contains(&marker))
+            }) {
+                return Ok(Some(found.into()));
+            }
+            if !full_page {
+                return Ok(None);
+            }
+        }
+        tracing::warn!(
+            repo,
+            pages = self.max_pages,
+            "more open pull requests than the page limit; autofix PR search was partial"
+        );
+        Ok(None)
+    }
+
+    /// The PR (any state) whose head is `branch` in `repo` itself; an open one wins over closed
+    /// ones, then the newest.
+    pub async fn find_pr_by_branch(
+        &self,
+        repo: &str,
+        branch: &str,
+    ) -> Result<Option<PullRequest>, GitHubError> {
+        let (owner, name) = split_repo(repo)?;
+        check_branch(branch)?;
+        let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
+        url.query_pairs_mut()
+            .append_pair("state", "all")
+            .append_pair("head", &format!("{owner}:{branch}"))
+            .append_pair("sort", "created")
+            .append_pair("direction", "desc")
+            .append_pair("per_page", &PER_PAGE.to_string());
+        let mut pulls: Vec<PullRequest> = self
+            .pulls(url, repo)
+            .await?
+            .into_iter()
+            // The `head` filter is GitHub's; checking again costs nothing and keeps a proxy that
+            // ignores the filter from handing back an unrelated PR.
+            .filter(|p| p.head.r#ref == branch)
+            .map(PullRequest::from)
+            .collect();
+        if let Some(i) = pulls.iter().position(|p| p.state == "open") {
+            return Ok(Some(pulls.swap_remove(i)));
+        }
+        Ok(pulls.into_iter().next())
+    }
+
+    async fn pulls(&self, url: Url, repo: &str) -> Result<Vec<RawPull>, GitHubError> {
+        let body = match self.get(url, repo).await {
+            Ok(body) => body,
+            // No repository (or no access): nothing to find, the caller decides what that means.
+            Err(GitHubError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        decode_json("pull request list", &body)
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.api_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    async fn get(&self, url: Url, what: &str) -> Result<Vec<u8>, GitHubError> {
+        let mut req = self
+            .http
+            .get(url)
+            .header(ACCEPT, "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", API_VERSION)
+            .header(USER_AGENT, USER_AGENT_VALUE);
+        if let Some(token) = &self.token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                GitHubError::InvalidArgument {
+                    what: "GITHUB_TOKEN",
+                    value: "<redacted>".into(),
+                    reason: "contains characters not allowed in an HTTP header",
+                }
+            })?;
+            value.set_sensitive(true);
+            req = req.header(AUTHORIZATION, value);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| GitHubError::Http(e.without_url()))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| GitHubError::Http(e.without_url()))?;
+        if status.is_success() {
+            return Ok(body.to_vec());
+        }
+        Err(status_error(
+            status,
+            &headers,
+            &body,
+            what,
+            SystemTime::now(),
+        ))
+    }
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    body: &[u8],
+) -> Result<T, GitHubError> {
+    serde_json::from_slice(body).map_err(|e| GitHubError::Decode {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+fn status_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    what: &str,
+    now: SystemTime,
+) -> GitHubError {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let out_of_quota = header("x-ratelimit-remaining") == Some("0");
+    let retry_after = header(RETRY_AFTER.as_str()).and_then(|v| v.parse::<u64>().ok());
+    match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN
+            if status == StatusCode::TOO_MANY_REQUESTS || out_of_quota || retry_after.is_some() =>
+        {
+            let retry_after = retry_after.map(Duration::from_secs).or_else(|| {
+                let reset = header("x-ratelimit-reset")?.parse::<u64>().ok()?;
+                let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+                Some(Duration::from_secs(reset.saturating_sub(now)))
+            });
+            GitHubError::RateLimited { retry_after }
+        }
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => GitHubError::Unauthorized {
+            status: status.as_u16(),
+        },
+        StatusCode::NOT_FOUND => GitHubError::NotFound {
+            what: what.to_owned(),
+        },
+        _ => GitHubError::Status {
+            status: status.as_u16(),
+            message: error_message(body),
+        },
+    }
+}
+
+fn error_message(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Message {
+        message: String,
+    }
+    let text = match serde_json::from_slice::<Message>(body) {
+        Ok(m) => m.message,
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    match text.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
+#[derive(Deserialize)]
+struct Contents {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+}
+
+fn decode_contents(c: &Contents) -> Result<String, GitHubError> {
+    let err = |detail: String| GitHubError::Decode {
+        what: "file contents",
+        detail,
+    };
+    match c.encoding.as_deref() {
+        Some("base64") => {}
+        // Files over 1 MB come back with `encoding: none` and no content; manifests never are.
+        other => return Err(err(format!("unsupported encoding {other:?}"))),
+    }
+    // GitHub wraps the base64 text at 60 columns.
+    let packed: String = c
+        .content
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .filter(|ch| !ch.is_ascii_whitespace())
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(packed)
+        .map_err(|e| err(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| err(e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct RawPull {
+    number: u64,
+    html_url: String,
+    state: String,
+    #[serde(default)]
+    merged_at: Option<String>,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: Option<String>,
+    head: RawHead,
+}
+
+#[derive(Deserialize)]
+struct RawHead {
+    r#ref: String,
+}
+
+impl From<RawPull> for PullRequest {
+    fn from(p: RawPull) -> Self {
+        Self {
+            number: p.number,
+            url: p.html_url,
+            state: p.state,
+            merged: p.merged_at.is_some(),
+            head_branch: p.head.r#ref,
+            title: p.title,
+        }
+    }
+}
+
+/// `owner/name` with GitHub's charset, checked before it goes into a URL path.
+pub fn split_repo(repo: &str) -> Result<(&str, &str), GitHubError> {
+    let invalid = |reason| GitHubError::InvalidArgument {
+        what: "repository",
+        value: repo.chars().take(120).collect(),
+        reason,
+    };
+    let (owner, name) = repo
+        .split_once('/')
+        .ok_or_else(|| invalid("expected owner/name"))?;
+    let owner_ok = (1..=39).contains(&owner.len())
+        && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !owner.starts_with('-');
+    if !owner_ok {
+        return Err(invalid("owner must be 1-39 letters, digits or '-'"));
+    }
+    let name_ok = (1..=100).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name != "."
+        && name != "..";
+    if !name_ok {
+        return Err(invalid(
+            "name must be 1-100 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    Ok((owner, name))
+}
+
+fn split_file_path(path: &str) -> Result<Vec<&str>, GitHubError> {
+    let invalid = |reason| GitHubError::InvalidArgument {
+        what: "file path",
+        value: path.chars().take(200).collect(),
+        reason,
+    };
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(invalid("empty path segment"));
+    }
+    if segments.iter().any(|s| *s == "." || *s == "..") {
+        return Err(invalid("relative segments are not allowed"));
+    }
+    if path.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(invalid("control characters or backslashes"));
+    }
+    Ok(segments)
+}
+
+fn check_ref_part(what: &'static str, value: &str) -> Result<(), GitHubError> {
+    let ok = (1..=100).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(GitHubError::InvalidArgument {
+            what,
+            value: value.chars().take(120).collect(),
+            reason: "expected 1-100 letters, digits, '-', '_' or '.'",
+        })
+    }
+}
+
+fn check_branch(branch: &str) -> Result<(), GitHubError> {
+    let ok = (1..=255).contains(&branch.len())
+        && !branch.contains("..")
+        && !branch.starts_with('/')
+        && !branch.ends_with('/')
+        && branch
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '+' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(GitHubError::InvalidArgument {
+            what: "branch",
+            value: branch.chars().take(120).collect(),
+            reason: "not a plain git branch name",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
