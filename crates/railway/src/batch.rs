@@ -1,0 +1,318 @@
+//! Run-time aliased documents. `graphql_client` needs a fixed document, but batching a variable
+//! number of services needs one copy of a template's root fields per service. The templates are
+//! ordinary `.graphql` operations for one service (validated against the schema like the others);
+//! this module repeats their root fields under `s<i>_<alias>` with per-service variables renamed
+//! `<name>_<i>`, so the generated document is valid whenever the template is.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use graphql_parser::query::{
+    Definition, Document, OperationDefinition, Selection, Value as GqlValue,
+};
+use serde_json::{Map, Value};
+
+/// Services per batched request. Railway does not document a limit; public collectors that batch
+/// with aliases cap themselves at 20 because larger requests failed with "Problem processing
+/// request".
+pub const MAX_SERVICES_PER_REQUEST: usize = 20;
+
+/// Empirical per-request cost ceiling (breadth) observed by public collectors.
+pub const MAX_REQUEST_COST: u32 = 500;
+
+/// Empirical cost of one root field, by field name.
+pub fn field_cost(field: &str) -> u32 {
+    match field {
+        "metrics" | "usage" => 12,
+        "buildLogs" | "deploymentLogs" | "environmentLogs" => 13,
+        "httpLogs" => 21,
+        "httpDurationMetrics" | "httpMetricsGroupedByStatus" | "httpMetrics" => 5,
+        _ => 1,
+    }
+}
+
+pub const HTTP_METRICS_TEMPLATE: &str = include_str!("../graphql/ServiceHttpMetrics.graphql");
+pub const HTTP_LOGS_TEMPLATE: &str = include_str!("../graphql/ServiceHttpLogs.graphql");
+pub const SERVICE_LOGS_TEMPLATE: &str = include_str!("../graphql/ServiceLogs.graphql");
+
+/// Variables that differ per service in the templates; all others are shared by the batch.
+const PER_SERVICE_VARIABLES: &[&str] = &["serviceId", "deploymentId"];
+
+/// One service's share of a batch.
+#[derive(Debug, Clone, Default)]
+pub struct BatchEntry {
+    /// Values of the per-service variables (`serviceId`, `deploymentId`) for this service.
+    pub vars: BTreeMap<&'static str, Value>,
+    /// Template root fields (by alias) to include for this service.
+    pub fields: Vec<&'static str>,
+}
+
+/// A document ready to send.
+#[derive(Debug, Clone)]
+pub struct BatchDocument {
+    pub operation: String,
+    pub query: String,
+    pub variables: Value,
+    pub cost: u32,
+}
+
+/// Key of a service's field in the response.
+pub fn alias(index: usize, field: &str) -> String {
+    format!("s{index}_{field}")
+}
+
+/// Root fields (alias or name → field name) of a template, in document order.
+pub fn template_fields(template: &str) -> Vec<(String, String)> {
+    let Ok(doc) = graphql_parser::parse_query::<String>(template).map(|d| d.into_static()) else {
+        return Vec::new();
+    };
+    let Some(query) = first_query(&doc) else {
+        return Vec::new();
+    };
+    query
+        .selection_set
+        .items
+        .iter()
+        .filter_map(|s| match s {
+            Selection::Field(f) => Some((
+                f.alias.clone().unwrap_or_else(|| f.name.clone()),
+                f.name.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Cost of the given template fields for one service.
+pub fn entry_cost(template: &str, fields: &[&str]) -> u32 {
+    template_fields(template)
+        .iter()
+        .filter(|(alias, _)| fields.contains(&alias.as_str()))
+        .map(|(_, name)| field_cost(name))
+        .sum()
+}
+
+fn first_query<'d>(
+    doc: &'d Document<'static, String>,
+) -> Option<&'d graphql_parser::query::Query<'static, String>> {
+    doc.definitions.iter().find_map(|d| match d {
+        Definition::Operation(OperationDefinition::Query(q)) => Some(q),
+        _ => None,
+    })
+}
+
+/// Builds the batched document. `shared` holds values for the shared variables; shared variables
+/// no included field uses are dropped (GraphQL rejects unused variables).
+pub fn build(
+    template: &str,
+    entries: &[BatchEntry],
+    shared: &Map<String, Value>,
+) -> Result<BatchDocument, String> {
+    let mut doc = graphql_parser::parse_query::<String>(template)
+        .map_err(|e| format!("template does not parse: {e}"))?
+        .into_static();
+    let Some(Definition::Operation(OperationDefinition::Query(query))) =
+        doc.definitions.first_mut()
+    else {
+        return Err("template must start with a query operation".into());
+    };
+    let base_name = query.name.clone().unwrap_or_else(|| "Batch".into());
+    let operation = format!("{base_name}Batch");
+    let template_defs = std::mem::take(&mut query.variable_definitions);
+    let template_items = std::mem::take(&mut query.selection_set.items);
+
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut items = Vec::new();
+    let mut variables = Map::new();
+    let mut cost = 0;
+    for (i, entry) in entries.iter().enumerate() {
+        for item in &template_items {
+            let Selection::Field(field) = item else {
+                continue;
+            };
+            let key = field.alias.clone().unwrap_or_else(|| field.name.clone());
+            if !entry.fields.contains(&key.as_str()) {
+                continue;
+            }
+            let mut field = field.clone();
+            field.alias = Some(alias(i, &key));
+            for (_, value) in &mut field.arguments {
+                rename_variables(value, i, &mut used);
+            }
+            cost += field_cost(&field.name);
+            items.push(Selection::Field(field));
+        }
+        for (name, value) in &entry.vars {
+            variables.insert(format!("{name}_{i}"), value.clone());
+        }
+    }
+
+    let mut defs = Vec::new();
+    for def in &template_defs {
+        if PER_SERVICE_VARIABLES.contains(&def.name.as_str()) {
+            for i in 0..entries.len() {
+                let renamed = format!("{}_{i}", def.name);
+                if used.contains(&renamed) {
+                    let mut d = def.clone();
+                    d.name = renamed;
+                    defs.push(d);
+                }
+            }
+        } else if used.contains(&def.name) {
+            defs.push(def.clone());
+            if let Some(v) = shared.get(&def.name) {
+                variables.insert(def.name.clone(), v.clone());
+            }
+        }
+    }
+    // Values for per-service variables of dropped fields would be unused variables.
+    variables.retain(|k, _| used.contains(k));
+
+    query.name = Some(operation.clone());
+    query.variable_definitions = defs;
+    query.selection_set.items = items;
+    Ok(BatchDocument {
+        operation,
+        query: doc.to_string(),
+        variables: Value::Object(variables),
+        cost,
+    })
+}
+
+fn rename_variables(
+    value: &mut GqlValue<'static, String>,
+    index: usize,
+    used: &mut BTreeSet<String>,
+) {
+    match value {
+        GqlValue::Variable(name) => {
+            if PER_SERVICE_VARIABLES.contains(&name.as_str()) {
+                *name = format!("{name}_{index}");
+            }
+            used.insert(name.clone());
+        }
+        GqlValue::List(items) => items
+            .iter_mut()
+            .for_each(|v| rename_variables(v, index, used)),
+        GqlValue::Object(fields) => fields
+            .values_mut()
+            .for_each(|v| rename_variables(v, index, used)),
+        _ => {}
+    }
+}
+
+/// Takes one service's field out of a batched response.
+pub fn take<T: serde::de::DeserializeOwned>(
+    data: &mut Map<String, Value>,
+    index: usize,
+    field: &str,
+) -> Result<Option<T>, serde_json::Error> {
+    match data.remove(&alias(index, field)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn entry(service: &str, deployment: Option<&str>, fields: &[&'static str]) -> BatchEntry {
+        let mut vars = BTreeMap::new();
+        vars.insert("serviceId", json!(service));
+        if let Some(d) = deployment {
+            vars.insert("deploymentId", json!(d));
+        }
+        BatchEntry {
+            vars,
+            fields: fields.to_vec(),
+        }
+    }
+
+    #[test]
+    fn repeats_fields_with_prefixed_aliases_and_renamed_variables() {
+        let shared = json!({"environmentId": "env", "startDate": "a", "endDate": "b", "stepSeconds": 30,
+            "endpointFilter": "f", "endpointLimit": 10, "beforeDate": "x", "anchorDate": "y"});
+        let entries = [
+            entry(
+                "svc-a",
+                Some("dep-a"),
+                &[
+                    "byStatus",
+                    "latencyTimeline",
+                    "latencyWindow",
+                    "endpointLogs",
+                ],
+            ),
+            entry(
+                "svc-b",
+                None,
+                &["byStatus", "latencyTimeline", "latencyWindow"],
+            ),
+        ];
+        let doc = build(HTTP_METRICS_TEMPLATE, &entries, shared.as_object().unwrap()).unwrap();
+        assert_eq!(doc.operation, "ServiceHttpMetricsBatch");
+        assert!(
+            doc.query
+                .contains("s0_byStatus: httpMetricsGroupedByStatus(serviceId: $serviceId_0"),
+            "{}",
+            doc.query
+        );
+        assert!(
+            doc.query
+                .contains("s1_latencyWindow: httpDurationMetrics(serviceId: $serviceId_1")
+        );
+        assert!(
+            doc.query
+                .contains("s0_endpointLogs: httpLogs(deploymentId: $deploymentId_0")
+        );
+        assert!(!doc.query.contains("s1_endpointLogs"));
+        assert!(!doc.query.contains("$deploymentId_1"));
+        assert_eq!(doc.cost, 15 + 21 + 15);
+        let vars = doc.variables.as_object().unwrap();
+        assert_eq!(vars["serviceId_1"], "svc-b");
+        assert_eq!(vars["deploymentId_0"], "dep-a");
+        assert!(!vars.contains_key("deploymentId_1"));
+        assert_eq!(vars["environmentId"], "env");
+    }
+
+    #[test]
+    fn unused_shared_variables_are_dropped() {
+        let shared = json!({"environmentId": "env", "startDate": "a", "endDate": "b", "endpointFilter": "f"});
+        let doc = build(
+            HTTP_METRICS_TEMPLATE,
+            &[entry("s", None, &["byStatus"])],
+            shared.as_object().unwrap(),
+        )
+        .unwrap();
+        assert!(!doc.query.contains("$endpointFilter"));
+        assert!(
+            !doc.variables
+                .as_object()
+                .unwrap()
+                .contains_key("endpointFilter")
+        );
+        assert_eq!(doc.cost, 5);
+    }
+
+    #[test]
+    fn template_costs() {
+        assert_eq!(
+            entry_cost(
+                HTTP_METRICS_TEMPLATE,
+                &[
+                    "byStatus",
+                    "latencyTimeline",
+                    "latencyWindow",
+                    "endpointLogs"
+                ]
+            ),
+            36
+        );
+        assert_eq!(
+            entry_cost(SERVICE_LOGS_TEMPLATE, &["build", "deploy", "http"]),
+            47
+        );
+    }
+}

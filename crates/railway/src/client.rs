@@ -1,0 +1,397 @@
+//! The one transport every Railway request goes through, on our own `reqwest` client.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use graphql_client::GraphQLQuery;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::auth::Credentials;
+use crate::error::RailwayError;
+
+pub const DEFAULT_ENDPOINT: &str = "https://backboard.railway.com/graphql/v2";
+
+/// Used when a 429 carries no readable `Retry-After`; Railway's windows are hourly, so a minute is
+/// a cautious first wait rather than a guess at the reset time.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Longest excerpt of an unexpected body kept in an error.
+const SNIPPET_CHARS: usize = 200;
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub endpoint: String,
+    pub credentials: Credentials,
+    /// Whole-request timeout (Railway's CLI uses 90 s).
+    pub timeout: Duration,
+    pub user_agent: String,
+    pub http: HttpStatsConfig,
+}
+
+/// How HTTP stats find their top failing and slowest endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpStatsConfig {
+    /// Requests at least this slow count as slow (`@totalDuration:>=N`).
+    pub slow_request_ms: u64,
+    /// Newest failed-or-slow requests read per service for the endpoint lists.
+    pub endpoint_rows: u32,
+}
+
+impl Default for HttpStatsConfig {
+    fn default() -> Self {
+        Self {
+            slow_request_ms: 1000,
+            endpoint_rows: 500,
+        }
+    }
+}
+
+impl ClientConfig {
+    pub fn new(credentials: Credentials) -> Self {
+        Self {
+            endpoint: DEFAULT_ENDPOINT.to_owned(),
+            credentials,
+            timeout: Duration::from_secs(90),
+            user_agent: concat!("autofix-railway/", env!("CARGO_PKG_VERSION")).to_owned(),
+            http: HttpStatsConfig::default(),
+        }
+    }
+
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into();
+        self
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// Railway GraphQL client. Cheap to clone; clones share the request counter.
+#[derive(Clone, Debug)]
+pub struct RailwayClient {
+    http: reqwest::Client,
+    endpoint: String,
+    pub(crate) credentials: Credentials,
+    pub(crate) http_config: HttpStatsConfig,
+    requests: Arc<AtomicU64>,
+    /// Set once Railway rejected the HTTP metrics fields, so later reads go straight to the
+    /// `httpLogs` fallback instead of spending a request on a known failure.
+    pub(crate) http_metrics_unavailable: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphQlBody {
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    errors: Vec<GraphQlErrorItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphQlErrorItem {
+    message: String,
+}
+
+impl RailwayClient {
+    pub fn new(config: ClientConfig) -> Result<Self, RailwayError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(config.user_agent)
+            .build()
+            .map_err(|e| RailwayError::Config(e.without_url().to_string()))?;
+        Ok(Self {
+            http,
+            endpoint: config.endpoint,
+            credentials: config.credentials,
+            http_config: config.http,
+            requests: Arc::new(AtomicU64::new(0)),
+            http_metrics_unavailable: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The same client reading another environment of the same project.
+    pub fn with_environment_id(mut self, environment_id: impl Into<String>) -> Self {
+        self.credentials.environment_id = environment_id.into();
+        self
+    }
+
+    /// HTTP requests sent so far by this client and its clones.
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// A `graphql_client` operation.
+    pub(crate) async fn query<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, RailwayError> {
+        let body = Q::build_query(variables);
+        let operation = body.operation_name;
+        let data = self
+            .post(
+                operation,
+                &serde_json::to_value(&body).map_err(|e| decode(operation, e))?,
+            )
+            .await?;
+        serde_json::from_value(data).map_err(|e| decode(operation, e))
+    }
+
+    /// A document built at run time (aliased batches), decoded into hand-written types.
+    pub(crate) async fn query_document<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        document: &str,
+        variables: Value,
+    ) -> Result<T, RailwayError> {
+        let body = json!({ "query": document, "variables": variables, "operationName": operation });
+        let data = self.post(operation, &body).await?;
+        serde_json::from_value(data).map_err(|e| decode(operation, e))
+    }
+
+    async fn post(&self, operation: &str, body: &Value) -> Result<Value, RailwayError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let (name, value) = self.credentials.token.header();
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header(name, value)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| transport_error(operation, e))?;
+        let status = response.status().as_u16();
+        if status == 429 {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs);
+            return Err(RailwayError::RateLimited { retry_after });
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error(operation, e))?;
+        tracing::debug!(operation, status, bytes = text.len(), "railway response");
+        interpret(
+            operation,
+            status,
+            &text,
+            self.credentials.token.variable(),
+            self.credentials.token.secret(),
+        )
+    }
+}
+
+fn decode(operation: &str, e: serde_json::Error) -> RailwayError {
+    RailwayError::Decode {
+        operation: operation.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn transport_error(operation: &str, e: reqwest::Error) -> RailwayError {
+    let operation = operation.to_owned();
+    if e.is_timeout() {
+        RailwayError::Timeout { operation }
+    } else {
+        RailwayError::Connect {
+            operation,
+            reason: e.without_url().to_string(),
+        }
+    }
+}
+
+/// Turns a status and body into data or a specific error. Pure, so every branch is unit-tested.
+pub(crate) fn interpret(
+    operation: &str,
+    status: u16,
+    text: &str,
+    variable: &'static str,
+    secret: &str,
+) -> Result<Value, RailwayError> {
+    let op = || operation.to_owned();
+    if status == 401 || status == 403 {
+        return Err(RailwayError::Unauthorized {
+            variable,
+            reason: format!("HTTP {status}"),
+        });
+    }
+    if status >= 500 {
+        return Err(RailwayError::Server {
+            operation: op(),
+            status,
+        });
+    }
+    let parsed: Result<GraphQlBody, _> = serde_json::from_str(text);
+    let body = match parsed {
+        Ok(body) => body,
+        Err(_) if !(200..300).contains(&status) => {
+            return Err(RailwayError::Http {
+                operation: op(),
+                status,
+                snippet: snippet(text, secret),
+            });
+        }
+        Err(_) => {
+            return Err(RailwayError::NotJson {
+                operation: op(),
+                status,
+                snippet: snippet(text, secret),
+            });
+        }
+    };
+    if !body.errors.is_empty() {
+        let messages: Vec<String> = body
+            .errors
+            .iter()
+            .map(|e| scrub(&e.message, secret))
+            .collect();
+        if let Some(m) = messages.iter().find(|m| is_auth_message(m)) {
+            return Err(RailwayError::Unauthorized {
+                variable,
+                reason: m.clone(),
+            });
+        }
+        if let Some(field) = body.errors.iter().find_map(|e| unknown_field(&e.message)) {
+            return Err(RailwayError::FieldUnavailable {
+                operation: op(),
+                field,
+            });
+        }
+        return Err(RailwayError::GraphQl {
+            operation: op(),
+            messages,
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(RailwayError::Http {
+            operation: op(),
+            status,
+            snippet: snippet(text, secret),
+        });
+    }
+    match body.data {
+        Some(Value::Null) | None => Err(RailwayError::MissingData { operation: op() }),
+        Some(data) => Ok(data),
+    }
+}
+
+fn is_auth_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("not authorized")
+        || m.contains("project token not found")
+        || m.contains("unauthorized")
+}
+
+/// The field named by a validation error such as `Cannot query field "x" on type "Query".`
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Cannot query field ")?;
+    let rest = rest.trim_start_matches(['"', '\'', '`']);
+    let end = rest.find(['"', '\'', '`', ' '])?;
+    Some(rest[..end].to_owned())
+}
+
+fn scrub(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret, "<redacted>")
+    }
+}
+
+fn snippet(text: &str, secret: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = flat.chars().take(SNIPPET_CHARS).collect();
+    scrub(&cut, secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VAR: &str = "RAILWAY_API_TOKEN";
+
+    fn run(status: u16, body: &str) -> Result<Value, RailwayError> {
+        interpret("Op", status, body, VAR, "s3cret")
+    }
+
+    #[test]
+    fn data_is_returned() {
+        assert_eq!(run(200, r#"{"data":{"a":1}}"#).unwrap(), json!({"a":1}));
+    }
+
+    #[test]
+    fn auth_failures_name_the_variable() {
+        for (status, body) in [
+            (401, "nope"),
+            (403, "<html>denied</html>"),
+            (
+                200,
+                r#"{"data":null,"errors":[{"message":"Not Authorized"}]}"#,
+            ),
+            (200, r#"{"errors":[{"message":"Project Token not found"}]}"#),
+        ] {
+            match run(status, body) {
+                Err(e @ RailwayError::Unauthorized { variable: VAR, .. }) => {
+                    assert!(!e.is_retriable())
+                }
+                other => panic!("{status} {body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_detected() {
+        let body = r#"{"errors":[{"message":"Cannot query field \"httpMetricsGroupedByStatus\" on type \"Query\"."}]}"#;
+        match run(400, body) {
+            Err(RailwayError::FieldUnavailable { field, .. }) => {
+                assert_eq!(field, "httpMetricsGroupedByStatus")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_html_and_graphql_errors() {
+        assert!(matches!(
+            run(502, "<html>bad gateway</html>"),
+            Err(RailwayError::Server { status: 502, .. })
+        ));
+        let html = run(
+            200,
+            "<html><title>Access denied | backboard.railway.com used Cloudflare</title></html>",
+        );
+        assert!(
+            matches!(&html, Err(RailwayError::NotJson { .. })),
+            "{html:?}"
+        );
+        assert!(html.unwrap_err().is_retriable());
+        let e = run(
+            200,
+            r#"{"data":null,"errors":[{"message":"Problem processing request s3cret"}]}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(&e, RailwayError::GraphQl { operation, .. } if operation == "Op"));
+        assert!(!e.to_string().contains("s3cret"));
+        assert!(!e.is_retriable());
+        assert!(matches!(
+            run(200, r#"{"data":null}"#),
+            Err(RailwayError::MissingData { .. })
+        ));
+        assert!(matches!(
+            run(404, "not found"),
+            Err(RailwayError::Http { status: 404, .. })
+        ));
+    }
+}

@@ -1,0 +1,214 @@
+//! One interface for the live API and for static snapshots (demo project, tests).
+
+use std::collections::BTreeMap;
+
+use crate::client::RailwayClient;
+use crate::error::RailwayError;
+use crate::http;
+use crate::live::empty_http_stats;
+use crate::logs::{self, LogLimits};
+use crate::model::{
+    Architecture, HttpReport, HttpStats, ProjectSnapshot, ResourceReport, ResourceUsage,
+    ServiceLogs, StatusCounts, TimeWindow,
+};
+use crate::timefmt;
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    Live(RailwayClient),
+    /// Demo project and tests: answers from the snapshot, sliced to the asked window.
+    Static(Box<ProjectSnapshot>),
+}
+
+impl Source {
+    pub async fn architecture(&self) -> Result<Architecture, RailwayError> {
+        match self {
+            Self::Live(c) => c.architecture().await,
+            Self::Static(s) => Ok(s.architecture.clone()),
+        }
+    }
+
+    pub async fn resource_usage(
+        &self,
+        arch: &Architecture,
+        window: TimeWindow,
+    ) -> Result<ResourceReport, RailwayError> {
+        let _ = arch;
+        match self {
+            Self::Live(c) => c.resource_usage(window).await,
+            Self::Static(s) => Ok(slice_resources(&s.resources, window)),
+        }
+    }
+
+    pub async fn http_stats(
+        &self,
+        arch: &Architecture,
+        window: TimeWindow,
+    ) -> Result<HttpReport, RailwayError> {
+        match self {
+            Self::Live(c) => c.http_stats(arch, window).await,
+            Self::Static(s) => Ok(slice_http(arch, &s.http, window)),
+        }
+    }
+
+    pub async fn logs(
+        &self,
+        arch: &Architecture,
+        service_ids: &[String],
+        window: TimeWindow,
+        limits: &LogLimits,
+    ) -> Result<BTreeMap<String, ServiceLogs>, RailwayError> {
+        match self {
+            Self::Live(c) => c.logs(arch, service_ids, window, limits).await,
+            Self::Static(s) => Ok(slice_logs(arch, &s.logs, service_ids, window, limits)),
+        }
+    }
+
+    /// Requests made so far (live), 0 for a snapshot.
+    pub fn request_count(&self) -> u64 {
+        match self {
+            Self::Live(c) => c.request_count(),
+            Self::Static(_) => 0,
+        }
+    }
+}
+
+fn in_window(ts: i64, w: TimeWindow) -> bool {
+    ts >= w.start && ts < w.end
+}
+
+/// Samples inside the window; limits are kept (they describe the service, not the window).
+pub fn slice_resources(report: &ResourceReport, window: TimeWindow) -> ResourceReport {
+    let services = report
+        .services
+        .iter()
+        .map(|(id, u)| {
+            let usage = ResourceUsage {
+                service_id: u.service_id.clone(),
+                cpu: u
+                    .cpu
+                    .iter()
+                    .copied()
+                    .filter(|s| in_window(s.ts, window))
+                    .collect(),
+                cpu_limit: u.cpu_limit,
+                memory_gb: u
+                    .memory_gb
+                    .iter()
+                    .copied()
+                    .filter(|s| in_window(s.ts, window))
+                    .collect(),
+                memory_limit_gb: u.memory_limit_gb,
+            };
+            (id.clone(), usage)
+        })
+        .collect();
+    ResourceReport {
+        window,
+        sample_rate_seconds: report.sample_rate_seconds,
+        services,
+    }
+}
+
+/// Buckets inside the window, with totals recomputed from them. Window-wide percentiles and
+/// endpoint lists cannot be re-derived from buckets and are kept as the snapshot states them.
+/// Like the live API, databases are left out and every other service is present.
+pub fn slice_http(arch: &Architecture, report: &HttpReport, window: TimeWindow) -> HttpReport {
+    let mut services = BTreeMap::new();
+    for svc in arch.services.iter().filter(|s| !s.is_database) {
+        let stats = match report.services.get(&svc.id) {
+            None => empty_http_stats(&svc.id, window),
+            Some(s) => slice_stats(s, window),
+        };
+        services.insert(svc.id.clone(), stats);
+    }
+    HttpReport { window, services }
+}
+
+fn slice_stats(s: &HttpStats, window: TimeWindow) -> HttpStats {
+    let timeline: Vec<_> = s
+        .timeline
+        .iter()
+        .copied()
+        .filter(|b| in_window(b.ts, window))
+        .collect();
+    let counts = if s.timeline.is_empty() {
+        s.counts
+    } else {
+        timeline.iter().fold(StatusCounts::default(), |mut acc, b| {
+            acc.s2xx += b.counts.s2xx;
+            acc.s3xx += b.counts.s3xx;
+            acc.s4xx += b.counts.s4xx;
+            acc.s5xx += b.counts.s5xx;
+            acc
+        })
+    };
+    HttpStats {
+        service_id: s.service_id.clone(),
+        window,
+        counts,
+        timeline,
+        latency_ms: s.latency_ms,
+        latency_timeline: s
+            .latency_timeline
+            .iter()
+            .copied()
+            .filter(|l| in_window(l.ts, window))
+            .collect(),
+        top_failing: s.top_failing.clone(),
+        slowest: s.slowest.clone(),
+        source: s.source.clone(),
+    }
+}
+
+/// What the live query would return: build logs as they are, runtime logs in the window, failed
+/// or slow requests in the window; then the same bounds.
+pub fn slice_logs(
+    arch: &Architecture,
+    all: &BTreeMap<String, ServiceLogs>,
+    service_ids: &[String],
+    window: TimeWindow,
+    limits: &LogLimits,
+) -> BTreeMap<String, ServiceLogs> {
+    let within = |ts: &str| timefmt::unix(ts).is_some_and(|t| in_window(t, window));
+    service_ids
+        .iter()
+        .map(|id| {
+            let deployment_id = arch
+                .service(id)
+                .and_then(|s| s.latest_deployment.as_ref())
+                .map(|d| d.id.clone());
+            let mut out = ServiceLogs {
+                service_id: id.clone(),
+                deployment_id,
+                ..Default::default()
+            };
+            if let Some(src) = all.get(id) {
+                out.deployment_id = src.deployment_id.clone().or(out.deployment_id);
+                out.build = src.build.clone();
+                out.deploy = src
+                    .deploy
+                    .iter()
+                    .filter(|l| within(&l.timestamp))
+                    .cloned()
+                    .collect();
+                out.http = src
+                    .http
+                    .iter()
+                    .filter(|l| within(&l.timestamp))
+                    .filter(|l| {
+                        http::is_error_or_slow(
+                            i64::from(l.status),
+                            l.total_duration_ms as i64,
+                            limits.slow_request_ms,
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                out.truncated = src.truncated.clone();
+            }
+            logs::bound(&mut out, limits);
+            (id.clone(), out)
+        })
+        .collect()
+}
