@@ -1,8 +1,22 @@
 //! Health detection over a time window.
 //!
-//! Pure functions over [`railway::model`] types: no I/O. See [`Finding`] for the output contract.
+//! Pure functions over [`railway::model`] types: no I/O. See [`Finding`] for the output contract,
+//! [`detect`] for the rules and [`Thresholds`] for their defaults.
+//!
+//! The rules look at the shape of the window rather than its maximum: a level counts only when it
+//! is sustained, memory growth is judged by a least-squares fit, error rates need a minimum of
+//! traffic, and flat high usage alone is an observation, not an incident.
 
 use serde::{Deserialize, Serialize};
+
+mod render;
+mod rules;
+pub mod stats;
+mod thresholds;
+
+pub use render::{architecture_summary_markdown, findings_markdown};
+pub use rules::{HealthStatus, Report, ServiceHealth, TrendFigures, UsageFigures, detect};
+pub use thresholds::{InvalidThresholds, Thresholds};
 
 /// What kind of problem a finding is about. The `snake_case` names are part of the CLI's JSON
 /// output (`autofix check --json`) and of incident fingerprints: do not rename them.

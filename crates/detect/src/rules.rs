@@ -1,0 +1,910 @@
+//! The detection rules. Every rule looks at the shape of the window, never at a single maximum.
+
+use railway::model::{
+    Architecture, DeploymentStatus, HttpReport, HttpStats, ResourceReport, ResourceUsage, Sample,
+    Service, TimeWindow,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{linear_fit, percentile, share_at_or_above, sustained_level};
+use crate::{Finding, FindingKind, Severity, Thresholds, fingerprint};
+
+/// Decimal megabytes per gigabyte, as Railway's `MEMORY_USAGE_GB` is decimal.
+const MB_PER_GB: f64 = 1000.0;
+
+/// Overall state of one service, the worst of its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Healthy,
+    Observation,
+    Warning,
+    Critical,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Observation => "observation",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl From<Severity> for HealthStatus {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Observation => Self::Observation,
+            Severity::Warning => Self::Warning,
+            Severity::Critical => Self::Critical,
+        }
+    }
+}
+
+/// CPU or memory of one service over the window, in the metric's unit (vCPU or GB).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageFigures {
+    pub samples: usize,
+    pub median: f64,
+    pub peak: f64,
+    pub last: f64,
+    pub limit: Option<f64>,
+    /// Median as a share of the limit, percent; `None` without a limit.
+    pub median_pct: Option<f64>,
+    pub peak_pct: Option<f64>,
+}
+
+/// Least-squares memory growth over the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendFigures {
+    pub slope_mb_per_hour: f64,
+    pub r2: f64,
+    /// Projected time until the limit at this slope; `None` without a limit or when not growing.
+    pub hours_to_limit: Option<f64>,
+}
+
+/// Per-service summary: status and the key figures behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceHealth {
+    pub service_id: String,
+    pub service: String,
+    pub status: HealthStatus,
+    pub is_database: bool,
+    pub deployment_status: Option<DeploymentStatus>,
+    pub cpu: Option<UsageFigures>,
+    pub memory: Option<UsageFigures>,
+    pub memory_trend: Option<TrendFigures>,
+    /// Requests in the window; `None` when no HTTP stats exist for the service.
+    pub requests: Option<u64>,
+    pub rate_5xx_pct: Option<f64>,
+    pub rate_4xx_pct: Option<f64>,
+    pub p95_ms: Option<f64>,
+    /// Checks that were skipped and why (no limit, too little traffic, …).
+    pub notes: Vec<String>,
+}
+
+/// The outcome of one detection pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub window: TimeWindow,
+    /// Sorted by severity (worst first), then service name, then kind.
+    pub findings: Vec<Finding>,
+    /// One entry per service of the architecture, in architecture order.
+    pub services: Vec<ServiceHealth>,
+}
+
+impl Report {
+    /// Findings at warning or critical severity.
+    pub fn incidents(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.is_incident())
+    }
+
+    /// Ids of services with at least one incident, worst first, without duplicates.
+    pub fn affected_services(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for f in self.incidents() {
+            if !ids.contains(&f.service_id) {
+                ids.push(f.service_id.clone());
+            }
+        }
+        ids
+    }
+
+    pub fn observations(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| !f.is_incident())
+    }
+
+    pub fn service(&self, service_id: &str) -> Option<&ServiceHealth> {
+        self.services.iter().find(|s| s.service_id == service_id)
+    }
+}
+
+/// Runs every rule over every service of `arch`. Services missing from `resources` or `http` are
+/// judged on what exists, and the gap is noted in their [`ServiceHealth`].
+pub fn detect(
+    arch: &Architecture,
+    resources: &ResourceReport,
+    http: &HttpReport,
+    t: &Thresholds,
+) -> Report {
+    let mut findings = Vec::new();
+    let mut services = Vec::new();
+    for svc in &arch.services {
+        let (mut found, health) = evaluate_service(
+            svc,
+            resources.services.get(&svc.id),
+            http.services.get(&svc.id),
+            resources.window,
+            t,
+        );
+        findings.append(&mut found);
+        services.push(health);
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+    Report {
+        window: resources.window,
+        findings,
+        services,
+    }
+}
+
+fn evaluate_service(
+    svc: &Service,
+    usage: Option<&ResourceUsage>,
+    http: Option<&HttpStats>,
+    window: TimeWindow,
+    t: &Thresholds,
+) -> (Vec<Finding>, ServiceHealth) {
+    let mut health = ServiceHealth {
+        service_id: svc.id.clone(),
+        service: svc.name.clone(),
+        status: HealthStatus::Healthy,
+        is_database: svc.is_database,
+        deployment_status: svc.latest_deployment.as_ref().map(|d| d.status.clone()),
+        cpu: None,
+        memory: None,
+        memory_trend: None,
+        requests: None,
+        rate_5xx_pct: None,
+        rate_4xx_pct: None,
+        p95_ms: None,
+        notes: Vec::new(),
+    };
+    let base = FindingBase { svc, window };
+    let mut firm: Vec<Finding> = Vec::new();
+
+    if let Some(f) = deployment_rule(&base) {
+        firm.push(f);
+    }
+
+    match http {
+        Some(stats) => {
+            health.requests = Some(stats.counts.total());
+            if stats.counts.total() > 0 {
+                health.rate_5xx_pct = Some(stats.rate_5xx() * 100.0);
+                health.rate_4xx_pct = Some(stats.rate_4xx() * 100.0);
+            }
+            health.p95_ms = stats.latency_ms.map(|l| l.p95);
+            firm.extend(http_rules(&base, stats, t, &mut health.notes));
+        }
+        None if !svc.is_database => health
+            .notes
+            .push("no HTTP stats: error and latency checks skipped".into()),
+        None => {}
+    }
+
+    let mut share_candidates: Vec<ShareCandidate> = Vec::new();
+    match usage {
+        Some(u) => {
+            health.cpu = figures(&u.cpu, u.cpu_limit);
+            health.memory = figures(&u.memory_gb, u.memory_limit_gb);
+            if let Some(c) = share_rule(
+                &base,
+                Resource::Cpu,
+                &u.cpu,
+                u.cpu_limit,
+                t,
+                &mut health.notes,
+            ) {
+                share_candidates.push(c);
+            }
+            if let Some(c) = share_rule(
+                &base,
+                Resource::Memory,
+                &u.memory_gb,
+                u.memory_limit_gb,
+                t,
+                &mut health.notes,
+            ) {
+                share_candidates.push(c);
+            }
+            let (trend, finding) = memory_trend_rule(&base, u, t, &mut health.notes);
+            health.memory_trend = trend;
+            firm.extend(finding);
+        }
+        None => health
+            .notes
+            .push("no CPU/memory samples: resource checks skipped".into()),
+    }
+
+    // Flat high usage below the critical level is a capacity observation, unless something else
+    // on the same service is wrong too: then the usage is probably part of the problem.
+    let corroborated_by_firm = firm.iter().any(Finding::is_incident);
+    let any_unflat_share = share_candidates.iter().any(|c| !c.flat);
+    let mut found = firm;
+    for c in share_candidates {
+        let mut f = c.finding;
+        if c.flat && f.severity == Severity::Warning {
+            if corroborated_by_firm || any_unflat_share {
+                f.evidence.push_str("; other signals on this service agree");
+            } else {
+                f.severity = Severity::Observation;
+                f.evidence
+                    .push_str("; steady, no other signal on this service");
+            }
+        }
+        found.push(f);
+    }
+
+    if let Some(worst) = found.iter().map(|f| f.severity).max() {
+        health.status = worst.into();
+    }
+    (found, health)
+}
+
+struct FindingBase<'a> {
+    svc: &'a Service,
+    window: TimeWindow,
+}
+
+impl FindingBase<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn finding(
+        &self,
+        kind: FindingKind,
+        severity: Severity,
+        metric: &str,
+        value: f64,
+        threshold: f64,
+        unit: &str,
+        window: TimeWindow,
+        evidence: String,
+    ) -> Finding {
+        Finding {
+            service_id: self.svc.id.clone(),
+            service: self.svc.name.clone(),
+            kind,
+            severity,
+            metric: metric.to_owned(),
+            value,
+            threshold,
+            unit: unit.to_owned(),
+            window,
+            evidence,
+            fingerprint: fingerprint(&self.svc.id, kind),
+        }
+    }
+}
+
+fn deployment_rule(base: &FindingBase<'_>) -> Option<Finding> {
+    let dep = base.svc.latest_deployment.as_ref()?;
+    if !dep.status.is_broken() {
+        return None;
+    }
+    let status = match &dep.status {
+        DeploymentStatus::Crashed => "CRASHED".to_owned(),
+        DeploymentStatus::Failed => "FAILED".to_owned(),
+        other => format!("{other:?}"),
+    };
+    let commit = dep
+        .commit_hash
+        .as_deref()
+        .map(|c| format!(", commit {}", &c[..c.len().min(7)]))
+        .unwrap_or_default();
+    let evidence = format!(
+        "latest deployment {} is {status} (created {}{commit})",
+        short_id(&dep.id),
+        dep.created_at
+    );
+    Some(base.finding(
+        FindingKind::Deployment,
+        Severity::Critical,
+        "deployment_status",
+        1.0,
+        0.0,
+        "status",
+        base.window,
+        evidence,
+    ))
+}
+
+fn short_id(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
+
+fn figures(samples: &[Sample], limit: Option<f64>) -> Option<UsageFigures> {
+    let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+    let median = percentile(&values, 0.5)?;
+    let peak = values.iter().copied().fold(f64::MIN, f64::max);
+    let last = samples
+        .iter()
+        .max_by_key(|s| s.ts)
+        .map(|s| s.value)
+        .unwrap_or(median);
+    let limit = limit.filter(|l| *l > 0.0);
+    Some(UsageFigures {
+        samples: values.len(),
+        median,
+        peak,
+        last,
+        limit,
+        median_pct: limit.map(|l| median / l * 100.0),
+        peak_pct: limit.map(|l| peak / l * 100.0),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Cpu,
+    Memory,
+}
+
+impl Resource {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Cpu => "CPU",
+            Self::Memory => "memory",
+        }
+    }
+
+    fn limit_text(self, limit: f64) -> String {
+        match self {
+            Self::Cpu => format!("{} vCPU", fmt_num(limit)),
+            Self::Memory => fmt_gb(limit),
+        }
+    }
+}
+
+struct ShareCandidate {
+    finding: Finding,
+    flat: bool,
+}
+
+/// Sustained share of the limit: a level counts when at least `sustained_share` of the samples
+/// reach it, or when every sample of the last `sustained_tail_minutes` does.
+fn share_rule(
+    base: &FindingBase<'_>,
+    res: Resource,
+    samples: &[Sample],
+    limit: Option<f64>,
+    t: &Thresholds,
+    notes: &mut Vec<String>,
+) -> Option<ShareCandidate> {
+    let Some(limit) = limit.filter(|l| *l > 0.0) else {
+        notes.push(format!(
+            "no {} limit reported: share-of-limit checks skipped",
+            res.label()
+        ));
+        return None;
+    };
+    if samples.len() < t.min_samples {
+        notes.push(format!(
+            "{} {} samples (< {}): share-of-limit checks skipped",
+            samples.len(),
+            res.label(),
+            t.min_samples
+        ));
+        return None;
+    }
+    let mut ordered: Vec<Sample> = samples.to_vec();
+    ordered.sort_by_key(|s| s.ts);
+    let shares: Vec<f64> = ordered.iter().map(|s| s.value / limit * 100.0).collect();
+    let tail_start = base.window.end - t.sustained_tail_minutes * 60;
+    let tail: Vec<f64> = ordered
+        .iter()
+        .zip(&shares)
+        .filter(|(s, _)| s.ts >= tail_start)
+        .map(|(_, v)| *v)
+        .collect();
+    let level = sustained_level(&shares, t.sustained_share)?;
+    let tail_min = if tail.len() >= 2 {
+        tail.iter().copied().fold(f64::MAX, f64::min)
+    } else {
+        f64::MIN
+    };
+
+    let (warn, crit) = match res {
+        Resource::Cpu => (t.cpu_warning_pct, t.cpu_critical_pct),
+        Resource::Memory => (t.memory_warning_pct, t.memory_critical_pct),
+    };
+    let (severity, threshold) = if level >= crit || tail_min >= crit {
+        (Severity::Critical, crit)
+    } else if level >= warn || tail_min >= warn {
+        (Severity::Warning, warn)
+    } else {
+        return None;
+    };
+
+    let p5 = percentile(&shares, 0.05)?;
+    let p95 = percentile(&shares, 0.95)?;
+    let peak = shares.iter().copied().fold(f64::MIN, f64::max);
+    let flat = p95 - p5 <= t.flat_band_pct;
+    let above = share_at_or_above(&shares, threshold);
+    let by_share = level >= threshold;
+    let value = if by_share {
+        level.max(if tail_min >= threshold {
+            tail_min
+        } else {
+            f64::MIN
+        })
+    } else {
+        tail_min
+    };
+    let how = if by_share {
+        format!(
+            "at or above {}% in {:.0}% of {} samples",
+            fmt_num(threshold),
+            above * 100.0,
+            shares.len()
+        )
+    } else {
+        format!(
+            "every sample of the last {} min at or above {}%",
+            t.sustained_tail_minutes,
+            fmt_num(threshold)
+        )
+    };
+    let shape = if flat {
+        format!("flat {:.0}–{:.0}%", p5, p95)
+    } else {
+        format!(
+            "median {:.0}%, peak {:.0}%",
+            percentile(&shares, 0.5)?,
+            peak
+        )
+    };
+    let evidence = format!(
+        "{} {:.0}% of {} limit, {how} ({shape})",
+        res.label(),
+        value,
+        res.limit_text(limit)
+    );
+    let (kind, metric) = match res {
+        Resource::Cpu => (FindingKind::Cpu, "cpu_share_of_limit"),
+        Resource::Memory => (FindingKind::Memory, "memory_share_of_limit"),
+    };
+    Some(ShareCandidate {
+        finding: base.finding(
+            kind,
+            severity,
+            metric,
+            round1(value),
+            threshold,
+            "%",
+            base.window,
+            evidence,
+        ),
+        flat,
+    })
+}
+
+/// A steady upward memory slope is a leak even below the thresholds: least squares over the
+/// window, R² for fit quality, severity by projected time until the limit.
+fn memory_trend_rule(
+    base: &FindingBase<'_>,
+    u: &ResourceUsage,
+    t: &Thresholds,
+    notes: &mut Vec<String>,
+) -> (Option<TrendFigures>, Option<Finding>) {
+    if u.memory_gb.len() < t.min_samples {
+        return (None, None);
+    }
+    let Some(first_ts) = u.memory_gb.iter().map(|s| s.ts).min() else {
+        return (None, None);
+    };
+    let points: Vec<(f64, f64)> = u
+        .memory_gb
+        .iter()
+        .map(|s| ((s.ts - first_ts) as f64 / 3600.0, s.value * MB_PER_GB))
+        .collect();
+    let Some(fit) = linear_fit(&points) else {
+        return (None, None);
+    };
+    let last_x = points.iter().map(|p| p.0).fold(f64::MIN, f64::max);
+    let current_mb = fit.at(last_x);
+    let limit_mb = u
+        .memory_limit_gb
+        .filter(|l| *l > 0.0)
+        .map(|l| l * MB_PER_GB);
+    let hours_to_limit = match limit_mb {
+        Some(limit) if fit.slope > 0.0 => Some(((limit - current_mb) / fit.slope).max(0.0)),
+        _ => None,
+    };
+    let trend = TrendFigures {
+        slope_mb_per_hour: round1(fit.slope),
+        r2: round2(fit.r2),
+        hours_to_limit,
+    };
+    let Some(limit_mb) = limit_mb else {
+        notes.push("no memory limit reported: memory trend not projected".into());
+        return (Some(trend), None);
+    };
+    let Some(hours) = hours_to_limit else {
+        return (Some(trend), None);
+    };
+    if fit.r2 < t.memory_trend_min_r2
+        || fit.slope / limit_mb * 100.0 < t.memory_trend_min_pct_per_hour
+    {
+        return (Some(trend), None);
+    }
+    let (severity, horizon) = if hours <= t.memory_trend_critical_hours {
+        (Severity::Critical, t.memory_trend_critical_hours)
+    } else if hours <= t.memory_trend_warning_hours {
+        (Severity::Warning, t.memory_trend_warning_hours)
+    } else if hours <= t.memory_trend_observation_hours {
+        (Severity::Observation, t.memory_trend_observation_hours)
+    } else {
+        return (Some(trend), None);
+    };
+    // The slope that would reach the limit exactly at the horizon: value >= threshold <=> the
+    // projected time is within the horizon, so the pair reads like every other finding.
+    let threshold = ((limit_mb - current_mb) / horizon).max(0.0);
+    let evidence = format!(
+        "memory {:.0}% of {} limit, rising {} MB/h (R² {:.2}), full in {}",
+        current_mb / limit_mb * 100.0,
+        fmt_gb(limit_mb / MB_PER_GB),
+        fmt_num(round1(fit.slope)),
+        fit.r2,
+        fmt_hours(hours)
+    );
+    let finding = base.finding(
+        FindingKind::MemoryTrend,
+        severity,
+        "memory_growth_mb_per_hour",
+        round1(fit.slope),
+        round1(threshold),
+        "MB/h",
+        base.window,
+        evidence,
+    );
+    (Some(trend), Some(finding))
+}
+
+fn http_rules(
+    base: &FindingBase<'_>,
+    stats: &HttpStats,
+    t: &Thresholds,
+    notes: &mut Vec<String>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let total = stats.counts.total();
+    if total == 0 {
+        notes.push("no HTTP traffic in the window: error and latency checks skipped".into());
+        return out;
+    }
+    let enough = total >= t.min_requests;
+    if !enough {
+        notes.push(format!(
+            "{total} requests in the window (< {}): error rates not judged",
+            t.min_requests
+        ));
+    }
+    if let Some(f) = rate_5xx_rule(base, stats, t, enough) {
+        out.push(f);
+    }
+    if enough
+        && stats.counts.s4xx >= t.min_error_requests
+        && let Some((severity, threshold)) = level(
+            stats.rate_4xx() * 100.0,
+            t.rate_4xx_warning_pct,
+            t.rate_4xx_critical_pct,
+        )
+    {
+        let rate = stats.rate_4xx() * 100.0;
+        let evidence = format!(
+            "4xx {}% of {} requests ({} failed){}",
+            fmt_pct(rate),
+            fmt_count(total),
+            fmt_count(stats.counts.s4xx),
+            top_failing(stats, t, |e| e.errors_4xx)
+        );
+        out.push(base.finding(
+            FindingKind::ErrorRate4xx,
+            severity,
+            "rate_4xx",
+            round2(rate),
+            threshold,
+            "%",
+            stats.window,
+            evidence,
+        ));
+    }
+    if total >= t.latency_min_requests {
+        out.extend(latency_rule(base, stats, t));
+    } else if stats.latency_ms.is_some() || !stats.latency_timeline.is_empty() {
+        notes.push(format!(
+            "{total} requests in the window (< {}): latency not judged",
+            t.latency_min_requests
+        ));
+    }
+    out
+}
+
+fn level(value: f64, warning: f64, critical: f64) -> Option<(Severity, f64)> {
+    if value >= critical {
+        Some((Severity::Critical, critical))
+    } else if value >= warning {
+        Some((Severity::Warning, warning))
+    } else {
+        None
+    }
+}
+
+/// Whole-window 5xx rate, and the rate in the last `burst_minutes`, which a long quiet window
+/// would otherwise dilute. One finding per service (one fingerprint): the worse of the two.
+fn rate_5xx_rule(
+    base: &FindingBase<'_>,
+    stats: &HttpStats,
+    t: &Thresholds,
+    enough: bool,
+) -> Option<Finding> {
+    let total = stats.counts.total();
+    let window_rate = stats.rate_5xx() * 100.0;
+    let whole = if enough && stats.counts.s5xx >= t.min_error_requests {
+        level(window_rate, t.rate_5xx_warning_pct, t.rate_5xx_critical_pct)
+    } else {
+        None
+    };
+
+    let burst_window = TimeWindow::last_minutes(stats.window.end, t.burst_minutes);
+    let (b_total, b_5xx) = stats
+        .timeline
+        .iter()
+        .filter(|b| b.ts >= burst_window.start && b.ts < burst_window.end)
+        .fold((0u64, 0u64), |(n, e), b| {
+            (n + b.counts.total(), e + b.counts.s5xx)
+        });
+    let burst_rate = if b_total == 0 {
+        0.0
+    } else {
+        b_5xx as f64 / b_total as f64 * 100.0
+    };
+    let burst = if b_total >= t.burst_min_requests && b_5xx >= t.min_error_requests {
+        level(
+            burst_rate,
+            t.burst_5xx_warning_pct,
+            t.burst_5xx_critical_pct,
+        )
+    } else {
+        None
+    };
+
+    let top = top_failing(stats, t, |e| e.errors_5xx);
+    let whole_text = format!(
+        "{}% of {} requests over the window",
+        fmt_pct(window_rate),
+        fmt_count(total)
+    );
+    let use_burst = match (whole, burst) {
+        (None, None) => return None,
+        (Some(_), None) => false,
+        (None, Some(_)) => true,
+        (Some((ws, _)), Some((bs, _))) => bs > ws,
+    };
+    if let (false, Some((sev, thr))) = (use_burst, whole) {
+        let burst_note = if b_total > 0 {
+            format!(
+                ", {}% in the last {} min",
+                fmt_pct(burst_rate),
+                t.burst_minutes
+            )
+        } else {
+            String::new()
+        };
+        let evidence = format!(
+            "5xx {whole_text} ({} failed){burst_note}{top}",
+            fmt_count(stats.counts.s5xx)
+        );
+        return Some(base.finding(
+            FindingKind::ErrorRate5xx,
+            sev,
+            "rate_5xx",
+            round2(window_rate),
+            thr,
+            "%",
+            stats.window,
+            evidence,
+        ));
+    }
+    let (sev, thr) = burst?;
+    let evidence = format!(
+        "5xx burst: {}% of {} requests in the last {} min ({b_5xx} failed), {whole_text}{top}",
+        fmt_pct(burst_rate),
+        fmt_count(b_total),
+        t.burst_minutes,
+    );
+    Some(base.finding(
+        FindingKind::ErrorRate5xx,
+        sev,
+        "rate_5xx_recent",
+        round2(burst_rate),
+        thr,
+        "%",
+        burst_window,
+        evidence,
+    ))
+}
+
+fn top_failing(
+    stats: &HttpStats,
+    t: &Thresholds,
+    errors: impl Fn(&railway::model::EndpointStat) -> u64,
+) -> String {
+    let mut eps: Vec<_> = stats.top_failing.iter().filter(|e| errors(e) > 0).collect();
+    eps.sort_by_key(|e| std::cmp::Reverse(errors(e)));
+    let parts: Vec<String> = eps
+        .iter()
+        .take(t.evidence_endpoints)
+        .map(|e| format!("{} {} ×{}", e.method, e.path, errors(e)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; top: {}", parts.join(", "))
+    }
+}
+
+/// p95 over the threshold in at least `latency_sustained_share` of the buckets that saw traffic.
+fn latency_rule(base: &FindingBase<'_>, stats: &HttpStats, t: &Thresholds) -> Option<Finding> {
+    let buckets: Vec<f64> = stats
+        .latency_timeline
+        .iter()
+        .map(|s| s.ms.p95)
+        .filter(|v| *v > 0.0)
+        .collect();
+    let (value, how) = if buckets.is_empty() {
+        let p95 = stats.latency_ms?.p95;
+        (p95, "over the window".to_owned())
+    } else {
+        (
+            sustained_level(&buckets, t.latency_sustained_share)?,
+            String::new(),
+        )
+    };
+    let (severity, threshold) = level(value, t.p95_warning_ms, t.p95_critical_ms)?;
+    let how = if how.is_empty() {
+        format!(
+            "at or above {} in {:.0}% of {} buckets",
+            fmt_ms(threshold),
+            share_at_or_above(&buckets, threshold) * 100.0,
+            buckets.len()
+        )
+    } else {
+        how
+    };
+    let window_p95 = stats
+        .latency_ms
+        .map(|l| format!(", window p95 {}", fmt_ms(l.p95)))
+        .unwrap_or_default();
+    let slowest: Vec<String> = stats
+        .slowest
+        .iter()
+        .filter(|e| e.p95_ms.is_some())
+        .take(t.evidence_endpoints)
+        .map(|e| {
+            format!(
+                "{} {} p95 {} ×{}",
+                e.method,
+                e.path,
+                fmt_ms(e.p95_ms.unwrap_or(0.0)),
+                e.requests
+            )
+        })
+        .collect();
+    let slowest = if slowest.is_empty() {
+        String::new()
+    } else {
+        format!("; slowest: {}", slowest.join(", "))
+    };
+    let evidence = format!("p95 {} {how}{window_p95}{slowest}", fmt_ms(value));
+    Some(base.finding(
+        FindingKind::Latency,
+        severity,
+        "p95_ms",
+        value.round(),
+        threshold,
+        "ms",
+        stats.window,
+        evidence,
+    ))
+}
+
+pub(crate) fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+pub(crate) fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// `2`, `0.5`, `1.5`: no trailing zeros.
+pub(crate) fn fmt_num(v: f64) -> String {
+    let s = format!("{:.2}", v);
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+pub(crate) fn fmt_gb(gb: f64) -> String {
+    if gb < 1.0 {
+        format!("{:.0} MB", gb * MB_PER_GB)
+    } else {
+        format!("{} GB", fmt_num(gb))
+    }
+}
+
+pub(crate) fn fmt_ms(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{} s", fmt_num((ms / 100.0).round() / 10.0))
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+pub(crate) fn fmt_pct(pct: f64) -> String {
+    if pct >= 10.0 {
+        format!("{pct:.0}")
+    } else {
+        fmt_num((pct * 10.0).round() / 10.0)
+    }
+}
+
+pub(crate) fn fmt_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(crate) fn fmt_hours(h: f64) -> String {
+    if h < 1.0 {
+        format!("~{:.0} min", (h * 60.0).max(1.0))
+    } else if h < 48.0 {
+        format!("~{:.0} h", h)
+    } else {
+        format!("~{:.0} d", h / 24.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting_is_compact() {
+        assert_eq!(fmt_num(2.0), "2");
+        assert_eq!(fmt_num(0.5), "0.5");
+        assert_eq!(fmt_gb(1.0), "1 GB");
+        assert_eq!(fmt_gb(0.512), "512 MB");
+        assert_eq!(fmt_ms(4231.5), "4.2 s");
+        assert_eq!(fmt_ms(87.2), "87 ms");
+        assert_eq!(fmt_pct(4.25), "4.3");
+        assert_eq!(fmt_pct(31.4), "31");
+        assert_eq!(fmt_count(9012), "9,012");
+        assert_eq!(fmt_count(12), "12");
+        assert_eq!(fmt_count(1_234_567), "1,234,567");
+        assert_eq!(fmt_hours(10.4), "~10 h");
+        assert_eq!(fmt_hours(0.25), "~15 min");
+        assert_eq!(fmt_hours(100.0), "~4 d");
+    }
+}

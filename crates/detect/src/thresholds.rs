@@ -1,0 +1,220 @@
+//! Detection thresholds: one flat struct so the binary can map one env var to each field.
+
+use serde::{Deserialize, Serialize};
+
+/// Every knob of [`crate::detect`]. `Default` gives the documented defaults; any subset of fields
+/// can be (de)serialised (missing fields take their default).
+///
+/// Percentages are 0–100. "Share of limit" is usage divided by the service's own limit as Railway
+/// reports it (`CPU_LIMIT`, `MEMORY_LIMIT_GB`).
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `cpu_warning_pct` / `cpu_critical_pct` | 70 / 90 | CPU share of the vCPU limit |
+/// | `memory_warning_pct` / `memory_critical_pct` | 80 / 95 | memory share of the memory limit |
+/// | `sustained_share` | 0.5 | a level counts only if at least this share of the window's samples is at or above it … |
+/// | `sustained_tail_minutes` | 5 | … or every sample of the last N minutes is (at least 2 samples) |
+/// | `min_samples` | 6 | fewer resource samples than this: no CPU/memory verdict |
+/// | `flat_band_pct` | 10 | p95 − p5 of the share within this many points = flat; flat below the critical level is an observation unless another incident on the service agrees |
+/// | `memory_trend_min_r2` | 0.8 | least-squares fit quality needed to call memory growth a trend |
+/// | `memory_trend_min_pct_per_hour` | 1 | slower growth (share of limit per hour) is noise, not a trend |
+/// | `memory_trend_critical_hours` / `memory_trend_warning_hours` | 6 / 48 | projected time until the limit for critical / warning |
+/// | `memory_trend_observation_hours` | 168 | a trend reaching the limit later than warning but within this is an observation |
+/// | `min_requests` | 100 | fewer requests in the window: no 5xx/4xx rate verdict |
+/// | `min_error_requests` | 5 | fewer failing requests than this never make a rate finding |
+/// | `rate_5xx_warning_pct` / `rate_5xx_critical_pct` | 2 / 10 | 5xx share of requests over the window |
+/// | `rate_4xx_warning_pct` / `rate_4xx_critical_pct` | 20 / 40 | 4xx share of requests over the window |
+/// | `burst_minutes` | 5 | length of the "recent burst" check at the end of the window |
+/// | `burst_min_requests` | 30 | fewer requests in the burst window: no burst verdict |
+/// | `burst_5xx_warning_pct` / `burst_5xx_critical_pct` | 10 / 25 | 5xx share of requests in the burst window |
+/// | `p95_warning_ms` / `p95_critical_ms` | 1000 / 3000 | p95 latency, sustained over `latency_sustained_share` of the buckets |
+/// | `latency_sustained_share` | 0.5 | share of latency buckets that must be at or above the level |
+/// | `latency_min_requests` | 100 | fewer requests in the window: no latency verdict |
+/// | `evidence_endpoints` | 3 | how many slowest / failing endpoints an evidence line names |
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    pub cpu_warning_pct: f64,
+    pub cpu_critical_pct: f64,
+    pub memory_warning_pct: f64,
+    pub memory_critical_pct: f64,
+    pub sustained_share: f64,
+    pub sustained_tail_minutes: i64,
+    pub min_samples: usize,
+    pub flat_band_pct: f64,
+    pub memory_trend_min_r2: f64,
+    pub memory_trend_min_pct_per_hour: f64,
+    pub memory_trend_critical_hours: f64,
+    pub memory_trend_warning_hours: f64,
+    pub memory_trend_observation_hours: f64,
+    pub min_requests: u64,
+    pub min_error_requests: u64,
+    pub rate_5xx_warning_pct: f64,
+    pub rate_5xx_critical_pct: f64,
+    pub rate_4xx_warning_pct: f64,
+    pub rate_4xx_critical_pct: f64,
+    pub burst_minutes: i64,
+    pub burst_min_requests: u64,
+    pub burst_5xx_warning_pct: f64,
+    pub burst_5xx_critical_pct: f64,
+    pub p95_warning_ms: f64,
+    pub p95_critical_ms: f64,
+    pub latency_sustained_share: f64,
+    pub latency_min_requests: u64,
+    pub evidence_endpoints: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            cpu_warning_pct: 70.0,
+            cpu_critical_pct: 90.0,
+            memory_warning_pct: 80.0,
+            memory_critical_pct: 95.0,
+            sustained_share: 0.5,
+            sustained_tail_minutes: 5,
+            min_samples: 6,
+            flat_band_pct: 10.0,
+            memory_trend_min_r2: 0.8,
+            memory_trend_min_pct_per_hour: 1.0,
+            memory_trend_critical_hours: 6.0,
+            memory_trend_warning_hours: 48.0,
+            memory_trend_observation_hours: 168.0,
+            min_requests: 100,
+            min_error_requests: 5,
+            rate_5xx_warning_pct: 2.0,
+            rate_5xx_critical_pct: 10.0,
+            rate_4xx_warning_pct: 20.0,
+            rate_4xx_critical_pct: 40.0,
+            burst_minutes: 5,
+            burst_min_requests: 30,
+            burst_5xx_warning_pct: 10.0,
+            burst_5xx_critical_pct: 25.0,
+            p95_warning_ms: 1000.0,
+            p95_critical_ms: 3000.0,
+            latency_sustained_share: 0.5,
+            latency_min_requests: 100,
+            evidence_endpoints: 3,
+        }
+    }
+}
+
+/// A threshold set that cannot work (a warning level above its critical level, a share outside
+/// `(0, 1]`, …). The message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid detection threshold `{field}`: {reason}")]
+pub struct InvalidThresholds {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl Thresholds {
+    /// Checks the relations the rules rely on, so a bad env var fails at startup, not silently.
+    pub fn validate(&self) -> Result<(), InvalidThresholds> {
+        let pairs: [(&'static str, f64, f64); 7] = [
+            (
+                "cpu_warning_pct",
+                self.cpu_warning_pct,
+                self.cpu_critical_pct,
+            ),
+            (
+                "memory_warning_pct",
+                self.memory_warning_pct,
+                self.memory_critical_pct,
+            ),
+            (
+                "rate_5xx_warning_pct",
+                self.rate_5xx_warning_pct,
+                self.rate_5xx_critical_pct,
+            ),
+            (
+                "rate_4xx_warning_pct",
+                self.rate_4xx_warning_pct,
+                self.rate_4xx_critical_pct,
+            ),
+            (
+                "burst_5xx_warning_pct",
+                self.burst_5xx_warning_pct,
+                self.burst_5xx_critical_pct,
+            ),
+            ("p95_warning_ms", self.p95_warning_ms, self.p95_critical_ms),
+            (
+                "memory_trend_critical_hours",
+                self.memory_trend_critical_hours,
+                self.memory_trend_warning_hours,
+            ),
+        ];
+        for (field, low, high) in pairs {
+            if !(low.is_finite() && high.is_finite() && low > 0.0) {
+                return Err(invalid(
+                    field,
+                    format!("must be a positive number, got {low}"),
+                ));
+            }
+            if low > high {
+                return Err(invalid(
+                    field,
+                    format!("{low} is above its upper level {high}"),
+                ));
+            }
+        }
+        if self.memory_trend_observation_hours < self.memory_trend_warning_hours {
+            return Err(invalid(
+                "memory_trend_observation_hours",
+                "must be at least memory_trend_warning_hours".into(),
+            ));
+        }
+        for (field, share) in [
+            ("sustained_share", self.sustained_share),
+            ("latency_sustained_share", self.latency_sustained_share),
+            ("memory_trend_min_r2", self.memory_trend_min_r2),
+        ] {
+            if !(share > 0.0 && share <= 1.0) {
+                return Err(invalid(field, format!("must be in (0, 1], got {share}")));
+            }
+        }
+        if self.sustained_tail_minutes < 1 || self.burst_minutes < 1 {
+            return Err(invalid(
+                "sustained_tail_minutes/burst_minutes",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.min_samples < 2 {
+            return Err(invalid("min_samples", "must be at least 2".into()));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(field: &'static str, reason: String) -> InvalidThresholds {
+    InvalidThresholds { field, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_partial_config_keeps_defaults() {
+        Thresholds::default().validate().unwrap();
+        let t: Thresholds = serde_json::from_str(r#"{"cpu_warning_pct": 60}"#).unwrap();
+        assert_eq!(t.cpu_warning_pct, 60.0);
+        assert_eq!(t.cpu_critical_pct, 90.0);
+        assert!(serde_json::from_str::<Thresholds>(r#"{"cpu_warn": 60}"#).is_err());
+    }
+
+    #[test]
+    fn inverted_levels_are_rejected_with_the_field_name() {
+        let t = Thresholds {
+            p95_warning_ms: 5000.0,
+            ..Thresholds::default()
+        };
+        let err = t.validate().unwrap_err();
+        assert_eq!(err.field, "p95_warning_ms");
+        let t = Thresholds {
+            sustained_share: 0.0,
+            ..Thresholds::default()
+        };
+        assert_eq!(t.validate().unwrap_err().field, "sustained_share");
+    }
+}
