@@ -1,1 +1,256 @@
-//! analysis crate.
+//! Root-cause analysis of an incident and the plan that follows from it.
+//!
+//! - [`analyze`]: one structured LLM call over a budgeted prompt ([`build_prompt`]), validated
+//!   against the plan schema, with exactly one repair attempt; without an LLM, [`rule_based`].
+//! - [`decide`]: the guards, per repository: proceed or skip with a recorded reason.
+//! - [`agent_task`]: the task text for the coding agent, one per repository.
+//!
+//! Repositories only ever come from Railway's service config ([`ServiceRef::repo`]); model output
+//! can choose an action for a repository the input names, never introduce one.
+
+mod guard;
+mod plan;
+mod prompt;
+mod rules;
+mod task;
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+pub use guard::{Decision, GuardPolicy, RepoDecision, decide, no_repo_key, repo_fingerprint};
+pub use plan::{SCHEMA_NAME, plan_schema, validate_plan};
+pub use prompt::{Prompt, PromptBudget, build_prompt, estimate_tokens, evidence_ids};
+pub use rules::rule_based;
+pub use task::{AgentTask, agent_task, fingerprint_marker};
+
+use detect::Finding;
+use evidence::ServiceContext;
+
+/// A service as Railway configures it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRef {
+    pub id: String,
+    pub name: String,
+    /// `owner/name` from Railway's service source; `None` for image-based services.
+    pub repo: Option<String>,
+}
+
+/// Everything the analysis looks at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisInput {
+    pub findings: Vec<Finding>,
+    pub contexts: Vec<ServiceContext>,
+    /// A few lines describing the project's services, databases and volumes.
+    pub architecture_summary: String,
+    pub services: Vec<ServiceRef>,
+}
+
+impl AnalysisInput {
+    /// The service a finding, context or model answer names, by id or by name.
+    pub fn service(&self, id_or_name: &str) -> Option<&ServiceRef> {
+        self.services
+            .iter()
+            .find(|s| s.id == id_or_name)
+            .or_else(|| self.services.iter().find(|s| s.name == id_or_name))
+    }
+
+    /// Distinct repositories of the input's services, sorted.
+    pub fn repos(&self) -> Vec<String> {
+        let set: std::collections::BTreeSet<String> = self
+            .services
+            .iter()
+            .filter_map(|s| s.repo.clone())
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// Incident findings (warning or critical) on the services deployed from `repo`.
+    pub fn findings_for_repo(&self, repo: &str) -> Vec<Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.is_incident())
+            .filter(|f| {
+                self.service(&f.service_id)
+                    .is_some_and(|s| s.repo.as_deref() == Some(repo))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Who produced an analysis. Serialised as `"rule-based"` or `{"llm": {"provider", "model"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnalysisSource {
+    Llm { provider: String, model: String },
+    RuleBased,
+}
+
+impl AnalysisSource {
+    /// `rule-based` or `llm (anthropic claude-…)`, for logs and PR bodies.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Llm { provider, model } => format!("llm ({provider} {model})"),
+            Self::RuleBased => "rule-based".to_owned(),
+        }
+    }
+}
+
+/// What to do with one repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Change the code: the cause is in this repository and the fix is clear enough.
+    Fix,
+    /// Do nothing now: the cause is outside (an upstream provider incident, a platform problem).
+    Wait,
+    /// A human should look: the evidence does not point at a code change yet.
+    Investigate,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fix => "fix",
+            Self::Wait => "wait",
+            Self::Investigate => "investigate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootCause {
+    pub cause: String,
+    /// Evidence ids (see [`evidence_ids`]): finding fingerprints, `log:<service>#<n>`, …
+    pub evidence: Vec<String>,
+    /// Service names.
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepoAction {
+    pub repo: String,
+    pub action: Action,
+    pub rationale: String,
+}
+
+/// The outcome of the analysis step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub source: AnalysisSource,
+    pub summary: String,
+    pub root_causes: Vec<RootCause>,
+    /// Service names.
+    pub affected_services: Vec<String>,
+    pub actions: Vec<RepoAction>,
+    pub recommendations: Vec<String>,
+    pub debugging_steps: Vec<String>,
+    /// 0..=1.
+    pub confidence: f64,
+    /// Estimated prompt size sent to the model (0 for rule-based).
+    pub prompt_tokens_estimate: usize,
+    /// What the prompt budget cut, one line per kind of evidence and service.
+    pub dropped_context: Vec<String>,
+}
+
+impl Analysis {
+    pub fn action_for(&self, repo: &str) -> Option<&RepoAction> {
+        self.actions.iter().find(|a| a.repo == repo)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("LLM call failed: {0}")]
+    Llm(#[from] llm::LlmError),
+    #[error(
+        "the model's answer was invalid after one repair attempt ({calls} calls): {}",
+        problems.join("; ")
+    )]
+    InvalidOutput { calls: u32, problems: Vec<String> },
+}
+
+impl AnalysisError {
+    /// Transport-level failures may succeed later; a model that cannot produce a valid plan twice
+    /// in a row will not do better on a blind retry.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Llm(e) => e.is_retriable(),
+            Self::InvalidOutput { .. } => false,
+        }
+    }
+}
+
+/// Runs the analysis: with an LLM, one structured call plus at most one repair call; without one,
+/// the rule-based analysis.
+pub async fn analyze(
+    llm: Option<&llm::Llm>,
+    input: &AnalysisInput,
+    budget: &PromptBudget,
+) -> Result<Analysis, AnalysisError> {
+    let Some(llm) = llm else {
+        return Ok(rule_based(input));
+    };
+    let prompt = build_prompt(input, budget);
+    let source = AnalysisSource::Llm {
+        provider: llm.provider().kind().to_owned(),
+        model: llm.provider().model().to_owned(),
+    };
+    tracing::info!(
+        llm = %llm.describe(),
+        tokens_estimate = prompt.tokens_estimate,
+        dropped = prompt.dropped.len(),
+        "requesting root-cause analysis"
+    );
+    let first = llm
+        .complete_json(
+            &prompt.system,
+            &prompt.user,
+            SCHEMA_NAME,
+            &prompt.schema,
+            budget.max_output_tokens,
+        )
+        .await?;
+    let problems = match validate_plan(&first, input) {
+        Ok(plan) => return Ok(plan.into_analysis(source, &prompt)),
+        Err(problems) => problems,
+    };
+    tracing::warn!(problems = ?problems, "LLM answer failed validation, asking for a repair");
+    let history = [
+        llm::Message::user(prompt.user.clone()),
+        llm::Message::assistant(first),
+        llm::Message::user(plan::repair_request(&problems)),
+    ];
+    let second = llm
+        .complete_json_with_history(
+            &prompt.system,
+            &history,
+            SCHEMA_NAME,
+            &prompt.schema,
+            budget.max_output_tokens,
+        )
+        .await?;
+    match validate_plan(&second, input) {
+        Ok(plan) => Ok(plan.into_analysis(source, &prompt)),
+        Err(problems) => Err(AnalysisError::InvalidOutput { calls: 2, problems }),
+    }
+}
+
+/// Names of the services an analysis item refers to, resolved through the input (ids or names).
+fn service_names<'a>(
+    input: &'a AnalysisInput,
+    ids_or_names: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in ids_or_names {
+        let name = input
+            .service(s)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| s.to_owned());
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
