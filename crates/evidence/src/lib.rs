@@ -5,6 +5,16 @@
 
 use serde::{Deserialize, Serialize};
 
+mod context;
+pub mod normalize;
+pub mod sanitize;
+pub mod upstream;
+
+pub use context::{Limits, build_context, context_markdown, route_of};
+pub use upstream::{
+    DEFAULT_UPSTREAM_TIMEOUT, Provider, ProviderConfigError, ProviderTable, UpstreamChecker,
+};
+
 /// Where a log pattern was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,222 @@
+use railway::model::{HttpLogLine, LogLine};
+
+use super::*;
+
+fn line(severity: &str, message: &str) -> LogLine {
+    LogLine {
+        timestamp: "2026-11-23T09:00:00Z".into(),
+        message: message.into(),
+        severity: Some(severity.into()),
+        attributes: Default::default(),
+    }
+}
+
+fn keys(found: &[(String, String)]) -> Vec<&str> {
+    found.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+#[test]
+fn manifests_of_every_ecosystem_are_read() {
+    let t = ProviderTable::builtin();
+    let pkg = r#"{"dependencies":{"express":"^4","stripe":"^14.0.0"},"devDependencies":{"@sentry/node":"8"}}"#;
+    assert_eq!(
+        keys(&providers_in_manifest(&t, "package.json", pkg)),
+        ["stripe", "sentry"]
+    );
+
+    let req = "# payments\nDjango==5.0\nOpenAI>=1.2 ; python_version > '3.8'\n-r other.txt\nsentry_sdk[flask]\n";
+    assert_eq!(
+        keys(&providers_in_manifest(&t, "requirements.txt", req)),
+        ["openai", "sentry"]
+    );
+
+    let pyproject = "[project]\nname='x'\ndependencies=['anthropic>=0.30', 'httpx']\n[tool.poetry.dependencies]\ntwilio = '^9'\n";
+    assert_eq!(
+        keys(&providers_in_manifest(&t, "svc/pyproject.toml", pyproject)),
+        ["anthropic", "twilio"]
+    );
+
+    let cargo = "[package]\nname='x'\n[dependencies]\nasync_openai = '0.2'\npay = { package = 'async-stripe', version = '0.39' }\n[target.'cfg(unix)'.dependencies]\nsentry = '0.34'\n";
+    assert_eq!(
+        keys(&providers_in_manifest(&t, "Cargo.toml", cargo)),
+        ["stripe", "openai", "sentry"]
+    );
+
+    let gomod = "module example.com/app\n\ngo 1.22\n\nrequire (\n\tgithub.com/stripe/stripe-go/v76 v76.0.0 // indirect\n\tgithub.com/lib/pq v1.10.9\n)\nrequire github.com/twilio/twilio-go v1.0.0\n";
+    assert_eq!(
+        keys(&providers_in_manifest(&t, "go.mod", gomod)),
+        ["stripe", "twilio"]
+    );
+
+    let gemfile = "source 'https://rubygems.org'\ngem \"rails\", \"~> 7.1\"\n  gem 'sendgrid-ruby'\n# gem 'stripe'\n";
+    assert_eq!(
+        keys(&providers_in_manifest(&t, "Gemfile", gemfile)),
+        ["sendgrid"]
+    );
+
+    let evidence = &providers_in_manifest(&t, "package.json", pkg)[0].1;
+    assert_eq!(evidence, "manifest:package.json (stripe)");
+}
+
+#[test]
+fn broken_manifests_are_no_evidence() {
+    let t = ProviderTable::builtin();
+    assert!(providers_in_manifest(&t, "package.json", "{not json").is_empty());
+    assert!(providers_in_manifest(&t, "Cargo.toml", "[[[").is_empty());
+    assert!(providers_in_manifest(&t, "README.md", "stripe").is_empty());
+}
+
+#[test]
+fn hosts_come_from_error_lines_only_and_skip_refused_connections() {
+    let t = ProviderTable::builtin();
+    let logs = ServiceLogs {
+        deploy: vec![
+            line("info", "calling api.openai.com for embeddings"),
+            line(
+                "error",
+                "StripeConnectionError: request to https://api.stripe.com/v1/charges failed",
+            ),
+            line("error", "connect ECONNREFUSED api.twilio.com:443"),
+            line("info", "Error: getaddrinfo ENOTFOUND api.anthropic.com"),
+        ],
+        http: vec![HttpLogLine {
+            timestamp: "2026-11-23T09:00:00Z".into(),
+            method: "POST".into(),
+            path: "/checkout".into(),
+            status: 502,
+            total_duration_ms: 30_000,
+            upstream_duration_ms: None,
+            response_details: Some("upstream hooks.slack.com timed out".into()),
+            request_id: None,
+        }],
+        ..Default::default()
+    };
+    let hosts = hosts_in_logs(&logs);
+    assert!(hosts.contains("api.stripe.com"));
+    assert!(hosts.contains("hooks.slack.com"));
+    assert!(
+        !hosts.contains("api.openai.com"),
+        "info line without error words"
+    );
+    assert!(
+        !hosts.contains("api.twilio.com"),
+        "ECONNREFUSED lines are skipped"
+    );
+    let found = providers_in_hosts(&t, &hosts);
+    assert_eq!(keys(&found), ["stripe", "anthropic"]);
+    assert_eq!(found[0].1, "log-host:api.stripe.com");
+}
+
+#[test]
+fn host_suffix_match_needs_a_dot_boundary() {
+    let t = ProviderTable::builtin();
+    let hosts: BTreeSet<String> = ["notstripe.com".to_owned(), "xsupabase.co".to_owned()].into();
+    assert!(providers_in_hosts(&t, &hosts).is_empty());
+    let hosts: BTreeSet<String> = ["abc123.supabase.co".to_owned()].into();
+    assert_eq!(keys(&providers_in_hosts(&t, &hosts)), ["supabase"]);
+}
+
+#[test]
+fn table_extends_and_overrides_from_json() {
+    let json = r#"[
+        {"key":"acme-pay","name":"Acme Pay","packages":{"npm":["@acme/pay"]},"hosts":["API.AcmePay.com."],"status_page":"https://status.acmepay.com"},
+        {"key":"stripe","name":"Stripe (mirror)","hosts":["stripe.com"],"status_page":"https://stripe-status.example"}
+    ]"#;
+    let t = ProviderTable::builtin().with_extra_json(json).unwrap();
+    let acme = t.get("acme-pay").unwrap();
+    assert_eq!(acme.hosts, ["api.acmepay.com"]);
+    assert_eq!(t.get("stripe").unwrap().name, "Stripe (mirror)");
+    assert_eq!(
+        t.providers().len(),
+        ProviderTable::builtin().providers().len() + 1
+    );
+
+    for bad in [
+        r#"[{"key":"Bad Key","name":"x"}]"#,
+        r#"[{"key":"x","name":""}]"#,
+        r#"[{"key":"x","name":"X","hosts":["http://x.com/"]}]"#,
+        r#"[{"key":"x","name":"X","status_page":"ftp://x.com"}]"#,
+        r#"[{"key":"x","name":"X","homepage":"typo"}]"#,
+        r#"{"key":"x"}"#,
+    ] {
+        assert!(
+            ProviderTable::builtin().with_extra_json(bad).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn status_override_rewrites_every_provider() {
+    let t = ProviderTable::builtin()
+        .with_status_base_override(Url::parse("http://127.0.0.1:9/").unwrap());
+    for p in t.providers() {
+        assert_eq!(
+            p.status_page.as_ref().unwrap().as_str(),
+            format!("http://127.0.0.1:9/{}", p.key)
+        );
+    }
+    let base = Url::parse("http://127.0.0.1:9/stripe").unwrap();
+    assert_eq!(
+        join_under(&base, "api/v2/status.json").as_str(),
+        "http://127.0.0.1:9/stripe/api/v2/status.json"
+    );
+    let base = Url::parse("https://status.openai.com").unwrap();
+    assert_eq!(
+        join_under(&base, "api/v2/status.json").as_str(),
+        "https://status.openai.com/api/v2/status.json"
+    );
+}
+
+fn status(indicator: &str) -> Result<StatusDoc, StatusPageError> {
+    Ok(StatusDoc {
+        status: StatusIndicator {
+            indicator: indicator.into(),
+        },
+    })
+}
+
+fn incidents(names: &[&str]) -> Result<IncidentsDoc, StatusPageError> {
+    Ok(IncidentsDoc {
+        incidents: names
+            .iter()
+            .map(|n| IncidentDoc {
+                name: (*n).into(),
+                impact: Some("major".into()),
+                status: Some("investigating".into()),
+            })
+            .collect(),
+    })
+}
+
+#[test]
+fn readings_combine_indicator_and_incidents() {
+    let r = reading(
+        "Stripe",
+        status("major"),
+        incidents(&["# Elevated \u{1b}[31merrors"]),
+    );
+    assert_eq!(r.health, UpstreamHealth::Incident);
+    assert_eq!(r.incidents, ["\\# Elevated errors (major, investigating)"]);
+
+    assert_eq!(
+        reading("X", status("none"), incidents(&[])).health,
+        UpstreamHealth::Operational
+    );
+    assert_eq!(
+        reading("X", status("minor"), incidents(&[])).health,
+        UpstreamHealth::Degraded
+    );
+    assert_eq!(
+        reading("X", status("none"), Err(StatusPageError::Status(500))).health,
+        UpstreamHealth::Operational,
+        "the overall indicator is enough"
+    );
+    let r = reading(
+        "X",
+        Err(StatusPageError::Timeout(Duration::from_secs(3))),
+        Err(StatusPageError::Status(500)),
+    );
+    assert_eq!(r.health, UpstreamHealth::Unknown);
+    assert!(r.note.unwrap().contains("timed out"));
+}
