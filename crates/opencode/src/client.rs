@@ -54,13 +54,15 @@ impl OpenCode {
         // Both setters only fail for cannot-be-a-base URLs, which `url_for` rejects anyway.
         let _ = base.set_username("");
         let _ = base.set_password(None);
+        // Compose files pass unset variables as empty strings; empty means "not configured".
+        let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
         Self {
             http,
             base,
-            username: username
+            username: non_empty(username)
                 .or(url_user)
                 .unwrap_or_else(|| DEFAULT_USERNAME.to_owned()),
-            password: password.or(url_password),
+            password: non_empty(password).or(url_password),
             timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
@@ -310,5 +312,17 @@ mod tests {
         );
         assert_eq!(oc.username, DEFAULT_USERNAME);
         assert_eq!(oc.password.as_deref(), Some("pw"));
+    }
+
+    #[test]
+    fn empty_credentials_mean_unset() {
+        let oc = OpenCode::new(
+            reqwest::Client::new(),
+            Url::parse("http://h/").unwrap(),
+            Some(String::new()),
+            Some(String::new()),
+        );
+        assert_eq!(oc.username, DEFAULT_USERNAME);
+        assert_eq!(oc.password, None);
     }
 }

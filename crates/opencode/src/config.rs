@@ -228,6 +228,25 @@ mod tests {
         assert!(perms.values().all(|v| v == "allow" || v == "deny"));
     }
 
+    /// The image's baked config must grant exactly what the client documents.
+    #[test]
+    fn dockerfile_config_matches_headless_permissions() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../opencode/Dockerfile");
+        let dockerfile = std::fs::read_to_string(&path).expect("opencode/Dockerfile");
+        let json: String = dockerfile
+            .lines()
+            .skip_while(|l| !l.starts_with("COPY <<'JSON' /etc/opencode/headless.json"))
+            .skip(1)
+            .take_while(|l| *l != "JSON")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let baked: Value = serde_json::from_str(&json).expect("baked config is JSON");
+        assert_eq!(baked["permission"], headless_permissions());
+        assert_eq!(baked["autoupdate"], false);
+        assert_eq!(baked["share"], "disabled");
+    }
+
     #[test]
     fn literal_key_is_redacted_in_debug() {
         let p = ProviderConfig::openai_compatible(
