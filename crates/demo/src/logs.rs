@@ -19,6 +19,8 @@ pub(crate) struct LogCtx<'a> {
     pub(crate) cpu: &'a [Sample],
     pub(crate) cpu_limit: f64,
     pub(crate) leaking: bool,
+    /// `(method, path, median_ms)` of the ordinary endpoints.
+    pub(crate) endpoints: Vec<(&'a str, &'a str, f64)>,
     /// `(method, path, median_ms)`.
     pub(crate) slow_endpoints: Vec<(&'a str, &'a str, f64)>,
     /// Start of the error burst, if any.
@@ -203,16 +205,13 @@ fn web_logs(ctx: &LogCtx<'_>, out: &mut Out<'_>) {
     // Routine request lines: what a real service prints, mostly noise.
     let mut t = w.start + 20;
     while t < w.end && ctx.crash_at.is_none_or(|c| t < c) {
-        let (method, path, ms) = match out.rng.int(0, 3) {
-            0 => ("GET", "/api/products".to_owned(), out.rng.int(20, 90)),
-            1 => (
-                "GET",
-                format!("/api/products/{}", out.rng.int(1000, 98_000)),
-                out.rng.int(12, 60),
-            ),
-            2 => ("POST", "/api/cart/items".to_owned(), out.rng.int(40, 140)),
-            _ => ("GET", "/health".to_owned(), out.rng.int(1, 4)),
+        let Some(&(method, template, median)) = (!ctx.endpoints.is_empty())
+            .then(|| &ctx.endpoints[out.rng.int(0, ctx.endpoints.len() as u64 - 1) as usize])
+        else {
+            break;
         };
+        let path = template.replace("{id}", &out.rng.int(1000, 98_000).to_string());
+        let ms = (median * (0.45 * out.rng.normal()).exp()).round().max(1.0) as u64;
         out.json(
             t,
             "info",

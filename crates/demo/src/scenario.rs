@@ -529,6 +529,12 @@ impl ServiceBuilder {
             cpu: &usage.cpu,
             cpu_limit: self.cpu_limit.unwrap_or(2.0),
             leaking: matches!(self.memory, Memory::Leak { .. }),
+            endpoints: self
+                .endpoints
+                .iter()
+                .filter(|e| !e.slow)
+                .map(|e| (e.method.as_str(), e.path.as_str(), e.median_ms))
+                .collect(),
             slow_endpoints: self
                 .endpoints
                 .iter()
@@ -598,7 +604,7 @@ impl ServiceBuilder {
                 let pct = match self.cpu {
                     Cpu::Idle(p) => p * (1.0 + 0.15 * rng.normal()),
                     Cpu::Sustained(p) => p + 2.0 * rng.normal(),
-                    Cpu::Spiky if (i + spike_phase) % 7 == 0 => rng.range(85.0, 99.0),
+                    Cpu::Spiky if (i + spike_phase).is_multiple_of(7) => rng.range(85.0, 99.0),
                     Cpu::Spiky => 20.0 + 4.0 * rng.normal(),
                 };
                 Sample {

@@ -165,3 +165,33 @@ fn demo_is_deterministic_labelled_and_shaped_like_railway() {
     assert_eq!(ids(&a), ids(&b));
     assert_ne!(a.resources, b.resources);
 }
+
+#[test]
+fn verdict_holds_for_any_window_not_just_one_seed() {
+    for k in 0..12 {
+        let now = NOW + k * 3_607;
+        let snap = demo_project(now);
+        let report = detect(
+            &snap.architecture,
+            &snap.resources,
+            &snap.http,
+            &Thresholds::default(),
+        );
+        let mut flagged: Vec<(String, FindingKind, bool)> = report
+            .findings
+            .iter()
+            .map(|f| (f.service.clone(), f.kind, f.is_incident()))
+            .collect();
+        flagged.sort();
+        assert_eq!(
+            flagged,
+            vec![
+                (names::IMAGE_WORKER.into(), FindingKind::Cpu, true),
+                (names::POSTGRES.into(), FindingKind::Memory, false),
+                (names::REPORTS_API.into(), FindingKind::Latency, true),
+                (names::STOREFRONT_API.into(), FindingKind::MemoryTrend, true),
+            ],
+            "now = {now}"
+        );
+    }
+}

@@ -52,11 +52,13 @@ pub fn architecture_summary_markdown(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Project **{}** / environment **{}**: {} services, {} volumes",
+        "Project **{}** / environment **{}**: {} service{}, {} volume{}",
         arch.project.name,
         arch.environment.name,
         arch.services.len(),
-        arch.volumes.len()
+        plural(arch.services.len()),
+        arch.volumes.len(),
+        plural(arch.volumes.len())
     );
     for svc in &arch.services {
         let _ = writeln!(out, "- {}", service_line(arch, svc, resources));

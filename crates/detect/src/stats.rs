@@ -107,9 +107,10 @@ mod tests {
     fn sustained_level_is_consistent_with_share() {
         let v = [10.0, 95.0, 20.0, 96.0, 15.0, 12.0];
         let half = sustained_level(&v, 0.5).unwrap();
-        assert_eq!(half, 15.0);
+        // Three of six samples reach 20; fewer than half reach anything higher.
+        assert_eq!(half, 20.0);
         assert!(share_at_or_above(&v, half) >= 0.5);
-        assert!(share_at_or_above(&v, 20.0) < 0.5);
+        assert!(share_at_or_above(&v, 20.5) < 0.5);
         assert_eq!(sustained_level(&v, 1.0), Some(10.0));
         assert_eq!(sustained_level(&[], 0.5), None);
         assert_eq!(percentile(&v, 1.0), Some(96.0));
