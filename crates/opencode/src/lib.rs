@@ -22,6 +22,8 @@ pub use config::{
     ApiKey, HEADLESS_PERMISSIONS, ProviderConfig, headless_config, headless_permissions,
 };
 pub use error::OpenCodeError;
+/// Same type as [`Outcome`], under the name the pipeline uses.
+pub use judge::Outcome as Judgement;
 pub use judge::{Outcome, judge};
 pub use types::{
     AssistantMessage, MessageError, ModelRef, PromptRequest, Session, SessionState, ToolUse,
