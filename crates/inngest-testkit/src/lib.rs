@@ -184,6 +184,10 @@ impl TestInngest {
         });
         let mut st = self.lock();
         st.record(ex);
+        // A refused register explains a failed PUT better than its status does.
+        if let Some(Err(errs)) = &st.last_register {
+            return Err(ExecError::InvalidRegistration(errs.clone()));
+        }
         if !(200..300).contains(&status) {
             return Err(ExecError::SyncRejected {
                 url: serve_url.to_string(),

@@ -100,6 +100,15 @@ impl TsRefApp {
     /// `inngest`'s kind (dev: `INNGEST_DEV=1`; cloud: `INNGEST_DEV=0` with its
     /// signing and event keys) and pointed at `inngest.base_url()`.
     pub async fn start(inngest: &TestInngest) -> Result<TsRefApp, NodeAppError> {
+        Self::start_with_env(inngest, &[]).await
+    }
+
+    /// Like [`TsRefApp::start`], with extra environment variables set last
+    /// (e.g. a different `INNGEST_SIGNING_KEY` to test rejection).
+    pub async fn start_with_env(
+        inngest: &TestInngest,
+        extra_env: &[(&str, &str)],
+    ) -> Result<TsRefApp, NodeAppError> {
         let dir = ts_ref_dir();
         let opts = inngest.options();
         let base = inngest.base_url().to_string();
@@ -123,6 +132,9 @@ impl TsRefApp {
         }
         if let Some(key) = &opts.event_key {
             cmd.env("INNGEST_EVENT_KEY", key);
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
