@@ -757,14 +757,19 @@ impl ServiceBuilder {
         let mut counts = StatusCounts::default();
         let mut timeline = Vec::new();
         let mut latency_timeline = Vec::new();
-        let mut bucket = window.start;
-        while bucket < window.end {
-            let in_bucket: Vec<&Request> = requests
-                .iter()
-                .filter(|r| r.ts >= bucket && r.ts < bucket + HTTP_STEP_SECONDS)
-                .collect();
+        // One pass to group requests by bucket: windows of hours hold hundreds of thousands.
+        let buckets = (window.seconds() + HTTP_STEP_SECONDS - 1) / HTTP_STEP_SECONDS;
+        let mut grouped: Vec<Vec<&Request>> = vec![Vec::new(); buckets.max(0) as usize];
+        for r in requests {
+            let i = (r.ts - window.start).div_euclid(HTTP_STEP_SECONDS);
+            if let Some(g) = usize::try_from(i).ok().and_then(|i| grouped.get_mut(i)) {
+                g.push(r);
+            }
+        }
+        for (i, in_bucket) in grouped.iter().enumerate() {
+            let bucket = window.start + i as i64 * HTTP_STEP_SECONDS;
             let mut c = StatusCounts::default();
-            for r in &in_bucket {
+            for r in in_bucket {
                 add_status(&mut c, r.status);
             }
             if !in_bucket.is_empty() {
@@ -782,7 +787,6 @@ impl ServiceBuilder {
             counts.s3xx += c.s3xx;
             counts.s4xx += c.s4xx;
             counts.s5xx += c.s5xx;
-            bucket += HTTP_STEP_SECONDS;
         }
         let all: Vec<f64> = requests.iter().map(|r| r.ms as f64).collect();
         let endpoints: Vec<EndpointStat> = self
