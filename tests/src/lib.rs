@@ -1,3 +1,4 @@
 //! Test support: small fake HTTP peers, each on a random loopback port.
 pub mod fake_llm_script;
 pub mod fake_opencode;
+pub mod fake_railway;

@@ -14,11 +14,11 @@ mod live;
 mod logs;
 mod ops;
 mod source;
-mod timefmt;
 
 pub mod batch;
 pub mod http;
 pub mod model;
+pub mod timefmt;
 pub mod validate;
 
 pub use auth::{Credentials, Token};
