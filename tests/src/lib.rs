@@ -1,4 +1,5 @@
 //! Test support: small fake HTTP peers, each on a random loopback port.
+pub mod fake_llm;
 pub mod fake_llm_script;
 pub mod fake_opencode;
 pub mod fake_railway;

@@ -40,10 +40,10 @@ impl AgentTask {
     }
 }
 
-/// The HTML comment that marks a pull request as Autofix's for one fingerprint. Must stay
-/// byte-identical to what the GitHub client searches for.
+/// The HTML comment that marks a pull request as Autofix's for one fingerprint; the GitHub
+/// client's duplicate check searches for exactly this string.
 pub fn fingerprint_marker(fingerprint: &str) -> String {
-    format!("<!-- autofix:fingerprint={fingerprint} -->")
+    github::fingerprint_marker(fingerprint)
 }
 
 /// A Markdown fence longer than any run of backticks in `content`, so quoted text cannot close it.
@@ -241,7 +241,7 @@ pub fn agent_task(
     analysis: &Analysis,
     input: &AnalysisInput,
 ) -> AgentTask {
-    let branch = format!("autofix/{fingerprint}");
+    let branch = github::autofix_branch(fingerprint);
     let title = title(repo, fingerprint, input);
     let body = pr_body(repo, fingerprint, analysis, input);
     let body_fence = fence(&body);
