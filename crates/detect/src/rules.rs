@@ -123,6 +123,20 @@ impl Report {
 
 /// Runs every rule over every service of `arch`. Services missing from `resources` or `http` are
 /// judged on what exists, and the gap is noted in their [`ServiceHealth`].
+///
+/// Rules (levels in [`Thresholds`]):
+/// - `deployment`: latest deployment `CRASHED` or `FAILED` → critical.
+/// - `cpu` / `memory`: share of the limit, sustained (see `sustained_share`,
+///   `sustained_tail_minutes`). Flat usage below the critical level is an observation unless
+///   another incident on the same service (errors, latency, a crash, a trend, non-flat usage)
+///   agrees, then a warning. No limit → skipped, with a note.
+/// - `memory_trend`: least-squares slope with R² ≥ `memory_trend_min_r2`; severity by projected
+///   time until the limit.
+/// - `error_rate_5xx`: the window's rate (with `min_requests`, `min_error_requests`) and the rate
+///   in the last `burst_minutes`; one finding, the worse of the two.
+/// - `error_rate_4xx`: the window's rate, same minimums.
+/// - `latency`: p95 at or above the level in `latency_sustained_share` of the buckets, with
+///   `latency_min_requests`; evidence names the slowest endpoints.
 pub fn detect(
     arch: &Architecture,
     resources: &ResourceReport,
@@ -306,7 +320,7 @@ fn deployment_rule(base: &FindingBase<'_>) -> Option<Finding> {
     let commit = dep
         .commit_hash
         .as_deref()
-        .map(|c| format!(", commit {}", &c[..c.len().min(7)]))
+        .map(|c| format!(", commit {}", c.chars().take(7).collect::<String>()))
         .unwrap_or_default();
     let evidence = format!(
         "latest deployment {} is {status} (created {}{commit})",
@@ -325,8 +339,8 @@ fn deployment_rule(base: &FindingBase<'_>) -> Option<Finding> {
     ))
 }
 
-fn short_id(id: &str) -> &str {
-    &id[..id.len().min(8)]
+fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
 }
 
 fn figures(samples: &[Sample], limit: Option<f64>) -> Option<UsageFigures> {

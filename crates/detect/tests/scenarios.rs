@@ -490,3 +490,35 @@ fn findings_are_sorted_and_rendered_compactly() {
     assert!(arch.contains("cpu 97% of 2 vCPU"), "{arch}");
     assert!(arch.len() < 1200, "{} chars:\n{arch}", arch.len());
 }
+
+#[test]
+fn client_errors_need_volume_and_a_high_rate() {
+    let mut snap = project(vec![ServiceBuilder::new("api").healthy()]);
+    let stats = snap.http.services.values_mut().next().unwrap();
+    let total = stats.counts.total();
+    // 30 % of requests answered 4xx (a broken client release, say).
+    let moved = total * 30 / 100 - stats.counts.s4xx;
+    stats.counts.s2xx -= moved;
+    stats.counts.s4xx += moved;
+    let report = run(&snap);
+    assert_eq!(
+        flagged(&report),
+        vec![("api".into(), FindingKind::ErrorRate4xx, Severity::Warning)]
+    );
+    assert_eq!(report.findings[0].metric, "rate_4xx");
+    assert!(
+        (report.findings[0].value - 30.0).abs() < 0.1,
+        "{}",
+        report.findings[0].value
+    );
+
+    // The same share on a handful of requests is not judged.
+    let stats = snap.http.services.values_mut().next().unwrap();
+    stats.counts = railway::model::StatusCounts {
+        s2xx: 7,
+        s3xx: 0,
+        s4xx: 3,
+        s5xx: 0,
+    };
+    assert_eq!(flagged(&run(&snap)), vec![]);
+}
