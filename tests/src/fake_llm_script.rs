@@ -2,6 +2,9 @@
 //! OpenCode binary offline. It answers in the streaming (SSE) shape OpenCode 1.18.x requires;
 //! a plain JSON body would make OpenCode loop forever.
 //!
+//! Several scripts can share one fake: each is chosen by a marker in the newest user message, so
+//! one OpenCode server can run different scenarios in different sessions.
+//!
 //! The step to play is derived from the conversation itself (how many tool-call turns follow
 //! the newest user message), not from a request counter, so a retried request replays the same
 //! step instead of skipping ahead.
@@ -23,6 +26,8 @@ pub enum ScriptStep {
     ToolCall { name: String, arguments: Value },
     /// A final text answer (ends OpenCode's loop).
     Text(String),
+    /// Never answer (until the client goes away): a stalled provider, for deadline + abort.
+    Hang,
 }
 
 impl ScriptStep {
@@ -52,7 +57,8 @@ pub struct RecordedChat {
 pub const SCRIPT_EXHAUSTED_TEXT: &str = "Script exhausted; stopping.";
 
 struct Inner {
-    steps: Vec<ScriptStep>,
+    /// `(marker, steps)`: the first whose marker occurs in the newest user message plays.
+    scripts: Vec<(String, Vec<ScriptStep>)>,
     recorded: Vec<RecordedChat>,
 }
 
@@ -69,9 +75,15 @@ impl Drop for FakeLlmScript {
 }
 
 impl FakeLlmScript {
+    /// One script for every conversation.
     pub async fn start(steps: Vec<ScriptStep>) -> Self {
+        Self::start_routed(vec![(String::new(), steps)]).await
+    }
+
+    /// Scripts chosen by a marker in the newest user message (first match; `""` matches all).
+    pub async fn start_routed(scripts: Vec<(String, Vec<ScriptStep>)>) -> Self {
         let shared = Arc::new(Mutex::new(Inner {
-            steps,
+            scripts,
             recorded: Vec::new(),
         }));
         let app = Router::new()
@@ -102,6 +114,26 @@ impl FakeLlmScript {
             .unwrap_or_else(|p| p.into_inner())
             .recorded
             .clone()
+    }
+}
+
+/// Text of the newest user message (a plain string, or text parts).
+fn latest_user_text(messages: &[Value]) -> String {
+    let Some(user) = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+    else {
+        return String::new();
+    };
+    match user.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
     }
 }
 
@@ -164,10 +196,12 @@ async fn chat(
         let mut inner = shared.lock().unwrap_or_else(|p| p.into_inner());
         let (step_no, step) = if with_tools {
             let i = step_index(&messages);
+            let prompt = latest_user_text(&messages);
             let step = inner
-                .steps
-                .get(i)
-                .cloned()
+                .scripts
+                .iter()
+                .find(|(marker, _)| prompt.contains(marker.as_str()))
+                .and_then(|(_, steps)| steps.get(i).cloned())
                 .unwrap_or_else(|| ScriptStep::Text(SCRIPT_EXHAUSTED_TEXT.to_owned()));
             (Some(i), step)
         } else {
@@ -187,6 +221,10 @@ async fn chat(
         });
         (step_no, step)
     };
+    if matches!(step, ScriptStep::Hang) {
+        // The handler future is dropped when OpenCode closes the connection (abort).
+        std::future::pending::<()>().await;
+    }
     let id = format!(
         "chatcmpl-{}",
         step_no.map_or("aux".to_owned(), |i| i.to_string())
@@ -209,6 +247,7 @@ fn chunk(id: &str, model: &str, delta: Value, finish: Option<&str>) -> Value {
 }
 
 /// The complete SSE stream for one turn, in the chunk sequence OpenCode 1.18.33 accepts.
+/// Panics for [`ScriptStep::Hang`], which by definition sends nothing.
 pub fn sse_body(id: &str, model: &str, step: &ScriptStep) -> String {
     let mut chunks = vec![chunk(
         id,
@@ -217,6 +256,7 @@ pub fn sse_body(id: &str, model: &str, step: &ScriptStep) -> String {
         None,
     )];
     let finish = match step {
+        ScriptStep::Hang => unreachable!("a hanging step sends no body"),
         ScriptStep::Text(text) => {
             chunks.push(chunk(id, model, json!({"content": text}), None));
             "stop"
@@ -270,6 +310,18 @@ mod tests {
         assert_eq!(step_index(&msgs), 1);
         assert_eq!(step_index(&msgs[..6]), 0);
         assert_eq!(step_index(&[]), 0);
+    }
+
+    #[test]
+    fn latest_user_text_reads_strings_and_parts() {
+        let msgs = vec![
+            json!({"role":"user","content":"old [hang]"}),
+            json!({"role":"user","content":[{"type":"text","text":"new"},{"type":"text","text":"two"}]}),
+            json!({"role":"assistant","content":"x"}),
+        ];
+        assert_eq!(latest_user_text(&msgs), "new\ntwo");
+        assert_eq!(latest_user_text(&msgs[..1]), "old [hang]");
+        assert_eq!(latest_user_text(&[]), "");
     }
 
     #[test]

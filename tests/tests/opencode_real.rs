@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use autofix_tests::fake_llm_script::{FakeLlmScript, ScriptStep};
 use opencode::{
     ApiKey, ModelRef, OpenCode, OpenCodeError, Outcome, PromptRequest, ProviderConfig,
-    headless_config, judge,
+    SessionState, headless_config, judge,
 };
 
 const PINNED_VERSION: &str = "1.18.33";
@@ -27,6 +27,8 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 const KEY_VAR: &str = "AUTOFIX_TEST_LLM_KEY";
 const KEY_VALUE: &str = "test-llm-key-5f1c";
 const PASSWORD: &str = "test-server-password-9d2e";
+/// Prompts containing this make the fake LLM stall, like a provider that never answers.
+const STALL_MARKER: &str = "[stall]";
 
 fn opencode_bin() -> Option<PathBuf> {
     match std::env::var_os("OPENCODE_BIN").filter(|v| !v.is_empty()) {
@@ -250,11 +252,17 @@ async fn real_opencode_commits_the_fix_on_the_expected_branch() {
 
     let branch = "autofix/9c1e2f0a7b3d";
     let commit_message = "autofix: default port to 8080";
-    let llm = FakeLlmScript::start(vec![
-        ScriptStep::bash(&format!(
-            "git checkout -b {branch} && echo fix >> app.txt && git commit -am \"{commit_message}\""
-        )),
-        ScriptStep::Text(format!("Committed the fix on {branch}.")),
+    let llm = FakeLlmScript::start_routed(vec![
+        (STALL_MARKER.to_owned(), vec![ScriptStep::Hang]),
+        (
+            String::new(),
+            vec![
+                ScriptStep::bash(&format!(
+                    "git checkout -b {branch} && echo fix >> app.txt && git commit -am \"{commit_message}\""
+                )),
+                ScriptStep::Text(format!("Committed the fix on {branch}.")),
+            ],
+        ),
     ])
     .await;
     let provider = ProviderConfig::openai_compatible(
@@ -377,10 +385,75 @@ async fn real_opencode_commits_the_fix_on_the_expected_branch() {
     oc.delete_session(&session.id, dir)
         .await
         .expect("delete session");
+
+    let abort_took = stalled_run_is_aborted(&oc, &server, dir).await;
     eprintln!(
         "real opencode: ready in {ready:?}, prompt to completion {run:?} over {polls} polls, \
-         states {seen_states:?}, {} LLM calls, total {:?}",
+         states {seen_states:?}, {} LLM calls; stalled run aborted and judged in {abort_took:?}; \
+         total {:?}",
         chats.len(),
         started.elapsed()
     );
+}
+
+/// The pipeline's deadline path on the real server: the LLM never answers, OpenCode stays busy,
+/// our abort ends the run, and the judgement reports the abort as a failure.
+async fn stalled_run_is_aborted(oc: &OpenCode, server: &Server, dir: &str) -> Duration {
+    let session = oc
+        .create_session(dir, "Autofix: stalled provider")
+        .await
+        .expect("create session");
+    oc.prompt_async(
+        &session.id,
+        dir,
+        &PromptRequest::new(format!("{STALL_MARKER} fix it")),
+    )
+    .await
+    .expect("prompt_async");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = oc.status(&session.id, dir).await.expect("status");
+        if state == SessionState::Busy {
+            let reply = oc
+                .last_assistant_message(&session.id, dir)
+                .await
+                .expect("messages");
+            assert_eq!(judge(&state, reply.as_ref()), Outcome::Running);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stalled session never became busy ({state:?})\n{}",
+            server.log_tail()
+        );
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+
+    let aborted = Instant::now();
+    oc.abort(&session.id, dir).await.expect("abort");
+    let outcome = loop {
+        let state = oc.status(&session.id, dir).await.expect("status");
+        let reply = oc
+            .last_assistant_message(&session.id, dir)
+            .await
+            .expect("messages");
+        match judge(&state, reply.as_ref()) {
+            Outcome::Running if aborted.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(POLL_EVERY).await;
+            }
+            Outcome::Running => panic!(
+                "aborted session still running ({state:?}, {reply:?})\n{}",
+                server.log_tail()
+            ),
+            done => break done,
+        }
+    };
+    assert!(
+        matches!(&outcome, Outcome::Failed { reason, .. } if reason.starts_with("MessageAbortedError")),
+        "{outcome:?}"
+    );
+    oc.delete_session(&session.id, dir)
+        .await
+        .expect("delete session");
+    aborted.elapsed()
 }
