@@ -229,7 +229,9 @@ pub struct ServiceBuilder {
     cpu_limit: Option<f64>,
     memory_limit_gb: Option<f64>,
     cpu: Cpu,
+    cpu_chosen: bool,
     memory: Memory,
+    memory_chosen: bool,
     traffic: Traffic,
     pub(crate) endpoints: Vec<Endpoint>,
     custom_endpoints: bool,
@@ -249,7 +251,9 @@ impl ServiceBuilder {
             cpu_limit: Some(2.0),
             memory_limit_gb: Some(1.0),
             cpu: Cpu::Idle(8.0),
+            cpu_chosen: false,
             memory: Memory::Flat(35.0),
+            memory_chosen: false,
             traffic: Traffic::Steady(4.0),
             endpoints: default_endpoints(),
             custom_endpoints: false,
@@ -309,30 +313,35 @@ impl ServiceBuilder {
             start_pct,
             mb_per_hour,
         };
+        self.memory_chosen = true;
         self
     }
 
     /// Memory flat at `pct` of the limit (±0.4 points of noise).
     pub fn memory_flat(mut self, pct: f64) -> Self {
         self.memory = Memory::Flat(pct);
+        self.memory_chosen = true;
         self
     }
 
     /// CPU held at `pct` of the limit for the whole window.
     pub fn cpu_sustained(mut self, pct: f64) -> Self {
         self.cpu = Cpu::Sustained(pct);
+        self.cpu_chosen = true;
         self
     }
 
     /// CPU idling at `pct` of the limit.
     pub fn cpu_idle(mut self, pct: f64) -> Self {
         self.cpu = Cpu::Idle(pct);
+        self.cpu_chosen = true;
         self
     }
 
     /// A healthy bursty workload: ~20 % baseline, one-sample spikes to 85–99 % every few minutes.
     pub fn cpu_spiky(mut self) -> Self {
         self.cpu = Cpu::Spiky;
+        self.cpu_chosen = true;
         self
     }
 
@@ -402,10 +411,13 @@ impl ServiceBuilder {
         self.image = Some(image.to_owned());
         self.repo = None;
         self.traffic = Traffic::None;
-        if self.memory == Memory::Flat(35.0) {
+        // Databases keep a cache warm: higher flat memory unless the caller chose a shape.
+        if !self.memory_chosen {
             self.memory = Memory::Flat(50.0);
         }
-        self.cpu = Cpu::Idle(4.0);
+        if !self.cpu_chosen {
+            self.cpu = Cpu::Idle(4.0);
+        }
         self
     }
 
