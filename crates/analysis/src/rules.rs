@@ -32,7 +32,12 @@ const SLOW_QUERY_HINTS: &[&str] = &[
     "n+1",
     "select ",
     "duration: ",
+    "timeout acquiring a connection",
+    "pool is probably full",
 ];
+
+/// Slow-statement lines as databases log them (Postgres `log_min_duration_statement`, MySQL slow log).
+const DB_SLOW_LOG_HINTS: &[&str] = &["duration: ", "slow query", "query_time"];
 
 const CODE_ERROR_HINTS: &[&str] = &[
     "exception",
@@ -90,7 +95,7 @@ fn error_patterns(ctx: Option<&ServiceContext>) -> Vec<String> {
         .collect()
 }
 
-fn verdict(f: &Finding, ctx: Option<&ServiceContext>) -> Verdict {
+fn verdict(f: &Finding, ctx: Option<&ServiceContext>, all: &[ServiceContext]) -> Verdict {
     let svc = &f.service;
     let mut evidence = vec![f.fingerprint.clone()];
     match f.kind {
@@ -139,8 +144,9 @@ fn verdict(f: &Finding, ctx: Option<&ServiceContext>) -> Verdict {
                         .collect()
                 })
                 .unwrap_or_default();
-            let sustained = f.severity == detect::Severity::Critical;
-            if sustained && !hot.is_empty() {
+            // Detection only reports CPU that stayed high over the window, so every CPU finding is
+            // sustained; what decides between fix and investigate is whether requests show where.
+            if !hot.is_empty() {
                 evidence.extend(hot);
                 Verdict {
                     cause: format!(
@@ -159,6 +165,7 @@ fn verdict(f: &Finding, ctx: Option<&ServiceContext>) -> Verdict {
                     )],
                 }
             } else {
+                evidence.extend(error_patterns(ctx));
                 Verdict {
                     cause: format!(
                         "CPU of {svc} is high ({}), with no request evidence pointing at a cause.",
@@ -177,7 +184,14 @@ fn verdict(f: &Finding, ctx: Option<&ServiceContext>) -> Verdict {
             }
         }
         FindingKind::Latency => {
-            let queries = matching_patterns(ctx, SLOW_QUERY_HINTS, false);
+            // Slow statements are often logged by the database, not by the slow service.
+            let mut queries = matching_patterns(ctx, SLOW_QUERY_HINTS, false);
+            for other in all
+                .iter()
+                .filter(|c| ctx.is_none_or(|own| own.service_id != c.service_id))
+            {
+                queries.extend(matching_patterns(Some(other), DB_SLOW_LOG_HINTS, false));
+            }
             if queries.is_empty() {
                 if let Some(c) = ctx {
                     evidence
@@ -364,7 +378,7 @@ pub fn rule_based(input: &AnalysisInput) -> Analysis {
 
     for f in &findings {
         let ctx = input.contexts.iter().find(|c| c.service_id == f.service_id);
-        let v = verdict(f, ctx);
+        let v = verdict(f, ctx, &input.contexts);
         let name = input
             .service(&f.service_id)
             .map(|s| s.name.clone())

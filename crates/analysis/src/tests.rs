@@ -458,6 +458,34 @@ fn rule_based_latency_with_slow_queries_means_fix_and_without_means_investigate(
 }
 
 #[test]
+fn rule_based_latency_cites_slow_statements_logged_by_the_database() {
+    let mut input = leak_input();
+    input.findings = vec![finding(
+        "svc-api",
+        "api",
+        FindingKind::Latency,
+        Severity::Critical,
+        "p95 5.2 s",
+    )];
+    let mut pg = context("svc-pg", "postgres", None);
+    pg.log_patterns = vec![pattern(
+        "info",
+        "<ts> UTC [<n>] LOG:  duration: <n> ms  statement: SELECT * FROM orders WHERE account_id = $<n>",
+        &[],
+    )];
+    input.contexts.push(pg);
+    let a = rule_based(&input);
+    assert_eq!(a.actions[0].action, Action::Fix);
+    assert!(
+        a.root_causes[0]
+            .evidence
+            .contains(&"log:postgres#1".to_string()),
+        "{:?}",
+        a.root_causes
+    );
+}
+
+#[test]
 fn rule_based_crash_depends_on_the_logs_and_nothing_means_nothing() {
     let mut input = leak_input();
     input.findings = vec![finding(

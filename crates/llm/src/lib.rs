@@ -530,12 +530,9 @@ fn status_error(
             provider: name,
             retry_after,
         },
-        408 => LlmError::Timeout {
-            provider: name,
-            timeout: Duration::ZERO,
-        },
-        // 529 is Anthropic's "overloaded".
-        500..=599 => LlmError::Server {
+        // 408 is the server giving up on a slow request, as retriable as a 5xx; 529 is
+        // Anthropic's "overloaded".
+        408 | 500..=599 => LlmError::Server {
             provider: name,
             status,
         },
@@ -590,6 +587,8 @@ fn openai_request(
             .iter()
             .map(|m| json!({"role": m.role.as_str(), "content": m.content})),
     );
+    // No `temperature`: OpenAI's reasoning models reject any value but the default, and the
+    // answer is validated (and repaired once) whatever the sampling.
     let mut body = json!({
         "model": model,
         "messages": wire,
@@ -597,7 +596,6 @@ fn openai_request(
             "type": "json_schema",
             "json_schema": {"name": schema_name, "schema": schema, "strict": true},
         },
-        "temperature": 0,
     });
     body[token_limit_field(base_url)] = json!(max_tokens);
     body
@@ -626,7 +624,6 @@ fn anthropic_request(
             "input_schema": schema,
         }],
         "tool_choice": {"type": "tool", "name": schema_name},
-        "temperature": 0,
     })
 }
 
@@ -946,6 +943,10 @@ mod tests {
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert!(status_error(&p, 503, None, "").is_retriable());
         assert!(status_error(&p, 529, None, "").is_retriable());
+        assert!(matches!(
+            status_error(&p, 408, None, ""),
+            LlmError::Server { status: 408, .. }
+        ));
         let e = status_error(
             &p,
             400,
