@@ -85,14 +85,28 @@ impl Drop for FakeRailway {
 
 impl FakeRailway {
     pub async fn start(snapshots: Vec<ProjectSnapshot>, auth: FakeAuth) -> Self {
-        let shared = Shared { auth, inner: Arc::new(Mutex::new(Inner { snapshots, ..Default::default() })) };
-        let app = Router::new().route("/graphql/v2", post(handle)).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake railway");
+        let shared = Shared {
+            auth,
+            inner: Arc::new(Mutex::new(Inner {
+                snapshots,
+                ..Default::default()
+            })),
+        };
+        let app = Router::new()
+            .route("/graphql/v2", post(handle))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake railway");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { endpoint: format!("http://{addr}/graphql/v2"), shared, task }
+        Self {
+            endpoint: format!("http://{addr}/graphql/v2"),
+            shared,
+            task,
+        }
     }
 
     /// URL to give `ClientConfig::with_endpoint`.
@@ -133,7 +147,11 @@ impl FakeRailway {
 
 fn gql_errors(status: StatusCode, messages: &[String]) -> Response {
     let errors: Vec<Value> = messages.iter().map(|m| json!({ "message": m })).collect();
-    (status, axum::Json(json!({ "data": null, "errors": errors }))).into_response()
+    (
+        status,
+        axum::Json(json!({ "data": null, "errors": errors })),
+    )
+        .into_response()
 }
 
 async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -146,10 +164,16 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
         match fault {
             Fault::Unauthorized => return StatusCode::UNAUTHORIZED.into_response(),
             Fault::RateLimited { retry_after_secs } => {
-                return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after_secs.to_string())], "rate limited")
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, retry_after_secs.to_string())],
+                    "rate limited",
+                )
                     .into_response();
             }
-            Fault::ServerError => return (StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response(),
+            Fault::ServerError => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response();
+            }
             Fault::Html { status } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
                 let page = "<!DOCTYPE html><html><head><title>Access denied | backboard.railway.com used Cloudflare to restrict access</title></head><body>Error 1015</body></html>";
@@ -160,8 +184,18 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
         }
     }
     let authorized = match &shared.auth {
-        FakeAuth::Bearer(t) => headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {t}")),
-        FakeAuth::Project(t) => headers.get("project-access-token").and_then(|v| v.to_str().ok()) == Some(t.as_str()),
+        FakeAuth::Bearer(t) => {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                == Some(&format!("Bearer {t}"))
+        }
+        FakeAuth::Project(t) => {
+            headers
+                .get("project-access-token")
+                .and_then(|v| v.to_str().ok())
+                == Some(t.as_str())
+        }
     };
     if !authorized {
         let message = match &shared.auth {
@@ -174,8 +208,14 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
         return gql_errors(StatusCode::BAD_REQUEST, &["Body is not JSON".to_owned()]);
     };
     let query = request["query"].as_str().unwrap_or_default();
-    let variables = request["variables"].as_object().cloned().unwrap_or_default();
-    let operation = request["operationName"].as_str().unwrap_or_default().to_owned();
+    let variables = request["variables"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let operation = request["operationName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let mut inner = shared.lock();
     inner.operations.push(operation);
     match execute(&inner, query, &variables) {
@@ -205,7 +245,12 @@ fn execute(inner: &Inner, query: &str, vars: &Map<String, Value>) -> Result<Valu
         .ok_or_else(|| Rejection::Validation(vec!["no query operation".to_owned()]))?;
     if inner.http_metrics_unavailable {
         let missing: Vec<String> = root_fields(set)
-            .filter(|f| matches!(f.name.as_str(), "httpMetricsGroupedByStatus" | "httpDurationMetrics"))
+            .filter(|f| {
+                matches!(
+                    f.name.as_str(),
+                    "httpMetricsGroupedByStatus" | "httpDurationMetrics"
+                )
+            })
             .map(|f| format!("Cannot query field \"{}\" on type \"Query\".", f.name))
             .collect();
         if !missing.is_empty() {
@@ -215,15 +260,19 @@ fn execute(inner: &Inner, query: &str, vars: &Map<String, Value>) -> Result<Valu
     let mut data = Map::new();
     for field in root_fields(set) {
         let args = arguments(field, vars);
-        let full = resolve_root(inner, &field.name, &args).map_err(|m| Rejection::Execution(vec![m]))?;
+        let full =
+            resolve_root(inner, &field.name, &args).map_err(|m| Rejection::Execution(vec![m]))?;
         let key = field.alias.clone().unwrap_or_else(|| field.name.clone());
-        let projected = project(&full, &field.selection_set, vars).map_err(|m| Rejection::Validation(vec![m]))?;
+        let projected = project(&full, &field.selection_set, vars)
+            .map_err(|m| Rejection::Validation(vec![m]))?;
         data.insert(key, projected);
     }
     Ok(Value::Object(data))
 }
 
-fn root_fields<'a>(set: &'a SelectionSet<'static, String>) -> impl Iterator<Item = &'a Field<'static, String>> {
+fn root_fields<'a>(
+    set: &'a SelectionSet<'static, String>,
+) -> impl Iterator<Item = &'a Field<'static, String>> {
     set.items.iter().filter_map(|s| match s {
         Selection::Field(f) => Some(f),
         _ => None,
@@ -240,7 +289,12 @@ fn to_json(value: &GqlValue<'static, String>, vars: &Map<String, Value>) -> Valu
         GqlValue::Null => Value::Null,
         GqlValue::Enum(e) => json!(e),
         GqlValue::List(items) => Value::Array(items.iter().map(|v| to_json(v, vars)).collect()),
-        GqlValue::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), to_json(v, vars))).collect()),
+        GqlValue::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json(v, vars)))
+                .collect(),
+        ),
     }
 }
 
@@ -254,13 +308,21 @@ fn arguments(field: &Field<'static, String>, vars: &Map<String, Value>) -> Map<S
 }
 
 /// Keeps the selected fields (under their aliases); pages connections by `first`/`after`.
-fn project(value: &Value, set: &SelectionSet<'static, String>, vars: &Map<String, Value>) -> Result<Value, String> {
+fn project(
+    value: &Value,
+    set: &SelectionSet<'static, String>,
+    vars: &Map<String, Value>,
+) -> Result<Value, String> {
     if set.items.is_empty() {
         return Ok(value.clone());
     }
     match value {
         Value::Null => Ok(Value::Null),
-        Value::Array(items) => items.iter().map(|v| project(v, set, vars)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| project(v, set, vars))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
         Value::Object(obj) => {
             let mut out = Map::new();
             for field in root_fields(set) {
@@ -268,10 +330,17 @@ fn project(value: &Value, set: &SelectionSet<'static, String>, vars: &Map<String
                     continue;
                 }
                 let Some(v) = obj.get(&field.name) else {
-                    return Err(format!("Cannot query field \"{}\" (not served by the fake)", field.name));
+                    return Err(format!(
+                        "Cannot query field \"{}\" (not served by the fake)",
+                        field.name
+                    ));
                 };
                 let args = arguments(field, vars);
-                let v = if args.contains_key("first") || args.contains_key("after") { paginate(v, &args) } else { v.clone() };
+                let v = if args.contains_key("first") || args.contains_key("after") {
+                    paginate(v, &args)
+                } else {
+                    v.clone()
+                };
                 let key = field.alias.clone().unwrap_or_else(|| field.name.clone());
                 out.insert(key, project(&v, &field.selection_set, vars)?);
             }
@@ -284,8 +353,15 @@ fn project(value: &Value, set: &SelectionSet<'static, String>, vars: &Map<String
 /// Connections carry all edges with index cursors; this slices one page.
 fn paginate(connection: &Value, args: &Map<String, Value>) -> Value {
     let edges = connection["edges"].as_array().cloned().unwrap_or_default();
-    let start = args.get("after").and_then(Value::as_str).and_then(|c| c.parse::<usize>().ok()).map_or(0, |c| c + 1);
-    let first = args.get("first").and_then(Value::as_u64).map_or(usize::MAX, |n| n as usize);
+    let start = args
+        .get("after")
+        .and_then(Value::as_str)
+        .and_then(|c| c.parse::<usize>().ok())
+        .map_or(0, |c| c + 1);
+    let first = args
+        .get("first")
+        .and_then(Value::as_u64)
+        .map_or(usize::MAX, |n| n as usize);
     let page: Vec<Value> = edges.iter().skip(start).take(first).cloned().collect();
     let last_index = start + page.len();
     json!({
@@ -300,7 +376,11 @@ fn paginate(connection: &Value, args: &Map<String, Value>) -> Value {
 }
 
 fn connection(nodes: Vec<Value>) -> Value {
-    let edges: Vec<Value> = nodes.into_iter().enumerate().map(|(i, n)| json!({ "cursor": i.to_string(), "node": n })).collect();
+    let edges: Vec<Value> = nodes
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| json!({ "cursor": i.to_string(), "node": n }))
+        .collect();
     json!({ "edges": edges, "pageInfo": { "hasNextPage": false, "hasPreviousPage": false, "startCursor": null, "endCursor": null } })
 }
 
@@ -324,35 +404,52 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
     match name {
         "project" => {
             let id = str_arg(args, "id").unwrap_or_default();
-            let envs: Vec<&ProjectSnapshot> = inner.snapshots.iter().filter(|s| s.architecture.project.id == id).collect();
+            let envs: Vec<&ProjectSnapshot> = inner
+                .snapshots
+                .iter()
+                .filter(|s| s.architecture.project.id == id)
+                .collect();
             let first = envs.first().ok_or("Project not found")?;
             let nodes = envs
                 .iter()
                 .map(|s| json!({ "id": s.architecture.environment.id, "name": s.architecture.environment.name }))
                 .collect();
-            Ok(json!({ "id": id, "name": first.architecture.project.name, "environments": connection(nodes) }))
+            Ok(
+                json!({ "id": id, "name": first.architecture.project.name, "environments": connection(nodes) }),
+            )
         }
         "environment" => {
             let snap = snapshot(inner, str_arg(args, "id"))?;
-            if let Some(p) = str_arg(args, "projectId") {
-                if p != snap.architecture.project.id {
-                    return Err("Not Authorized".into());
-                }
+            if str_arg(args, "projectId").is_some_and(|p| p != snap.architecture.project.id) {
+                return Err("Not Authorized".into());
             }
             Ok(environment_json(snap))
         }
         "metrics" => metrics(inner, args),
         "httpMetricsGroupedByStatus" => {
             let (snap, service) = service_snapshot(inner, args)?;
-            let (start, end) = (time_arg(args, "startDate").unwrap_or(i64::MIN), time_arg(args, "endDate").unwrap_or(i64::MAX));
-            let Some(stats) = snap.http.services.get(service) else { return Ok(json!([])) };
-            let mut buckets: Vec<(i64, StatusCounts)> =
-                stats.timeline.iter().filter(|b| b.ts >= start && b.ts < end).map(|b| (b.ts, b.counts)).collect();
+            let (start, end) = (
+                time_arg(args, "startDate").unwrap_or(i64::MIN),
+                time_arg(args, "endDate").unwrap_or(i64::MAX),
+            );
+            let Some(stats) = snap.http.services.get(service) else {
+                return Ok(json!([]));
+            };
+            let mut buckets: Vec<(i64, StatusCounts)> = stats
+                .timeline
+                .iter()
+                .filter(|b| b.ts >= start && b.ts < end)
+                .map(|b| (b.ts, b.counts))
+                .collect();
             if stats.timeline.is_empty() && stats.counts.total() > 0 {
                 buckets.push((start, stats.counts));
             }
-            let classes: [(i64, fn(&StatusCounts) -> u64); 4] =
-                [(200, |c| c.s2xx), (301, |c| c.s3xx), (404, |c| c.s4xx), (500, |c| c.s5xx)];
+            let classes: [(i64, ClassCount); 4] = [
+                (200, |c| c.s2xx),
+                (301, |c| c.s3xx),
+                (404, |c| c.s4xx),
+                (500, |c| c.s5xx),
+            ];
             let series: Vec<Value> = classes
                 .iter()
                 .filter_map(|(code, get)| {
@@ -368,13 +465,21 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
         }
         "httpDurationMetrics" => {
             let (snap, service) = service_snapshot(inner, args)?;
-            let (start, end) = (time_arg(args, "startDate").unwrap_or(i64::MIN), time_arg(args, "endDate").unwrap_or(i64::MAX));
-            let Some(stats) = snap.http.services.get(service) else { return Ok(json!({ "samples": [] })) };
-            let sample = |ts: i64, p: &railway::model::LatencyPercentiles| {
-                json!({ "ts": ts, "p50": p.p50, "p90": p.p90, "p95": p.p95, "p99": p.p99 })
+            let (start, end) = (
+                time_arg(args, "startDate").unwrap_or(i64::MIN),
+                time_arg(args, "endDate").unwrap_or(i64::MAX),
+            );
+            let Some(stats) = snap.http.services.get(service) else {
+                return Ok(json!({ "samples": [] }));
             };
+            let sample = |ts: i64, p: &railway::model::LatencyPercentiles| json!({ "ts": ts, "p50": p.p50, "p90": p.p90, "p95": p.p95, "p99": p.p99 });
             let samples: Vec<Value> = if args.contains_key("stepSeconds") {
-                stats.latency_timeline.iter().filter(|s| s.ts >= start && s.ts < end).map(|s| sample(s.ts, &s.ms)).collect()
+                stats
+                    .latency_timeline
+                    .iter()
+                    .filter(|s| s.ts >= start && s.ts < end)
+                    .map(|s| sample(s.ts, &s.ms))
+                    .collect()
             } else {
                 stats.latency_ms.iter().map(|p| sample(start, p)).collect()
             };
@@ -385,7 +490,11 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
             let filter = HttpFilter::parse(str_arg(args, "filter").unwrap_or_default())?;
             let from = time_arg(args, "beforeDate").unwrap_or(i64::MIN);
             let to = time_arg(args, "anchorDate").unwrap_or(i64::MAX);
-            let limit = args.get("beforeLimit").or_else(|| args.get("limit")).and_then(Value::as_u64).unwrap_or(100) as usize;
+            let limit = args
+                .get("beforeLimit")
+                .or_else(|| args.get("limit"))
+                .and_then(Value::as_u64)
+                .unwrap_or(100) as usize;
             let mut rows: Vec<&HttpLogLine> = logs
                 .map(|l| l.http.iter().collect::<Vec<_>>())
                 .unwrap_or_default()
@@ -395,7 +504,9 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
                 .collect();
             rows.sort_by_key(|l| unix_nanos(&l.timestamp));
             let skip = rows.len().saturating_sub(limit);
-            Ok(Value::Array(rows.into_iter().skip(skip).map(http_log_json).collect()))
+            Ok(Value::Array(
+                rows.into_iter().skip(skip).map(http_log_json).collect(),
+            ))
         }
         "buildLogs" | "deploymentLogs" => {
             let (_, logs) = deployment_logs(inner, args)?;
@@ -403,20 +514,36 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
             let to = time_arg(args, "endDate").unwrap_or(i64::MAX);
             let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(100) as usize;
             let mut lines: Vec<&LogLine> = logs
-                .map(|l| if name == "buildLogs" { l.build.iter().collect::<Vec<_>>() } else { l.deploy.iter().collect() })
+                .map(|l| {
+                    if name == "buildLogs" {
+                        l.build.iter().collect::<Vec<_>>()
+                    } else {
+                        l.deploy.iter().collect()
+                    }
+                })
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|l| unix(&l.timestamp).is_some_and(|t| t >= from && t <= to))
                 .collect();
             lines.sort_by_key(|l| unix_nanos(&l.timestamp));
             let skip = lines.len().saturating_sub(limit);
-            Ok(Value::Array(lines.into_iter().skip(skip).map(log_json).collect()))
+            Ok(Value::Array(
+                lines.into_iter().skip(skip).map(log_json).collect(),
+            ))
         }
-        other => Err(format!("Cannot query field \"{other}\" on type \"Query\" (fake)")),
+        other => Err(format!(
+            "Cannot query field \"{other}\" on type \"Query\" (fake)"
+        )),
     }
 }
 
-fn snapshot<'a>(inner: &'a Inner, environment_id: Option<&str>) -> Result<&'a ProjectSnapshot, String> {
+/// Reads one status class out of a bucket.
+type ClassCount = fn(&StatusCounts) -> u64;
+
+fn snapshot<'a>(
+    inner: &'a Inner,
+    environment_id: Option<&str>,
+) -> Result<&'a ProjectSnapshot, String> {
     inner
         .snapshots
         .iter()
@@ -424,19 +551,28 @@ fn snapshot<'a>(inner: &'a Inner, environment_id: Option<&str>) -> Result<&'a Pr
         .ok_or_else(|| "Environment not found".to_owned())
 }
 
-fn service_snapshot<'a>(inner: &'a Inner, args: &'a Map<String, Value>) -> Result<(&'a ProjectSnapshot, &'a str), String> {
+fn service_snapshot<'a>(
+    inner: &'a Inner,
+    args: &'a Map<String, Value>,
+) -> Result<(&'a ProjectSnapshot, &'a str), String> {
     let snap = snapshot(inner, str_arg(args, "environmentId"))?;
     let service = str_arg(args, "serviceId").ok_or("serviceId required")?;
     Ok((snap, service))
 }
 
 /// The snapshot logs of the service whose latest deployment is `deploymentId`.
-fn deployment_logs<'a>(inner: &'a Inner, args: &Map<String, Value>) -> Result<(&'a Service, Option<&'a ServiceLogs>), String> {
+fn deployment_logs<'a>(
+    inner: &'a Inner,
+    args: &Map<String, Value>,
+) -> Result<(&'a Service, Option<&'a ServiceLogs>), String> {
     let deployment = str_arg(args, "deploymentId").ok_or("deploymentId required")?;
     for snap in &inner.snapshots {
         for s in &snap.architecture.services {
             let logs = snap.logs.get(&s.id);
-            let by_arch = s.latest_deployment.as_ref().is_some_and(|d| d.id == deployment);
+            let by_arch = s
+                .latest_deployment
+                .as_ref()
+                .is_some_and(|d| d.id == deployment);
             let by_logs = logs.and_then(|l| l.deployment_id.as_deref()) == Some(deployment);
             if by_arch || by_logs {
                 return Ok((s, logs));
@@ -453,10 +589,22 @@ struct HttpFilter(Vec<(String, String, i64)>);
 impl HttpFilter {
     fn parse(filter: &str) -> Result<Self, String> {
         let mut terms = Vec::new();
-        for term in filter.split(" OR ").map(str::trim).filter(|t| !t.is_empty()) {
-            let (attr, cond) = term.strip_prefix('@').and_then(|t| t.split_once(':')).ok_or(format!("Problem processing request: filter {term}"))?;
-            let op_len = cond.chars().take_while(|c| matches!(c, '>' | '<' | '=')).count();
-            let value: i64 = cond[op_len..].parse().map_err(|_| format!("Problem processing request: filter {term}"))?;
+        for term in filter
+            .split(" OR ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let (attr, cond) = term
+                .strip_prefix('@')
+                .and_then(|t| t.split_once(':'))
+                .ok_or(format!("Problem processing request: filter {term}"))?;
+            let op_len = cond
+                .chars()
+                .take_while(|c| matches!(c, '>' | '<' | '='))
+                .count();
+            let value: i64 = cond[op_len..]
+                .parse()
+                .map_err(|_| format!("Problem processing request: filter {term}"))?;
             terms.push((attr.to_owned(), cond[..op_len].to_owned(), value));
         }
         Ok(Self(terms))
@@ -552,18 +700,34 @@ fn metrics(inner: &Inner, args: &Map<String, Value>) -> Result<Value, String> {
     let measurements: Vec<String> = args
         .get("measurements")
         .and_then(Value::as_array)
-        .map(|m| m.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let mut out = Vec::new();
     for (service_id, usage) in &snap.resources.services {
         let in_window = |s: &&railway::model::Sample| s.ts >= start && s.ts < end;
         for m in &measurements {
             let values: Vec<Value> = match m.as_str() {
-                "CPU_USAGE" => usage.cpu.iter().filter(in_window).map(|s| json!({ "ts": s.ts, "value": s.value })).collect(),
-                "MEMORY_USAGE_GB" => usage.memory_gb.iter().filter(in_window).map(|s| json!({ "ts": s.ts, "value": s.value })).collect(),
+                "CPU_USAGE" => usage
+                    .cpu
+                    .iter()
+                    .filter(in_window)
+                    .map(|s| json!({ "ts": s.ts, "value": s.value }))
+                    .collect(),
+                "MEMORY_USAGE_GB" => usage
+                    .memory_gb
+                    .iter()
+                    .filter(in_window)
+                    .map(|s| json!({ "ts": s.ts, "value": s.value }))
+                    .collect(),
                 // Limits come back as a flat series at the usage timestamps.
                 "CPU_LIMIT" => limit_series(&usage.cpu, usage.cpu_limit, start, end),
-                "MEMORY_LIMIT_GB" => limit_series(&usage.memory_gb, usage.memory_limit_gb, start, end),
+                "MEMORY_LIMIT_GB" => {
+                    limit_series(&usage.memory_gb, usage.memory_limit_gb, start, end)
+                }
                 _ => Vec::new(),
             };
             if !values.is_empty() {
@@ -574,9 +738,20 @@ fn metrics(inner: &Inner, args: &Map<String, Value>) -> Result<Value, String> {
     Ok(Value::Array(out))
 }
 
-fn limit_series(usage: &[railway::model::Sample], limit: Option<f64>, start: i64, end: i64) -> Vec<Value> {
-    let Some(limit) = limit else { return Vec::new() };
-    usage.iter().filter(|s| s.ts >= start && s.ts < end).map(|s| json!({ "ts": s.ts, "value": limit })).collect()
+fn limit_series(
+    usage: &[railway::model::Sample],
+    limit: Option<f64>,
+    start: i64,
+    end: i64,
+) -> Vec<Value> {
+    let Some(limit) = limit else {
+        return Vec::new();
+    };
+    usage
+        .iter()
+        .filter(|s| s.ts >= start && s.ts < end)
+        .map(|s| json!({ "ts": s.ts, "value": limit }))
+        .collect()
 }
 
 fn http_log_json(l: &HttpLogLine) -> Value {
@@ -601,7 +776,10 @@ fn http_log_json(l: &HttpLogLine) -> Value {
 
 fn log_json(l: &LogLine) -> Value {
     // Railway sends attribute values JSON-quoted.
-    let attributes: Vec<Value> =
-        l.attributes.iter().map(|(k, v)| json!({ "key": k, "value": format!("\"{v}\"") })).collect();
+    let attributes: Vec<Value> = l
+        .attributes
+        .iter()
+        .map(|(k, v)| json!({ "key": k, "value": format!("\"{v}\"") }))
+        .collect();
     json!({ "timestamp": l.timestamp, "message": l.message, "severity": l.severity, "attributes": attributes })
 }

@@ -17,12 +17,21 @@ fn window() -> TimeWindow {
     TimeWindow::last_minutes(END, 30)
 }
 
-fn service(id: &str, name: &str, repo: Option<&str>, image: Option<&str>, deployment: bool) -> Service {
+fn service(
+    id: &str,
+    name: &str,
+    repo: Option<&str>,
+    image: Option<&str>,
+    deployment: bool,
+) -> Service {
     Service {
         id: id.into(),
         instance_id: format!("inst-{id}"),
         name: name.into(),
-        source: ServiceSource { repo: repo.map(Into::into), image: image.map(Into::into) },
+        source: ServiceSource {
+            repo: repo.map(Into::into),
+            image: image.map(Into::into),
+        },
         builder: Some("RAILPACK".into()),
         root_directory: None,
         start_command: repo.map(|_| "npm start".into()),
@@ -35,7 +44,11 @@ fn service(id: &str, name: &str, repo: Option<&str>, image: Option<&str>, deploy
             commit_hash: repo.map(|_| format!("abc{id}")),
         }),
         is_database: false,
-        domains: if repo.is_some() { vec![format!("{name}.up.railway.app")] } else { Vec::new() },
+        domains: if repo.is_some() {
+            vec![format!("{name}.up.railway.app")]
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -53,7 +66,12 @@ fn http_line(ts: i64, method: &str, path: &str, status: u16, ms: u64) -> HttpLog
 }
 
 fn log_line(ts: i64, message: &str, severity: &str) -> LogLine {
-    LogLine { timestamp: rfc3339(ts), message: message.into(), severity: Some(severity.into()), attributes: BTreeMap::new() }
+    LogLine {
+        timestamp: rfc3339(ts),
+        message: message.into(),
+        severity: Some(severity.into()),
+        attributes: BTreeMap::new(),
+    }
 }
 
 /// Project "shop": api (5xx burst on /orders/:id, slow /report), web (quiet), worker (no
@@ -64,7 +82,13 @@ fn shop() -> ProjectSnapshot {
         service("api", "api", Some("acme/api"), None, true),
         service("web", "web", Some("acme/web"), None, true),
         service("worker", "worker", Some("acme/worker"), None, true),
-        service("pg", "postgres", None, Some("ghcr.io/railwayapp-templates/postgres-ssl:16"), true),
+        service(
+            "pg",
+            "postgres",
+            None,
+            Some("ghcr.io/railwayapp-templates/postgres-ssl:16"),
+            true,
+        ),
     ];
     services[3].is_database = true;
     let volumes = vec![Volume {
@@ -78,8 +102,14 @@ fn shop() -> ProjectSnapshot {
         state: Some("READY".into()),
     }];
     let architecture = Architecture {
-        project: ProjectRef { id: "proj-1".into(), name: "shop".into() },
-        environment: EnvironmentRef { id: "env-prod".into(), name: "production".into() },
+        project: ProjectRef {
+            id: "proj-1".into(),
+            name: "shop".into(),
+        },
+        environment: EnvironmentRef {
+            id: "env-prod".into(),
+            name: "production".into(),
+        },
         services,
         volumes,
     };
@@ -96,7 +126,14 @@ fn shop() -> ProjectSnapshot {
                 memory_gb: ticks
                     .iter()
                     .enumerate()
-                    .map(|(i, &ts)| Sample { ts, value: if id == "api" { mem_base + i as f64 * 0.01 } else { mem_base } })
+                    .map(|(i, &ts)| Sample {
+                        ts,
+                        value: if id == "api" {
+                            mem_base + i as f64 * 0.01
+                        } else {
+                            mem_base
+                        },
+                    })
                     .collect(),
                 memory_limit_gb: Some(1.0),
             },
@@ -127,7 +164,12 @@ fn shop() -> ProjectSnapshot {
             c.s5xx += b.counts.s5xx;
             c
         });
-        let p = |x: f64| LatencyPercentiles { p50: x, p90: 2.0 * x, p95: 3.0 * x, p99: 5.0 * x };
+        let p = |x: f64| LatencyPercentiles {
+            p50: x,
+            p90: 2.0 * x,
+            p95: 3.0 * x,
+            p99: 5.0 * x,
+        };
         http.insert(
             id.to_owned(),
             HttpStats {
@@ -135,7 +177,13 @@ fn shop() -> ProjectSnapshot {
                 window: w,
                 counts,
                 latency_ms: (id != "worker").then(|| p(40.0)),
-                latency_timeline: timeline.iter().map(|b| LatencySample { ts: b.ts, ms: p(40.0) }).collect(),
+                latency_timeline: timeline
+                    .iter()
+                    .map(|b| LatencySample {
+                        ts: b.ts,
+                        ms: p(40.0),
+                    })
+                    .collect(),
                 timeline,
                 top_failing: Vec::new(),
                 slowest: Vec::new(),
@@ -149,7 +197,13 @@ fn shop() -> ProjectSnapshot {
         let ts = w.start + i * 15;
         api_http.push(http_line(ts, "GET", "/health", 200, 3));
         if i >= 100 {
-            api_http.push(http_line(ts + 1, "GET", &format!("/orders/{}", 1000 + i), 502, 30));
+            api_http.push(http_line(
+                ts + 1,
+                "GET",
+                &format!("/orders/{}", 1000 + i),
+                502,
+                30,
+            ));
         }
         if i % 20 == 0 {
             api_http.push(http_line(ts + 2, "GET", "/report", 200, 4500));
@@ -163,7 +217,10 @@ fn shop() -> ProjectSnapshot {
         ServiceLogs {
             service_id: "api".into(),
             deployment_id: Some("dep-api".into()),
-            build: vec![log_line(END - 86_400, "npm ci", "info"), log_line(END - 86_390, "Build succeeded", "info")],
+            build: vec![
+                log_line(END - 86_400, "npm ci", "info"),
+                log_line(END - 86_390, "Build succeeded", "info"),
+            ],
             deploy: (0..30)
                 .map(|i| {
                     let ts = w.start + i * 60;
@@ -186,21 +243,40 @@ fn shop() -> ProjectSnapshot {
             deployment_id: Some("dep-web".into()),
             build: vec![log_line(END - 86_000, "vite build", "info")],
             deploy: vec![log_line(END - 120, "ready on :3000", "info")],
-            http: vec![http_line(END - 100, "GET", "/", 200, 20), http_line(END - 50, "GET", "/missing", 404, 5)],
+            http: vec![
+                http_line(END - 100, "GET", "/", 200, 20),
+                http_line(END - 50, "GET", "/missing", 404, 5),
+            ],
             truncated: Vec::new(),
         },
     );
     ProjectSnapshot {
         architecture,
-        resources: ResourceReport { window: w, sample_rate_seconds: 30, services: resources },
-        http: HttpReport { window: w, services: http },
+        resources: ResourceReport {
+            window: w,
+            sample_rate_seconds: 30,
+            services: resources,
+        },
+        http: HttpReport {
+            window: w,
+            services: http,
+        },
         logs,
     }
 }
 
 fn client_for(fake: &FakeRailway, token: Token) -> RailwayClient {
-    let creds = Credentials { token, project_id: "proj-1".into(), environment_id: "env-prod".into() };
-    RailwayClient::new(ClientConfig::new(creds).with_endpoint(fake.endpoint()).with_timeout(Duration::from_secs(5))).unwrap()
+    let creds = Credentials {
+        token,
+        project_id: "proj-1".into(),
+        environment_id: "env-prod".into(),
+    };
+    RailwayClient::new(
+        ClientConfig::new(creds)
+            .with_endpoint(fake.endpoint())
+            .with_timeout(Duration::from_secs(5)),
+    )
+    .unwrap()
 }
 
 async fn start(snapshots: Vec<ProjectSnapshot>) -> (FakeRailway, RailwayClient) {
@@ -213,10 +289,21 @@ async fn start(snapshots: Vec<ProjectSnapshot>) -> (FakeRailway, RailwayClient) 
 async fn architecture_of_three_services_and_a_database() {
     let (fake, client) = start(vec![shop()]).await;
     let arch = client.architecture().await.unwrap();
-    assert_eq!(arch.project, ProjectRef { id: "proj-1".into(), name: "shop".into() });
+    assert_eq!(
+        arch.project,
+        ProjectRef {
+            id: "proj-1".into(),
+            name: "shop".into()
+        }
+    );
     assert_eq!(arch.environment.name, "production");
     assert_eq!(arch.services.len(), 4);
-    let dbs: Vec<&str> = arch.services.iter().filter(|s| s.is_database).map(|s| s.name.as_str()).collect();
+    let dbs: Vec<&str> = arch
+        .services
+        .iter()
+        .filter(|s| s.is_database)
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(dbs, ["postgres"]);
     let api = arch.service_by_name("api").unwrap();
     assert_eq!(api.source.repo.as_deref(), Some("acme/api"));
@@ -225,7 +312,14 @@ async fn architecture_of_three_services_and_a_database() {
     assert_eq!(api.start_command.as_deref(), Some("npm start"));
     assert_eq!(api.domains, ["api.up.railway.app"]);
     let dep = api.latest_deployment.as_ref().unwrap();
-    assert_eq!((dep.id.as_str(), dep.status.clone(), dep.commit_hash.as_deref()), ("dep-api", DeploymentStatus::Success, Some("abcapi")));
+    assert_eq!(
+        (
+            dep.id.as_str(),
+            dep.status.clone(),
+            dep.commit_hash.as_deref()
+        ),
+        ("dep-api", DeploymentStatus::Success, Some("abcapi"))
+    );
     assert_eq!(arch.volumes_of("pg").count(), 1);
     assert_eq!(arch.volumes[0].size_mb, 5000.0);
     assert_eq!(fake.request_count(), 1);
@@ -244,7 +338,17 @@ async fn a_volume_alone_makes_a_database() {
 #[tokio::test]
 async fn architecture_pages_beyond_one_hundred_instances() {
     let mut snap = shop();
-    snap.architecture.services = (0..130).map(|i| service(&format!("s{i}"), &format!("svc{i}"), Some("acme/x"), None, i % 2 == 0)).collect();
+    snap.architecture.services = (0..130)
+        .map(|i| {
+            service(
+                &format!("s{i}"),
+                &format!("svc{i}"),
+                Some("acme/x"),
+                None,
+                i % 2 == 0,
+            )
+        })
+        .collect();
     let (fake, client) = start(vec![snap]).await;
     let arch = client.architecture().await.unwrap();
     assert_eq!(arch.services.len(), 130);
@@ -256,11 +360,17 @@ async fn architecture_pages_beyond_one_hundred_instances() {
 #[tokio::test]
 async fn environment_resolves_by_name() {
     let mut staging = shop();
-    staging.architecture.environment = EnvironmentRef { id: "env-stg".into(), name: "staging".into() };
+    staging.architecture.environment = EnvironmentRef {
+        id: "env-stg".into(),
+        name: "staging".into(),
+    };
     let (_fake, client) = start(vec![shop(), staging]).await;
     let client = client.resolve_environment("Staging").await.unwrap();
     assert_eq!(client.credentials().environment_id, "env-stg");
-    assert_eq!(client.architecture().await.unwrap().environment.name, "staging");
+    assert_eq!(
+        client.architecture().await.unwrap().environment.name,
+        "staging"
+    );
     match client.resolve_environment("qa").await {
         Err(RailwayError::EnvironmentNotFound { name, .. }) => assert_eq!(name, "qa"),
         other => panic!("{other:?}"),
@@ -279,12 +389,27 @@ async fn resource_usage_and_http_stats_for_every_service() {
     assert_eq!(api.cpu.len(), 60);
     assert_eq!(api.cpu_limit, Some(2.0));
     assert_eq!(api.memory_limit_gb, Some(1.0));
-    assert!(api.memory_gb.last().unwrap().value > api.memory_gb[0].value + 0.5, "leak visible");
+    assert!(
+        api.memory_gb.last().unwrap().value > api.memory_gb[0].value + 0.5,
+        "leak visible"
+    );
 
     let http = source.http_stats(&arch, window()).await.unwrap();
-    assert_eq!(http.services.keys().collect::<Vec<_>>(), ["api", "web", "worker"], "databases skipped");
+    assert_eq!(
+        http.services.keys().collect::<Vec<_>>(),
+        ["api", "web", "worker"],
+        "databases skipped"
+    );
     let api = &http.services["api"];
-    assert_eq!(api.counts, StatusCounts { s2xx: 6000, s3xx: 0, s4xx: 120, s5xx: 400 });
+    assert_eq!(
+        api.counts,
+        StatusCounts {
+            s2xx: 6000,
+            s3xx: 0,
+            s4xx: 120,
+            s5xx: 400
+        }
+    );
     assert!((api.rate_5xx() - 400.0 / 6520.0).abs() < 1e-9);
     assert_eq!(api.timeline.len(), 60);
     assert_eq!(api.timeline[55].counts.s5xx, 40);
@@ -292,15 +417,33 @@ async fn resource_usage_and_http_stats_for_every_service() {
     assert_eq!(api.latency_timeline.len(), 60);
     assert_eq!(api.source, HttpStatsSource::Metrics);
     let failing = &api.top_failing[0];
-    assert_eq!((failing.method.as_str(), failing.path.as_str(), failing.errors_5xx), ("GET", "/orders/:id", 20));
+    assert_eq!(
+        (
+            failing.method.as_str(),
+            failing.path.as_str(),
+            failing.errors_5xx
+        ),
+        ("GET", "/orders/:id", 20)
+    );
     assert_eq!(api.top_failing[1].path, "/login");
     assert_eq!(api.slowest[0].path, "/report");
-    assert_eq!(api.slowest.len(), 1, "only requests over the slow threshold rank");
+    assert_eq!(
+        api.slowest.len(),
+        1,
+        "only requests over the slow threshold rank"
+    );
     let worker = &http.services["worker"];
     assert_eq!(worker.counts.total(), 0);
     assert!(worker.latency_ms.is_none());
     assert_eq!(source.request_count(), 3);
-    assert_eq!(fake.operations(), ["EnvironmentArchitecture", "EnvironmentResourceMetrics", "ServiceHttpMetricsBatch"]);
+    assert_eq!(
+        fake.operations(),
+        [
+            "EnvironmentArchitecture",
+            "EnvironmentResourceMetrics",
+            "ServiceHttpMetricsBatch"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -312,10 +455,16 @@ async fn static_source_matches_live_source() {
     assert_eq!(fixed.request_count(), 0);
     let arch = live.architecture().await.unwrap();
     let narrow = TimeWindow::last_minutes(END, 10);
-    let (a, b) = (live.resource_usage(&arch, narrow).await.unwrap(), fixed.resource_usage(&arch, narrow).await.unwrap());
+    let (a, b) = (
+        live.resource_usage(&arch, narrow).await.unwrap(),
+        fixed.resource_usage(&arch, narrow).await.unwrap(),
+    );
     assert_eq!(a.services["api"].memory_gb, b.services["api"].memory_gb);
     assert_eq!(a.services["api"].cpu.len(), 20);
-    let (a, b) = (live.http_stats(&arch, narrow).await.unwrap(), fixed.http_stats(&arch, narrow).await.unwrap());
+    let (a, b) = (
+        live.http_stats(&arch, narrow).await.unwrap(),
+        fixed.http_stats(&arch, narrow).await.unwrap(),
+    );
     for id in ["api", "web", "worker"] {
         assert_eq!(a.services[id].counts, b.services[id].counts, "{id}");
         assert_eq!(a.services[id].timeline, b.services[id].timeline, "{id}");
@@ -323,7 +472,10 @@ async fn static_source_matches_live_source() {
     assert_eq!(a.services["api"].counts.s5xx, 400);
     let limits = LogLimits::default();
     let ids = ["api".to_owned(), "web".to_owned()];
-    let (a, b) = (live.logs(&arch, &ids, window(), &limits).await.unwrap(), fixed.logs(&arch, &ids, window(), &limits).await.unwrap());
+    let (a, b) = (
+        live.logs(&arch, &ids, window(), &limits).await.unwrap(),
+        fixed.logs(&arch, &ids, window(), &limits).await.unwrap(),
+    );
     assert_eq!(a, b);
 }
 
@@ -332,28 +484,68 @@ async fn logs_for_two_services_in_one_request() {
     let (fake, client) = start(vec![shop()]).await;
     let arch = client.architecture().await.unwrap();
     let before = fake.request_count();
-    let limits = LogLimits { max_lines: 25, ..LogLimits::default() };
-    let logs = client.logs(&arch, &["api".into(), "web".into()], window(), &limits).await.unwrap();
+    let limits = LogLimits {
+        max_lines: 25,
+        ..LogLimits::default()
+    };
+    let logs = client
+        .logs(&arch, &["api".into(), "web".into()], window(), &limits)
+        .await
+        .unwrap();
     assert_eq!(fake.request_count() - before, 1);
     assert_eq!(fake.operations().last().unwrap(), "ServiceLogsBatch");
     let api = &logs["api"];
     assert_eq!(api.deployment_id.as_deref(), Some("dep-api"));
-    assert_eq!(api.build.len(), 2, "build logs predate the window and are kept");
+    assert_eq!(
+        api.build.len(),
+        2,
+        "build logs predate the window and are kept"
+    );
     assert_eq!(api.deploy.len(), 25);
-    assert_eq!(api.deploy.last().unwrap().severity.as_deref(), Some("error"));
-    assert!(api.deploy.iter().all(|l| railway::timefmt::unix(&l.timestamp).unwrap() >= window().start));
-    assert!(api.http.iter().all(|l| l.status >= 400 || l.total_duration_ms >= limits.slow_request_ms));
+    assert_eq!(
+        api.deploy.last().unwrap().severity.as_deref(),
+        Some("error")
+    );
+    assert!(
+        api.deploy
+            .iter()
+            .all(|l| railway::timefmt::unix(&l.timestamp).unwrap() >= window().start)
+    );
+    assert!(
+        api.http
+            .iter()
+            .all(|l| l.status >= 400 || l.total_duration_ms >= limits.slow_request_ms)
+    );
     assert_eq!(api.http.len(), 25);
-    assert!(api.http.windows(2).all(|p| p[0].timestamp <= p[1].timestamp), "sorted by time");
+    assert!(
+        api.http
+            .windows(2)
+            .all(|p| p[0].timestamp <= p[1].timestamp),
+        "sorted by time"
+    );
     assert!(api.http.iter().any(|l| l.response_details.is_some()));
     let web = &logs["web"];
     assert_eq!(web.http.len(), 1);
     assert_eq!(web.http[0].path, "/missing");
     assert_eq!(web.deploy.len(), 1);
 
-    let tight = LogLimits { max_lines: 1000, max_bytes: 800, ..LogLimits::default() };
-    let logs = client.logs(&arch, &["api".into()], window(), &tight).await.unwrap();
-    assert!(logs["api"].truncated.iter().any(|t| t.contains("under 800 bytes")), "{:?}", logs["api"].truncated);
+    let tight = LogLimits {
+        max_lines: 1000,
+        max_bytes: 800,
+        ..LogLimits::default()
+    };
+    let logs = client
+        .logs(&arch, &["api".into()], window(), &tight)
+        .await
+        .unwrap();
+    assert!(
+        logs["api"]
+            .truncated
+            .iter()
+            .any(|t| t.contains("under 800 bytes")),
+        "{:?}",
+        logs["api"].truncated
+    );
 }
 
 #[tokio::test]
@@ -362,16 +554,34 @@ async fn http_stats_fall_back_to_http_logs() {
     // Give web full request logs: 6 000 requests in the last 10 minutes, more than one read covers.
     let w = window();
     let web_logs = snap.logs.get_mut("web").unwrap();
-    web_logs.http = (0..6000).map(|i| http_line(END - 600 + i / 10, "GET", "/", if i % 100 == 0 { 500 } else { 200 }, 10 + (i % 50) as u64)).collect();
+    web_logs.http = (0..6000)
+        .map(|i| {
+            http_line(
+                END - 600 + i / 10,
+                "GET",
+                "/",
+                if i % 100 == 0 { 500 } else { 200 },
+                10 + (i % 50) as u64,
+            )
+        })
+        .collect();
     let (fake, client) = start(vec![snap]).await;
     fake.set_http_metrics_unavailable(true);
     let arch = client.architecture().await.unwrap();
     let before = fake.request_count();
     let http = client.http_stats(&arch, w).await.unwrap();
-    assert_eq!(fake.request_count() - before, 2, "one rejected metrics request, one logs request");
+    assert_eq!(
+        fake.request_count() - before,
+        2,
+        "one rejected metrics request, one logs request"
+    );
     let web = &http.services["web"];
     match web.source {
-        HttpStatsSource::Logs { rows, sampled, covered_seconds } => {
+        HttpStatsSource::Logs {
+            rows,
+            sampled,
+            covered_seconds,
+        } => {
             assert_eq!(rows, 5000);
             assert!(sampled);
             assert_eq!(covered_seconds, 500);
@@ -382,13 +592,20 @@ async fn http_stats_fall_back_to_http_logs() {
     assert_eq!(web.counts.s5xx, 50);
     assert!(web.latency_ms.is_some());
     let api = &http.services["api"];
-    assert!(matches!(api.source, HttpStatsSource::Logs { sampled: false, .. }));
+    assert!(matches!(
+        api.source,
+        HttpStatsSource::Logs { sampled: false, .. }
+    ));
     assert_eq!(api.counts.s5xx, 20);
     assert_eq!(api.top_failing[0].path, "/orders/:id");
 
     let before = fake.request_count();
     client.http_stats(&arch, w).await.unwrap();
-    assert_eq!(fake.request_count() - before, 1, "the unavailable fields are not asked for again");
+    assert_eq!(
+        fake.request_count() - before,
+        1,
+        "the unavailable fields are not asked for again"
+    );
 }
 
 fn assert_secret_free(e: &RailwayError) {
@@ -402,11 +619,22 @@ async fn each_error_class_maps_to_its_kind() {
 
     fake.fail_next(Fault::Unauthorized);
     let e = client.architecture().await.unwrap_err();
-    assert!(matches!(e, RailwayError::Unauthorized { variable: "RAILWAY_API_TOKEN", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            RailwayError::Unauthorized {
+                variable: "RAILWAY_API_TOKEN",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(!e.is_retriable());
     assert_secret_free(&e);
 
-    fake.fail_next(Fault::RateLimited { retry_after_secs: 7 });
+    fake.fail_next(Fault::RateLimited {
+        retry_after_secs: 7,
+    });
     let e = client.architecture().await.unwrap_err();
     assert!(matches!(e, RailwayError::RateLimited { .. }), "{e:?}");
     assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
@@ -414,7 +642,10 @@ async fn each_error_class_maps_to_its_kind() {
 
     fake.fail_next(Fault::ServerError);
     let e = client.architecture().await.unwrap_err();
-    assert!(matches!(e, RailwayError::Server { status: 500, .. }), "{e:?}");
+    assert!(
+        matches!(e, RailwayError::Server { status: 500, .. }),
+        "{e:?}"
+    );
     assert!(e.is_retriable());
     assert_eq!(e.retry_after(), None);
 
@@ -425,12 +656,18 @@ async fn each_error_class_maps_to_its_kind() {
     assert!(e.is_retriable());
 
     fake.fail_next(Fault::Html { status: 502 });
-    assert!(matches!(client.architecture().await.unwrap_err(), RailwayError::Server { status: 502, .. }));
+    assert!(matches!(
+        client.architecture().await.unwrap_err(),
+        RailwayError::Server { status: 502, .. }
+    ));
 
     fake.fail_next(Fault::GraphQlError("Problem processing request".into()));
     let e = client.architecture().await.unwrap_err();
     match &e {
-        RailwayError::GraphQl { operation, messages } => {
+        RailwayError::GraphQl {
+            operation,
+            messages,
+        } => {
             assert_eq!(operation, "EnvironmentArchitecture");
             assert_eq!(messages, &["Problem processing request"]);
         }
@@ -439,15 +676,29 @@ async fn each_error_class_maps_to_its_kind() {
     assert!(!e.is_retriable());
 
     fake.fail_next(Fault::GraphQlError("Not Authorized".into()));
-    assert!(matches!(client.architecture().await.unwrap_err(), RailwayError::Unauthorized { .. }));
+    assert!(matches!(
+        client.architecture().await.unwrap_err(),
+        RailwayError::Unauthorized { .. }
+    ));
 
     // Wrong token: Railway answers 200 with a GraphQL error.
     let wrong = client_for(&fake, Token::Account("another-token".into()));
     let e = wrong.architecture().await.unwrap_err();
-    assert!(matches!(e, RailwayError::Unauthorized { variable: "RAILWAY_API_TOKEN", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            RailwayError::Unauthorized {
+                variable: "RAILWAY_API_TOKEN",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 
     let slow = RailwayClient::new(
-        ClientConfig::new(client.credentials().clone()).with_endpoint(fake.endpoint()).with_timeout(Duration::from_millis(150)),
+        ClientConfig::new(client.credentials().clone())
+            .with_endpoint(fake.endpoint())
+            .with_timeout(Duration::from_millis(150)),
     )
     .unwrap();
     fake.fail_next(Fault::Delay(Duration::from_millis(800)));
@@ -465,10 +716,22 @@ async fn project_tokens_use_their_own_header() {
     assert_eq!(ok.architecture().await.unwrap().services.len(), 4);
     // The same secret sent as Bearer is not a project token.
     let bearer = client_for(&fake, Token::Account(SECRET.into()));
-    assert!(matches!(bearer.architecture().await, Err(RailwayError::Unauthorized { .. })));
+    assert!(matches!(
+        bearer.architecture().await,
+        Err(RailwayError::Unauthorized { .. })
+    ));
     let wrong = client_for(&fake, Token::Project("nope".into()));
     let e = wrong.architecture().await.unwrap_err();
-    assert!(matches!(e, RailwayError::Unauthorized { variable: "RAILWAY_TOKEN", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            RailwayError::Unauthorized {
+                variable: "RAILWAY_TOKEN",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("RAILWAY_TOKEN"));
 }
 
@@ -477,8 +740,15 @@ async fn connection_failures_are_retriable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let creds = Credentials { token: Token::Account(SECRET.into()), project_id: "p".into(), environment_id: "e".into() };
-    let client = RailwayClient::new(ClientConfig::new(creds).with_endpoint(format!("http://{addr}/graphql/v2"))).unwrap();
+    let creds = Credentials {
+        token: Token::Account(SECRET.into()),
+        project_id: "p".into(),
+        environment_id: "e".into(),
+    };
+    let client = RailwayClient::new(
+        ClientConfig::new(creds).with_endpoint(format!("http://{addr}/graphql/v2")),
+    )
+    .unwrap();
     let e = client.architecture().await.unwrap_err();
     assert!(matches!(e, RailwayError::Connect { .. }), "{e:?}");
     assert!(e.is_retriable());
@@ -489,11 +759,17 @@ async fn connection_failures_are_retriable() {
 #[tokio::test]
 async fn the_token_never_shows() {
     let (fake, client) = start(vec![shop()]).await;
-    let shown = format!("{client:?} {:?} {}", client.credentials(), client.credentials().token);
+    let shown = format!(
+        "{client:?} {:?} {}",
+        client.credentials(),
+        client.credentials().token
+    );
     assert!(!shown.contains(SECRET), "{shown}");
     for fault in [
         Fault::Unauthorized,
-        Fault::RateLimited { retry_after_secs: 1 },
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
         Fault::ServerError,
         Fault::Html { status: 200 },
         Fault::GraphQlError(format!("Problem processing request for {SECRET}")),
@@ -507,12 +783,31 @@ async fn the_token_never_shows() {
 /// A project of `n` application services (plus one database) with traffic on each.
 fn project_of(n: usize) -> ProjectSnapshot {
     let mut snap = shop();
-    let mut services: Vec<Service> =
-        (0..n).map(|i| service(&format!("svc{i}"), &format!("svc{i}"), Some("acme/app"), None, true)).collect();
+    let mut services: Vec<Service> = (0..n)
+        .map(|i| {
+            service(
+                &format!("svc{i}"),
+                &format!("svc{i}"),
+                Some("acme/app"),
+                None,
+                true,
+            )
+        })
+        .collect();
     services.push(snap.architecture.services[3].clone());
     snap.architecture.services = services;
     let template = snap.http.services["api"].clone();
-    snap.http.services = (0..n).map(|i| (format!("svc{i}"), HttpStats { service_id: format!("svc{i}"), ..template.clone() })).collect();
+    snap.http.services = (0..n)
+        .map(|i| {
+            (
+                format!("svc{i}"),
+                HttpStats {
+                    service_id: format!("svc{i}"),
+                    ..template.clone()
+                },
+            )
+        })
+        .collect();
     snap
 }
 
@@ -532,9 +827,14 @@ async fn request_budget_of_one_health_read() {
         let (requests, http) = health_read_requests(s).await;
         let budget = 2 + s.div_ceil(railway::batch::MAX_SERVICES_PER_REQUEST) as u64;
         let reference = 1 + 2 * s as u64 + 2 + s as u64; // 1 + 2S + 2D + S_dep with D = 1, all deployed
-        println!("railway requests per health read: S = {s}: {requests} (budget {budget}; reference worker {reference})");
+        println!(
+            "railway requests per health read: S = {s}: {requests} (budget {budget}; reference worker {reference})"
+        );
         assert!(requests <= budget, "S={s}: {requests} > {budget}");
         assert_eq!(http.services.len(), s);
-        assert!(http.services.values().all(|h| h.counts.s5xx == 400), "every service decoded");
+        assert!(
+            http.services.values().all(|h| h.counts.s5xx == 400),
+            "every service decoded"
+        );
     }
 }
