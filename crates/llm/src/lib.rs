@@ -112,8 +112,8 @@ impl Provider {
     /// Same as [`Provider::from_env`] over any lookup, so the rules are testable.
     ///
     /// Rules: `AUTOFIX_LLM_PROVIDER` wins when set. Otherwise `ANTHROPIC_API_KEY` selects
-    /// Anthropic, and `OPENAI_API_KEY` or `OPENAI_BASE_URL` selects an OpenAI-compatible
-    /// endpoint; with both keys set OpenAI wins, matching the order the variables are documented.
+    /// Anthropic, else `OPENAI_API_KEY` or `OPENAI_BASE_URL` selects an OpenAI-compatible
+    /// endpoint (the same precedence as the `autofix` binary's configuration).
     /// Empty values count as unset.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
@@ -137,8 +137,8 @@ impl Provider {
                     value: p,
                 });
             }
-            None if openai_key.is_some() || openai_base.is_some() => Some(false),
             None if anthropic_key.is_some() => Some(true),
+            None if openai_key.is_some() || openai_base.is_some() => Some(false),
             None => None,
         };
         match choice {
@@ -336,7 +336,14 @@ pub struct Llm {
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
 
 impl Llm {
-    pub fn new(http: reqwest::Client, provider: Provider) -> Self {
+    /// A trailing `/` on the base URL is ignored (a `url::Url` renders one on bare hosts).
+    pub fn new(http: reqwest::Client, mut provider: Provider) -> Self {
+        match &mut provider {
+            Provider::OpenAi { base_url, .. } | Provider::Anthropic { base_url, .. } => {
+                let trimmed = base_url.trim_end_matches('/').len();
+                base_url.truncate(trimmed);
+            }
+        }
         Self {
             http,
             provider,
@@ -760,20 +767,31 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .kind(),
-            "openai-compatible"
+            "anthropic"
         );
         let forced = [
             ("ANTHROPIC_API_KEY", "sk-ant"),
             ("OPENAI_API_KEY", "sk-oa"),
-            ("AUTOFIX_LLM_PROVIDER", "Anthropic"),
+            ("AUTOFIX_LLM_PROVIDER", "OpenAI"),
         ];
         assert_eq!(
             Provider::from_lookup(lookup(&forced))
                 .unwrap()
                 .unwrap()
                 .kind(),
-            "anthropic"
+            "openai-compatible"
         );
+    }
+
+    #[test]
+    fn trailing_slash_of_a_base_url_is_ignored() {
+        let p = Provider::Anthropic {
+            base_url: "https://api.anthropic.com/".into(),
+            api_key: "k".into(),
+            model: "m".into(),
+        };
+        let llm = Llm::new(reqwest::Client::new(), p);
+        assert_eq!(llm.provider().base_url(), "https://api.anthropic.com");
     }
 
     #[test]
