@@ -56,6 +56,7 @@ struct Inner {
     queued: VecDeque<Fault>,
     permanent: Option<Fault>,
     http_metrics_unavailable: bool,
+    failing_deployment: Option<String>,
 }
 
 #[derive(Clone)]
@@ -137,6 +138,12 @@ impl FakeRailway {
     /// Answer the HTTP metrics fields like a server that does not have them.
     pub fn set_http_metrics_unavailable(&self, unavailable: bool) {
         self.shared.lock().http_metrics_unavailable = unavailable;
+    }
+
+    /// Log queries for this deployment fail with "Problem processing request" (as for logs past
+    /// retention); since every root field is non-null, the whole answer's `data` is then null.
+    pub fn set_failing_deployment(&self, deployment_id: Option<&str>) {
+        self.shared.lock().failing_deployment = deployment_id.map(str::to_owned);
     }
 
     /// Replace the served snapshots (e.g. a later state of the same project).
@@ -526,7 +533,8 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
                 .filter(|l| unix(&l.timestamp).is_some_and(|t| t >= from && t <= to))
                 .collect();
             lines.sort_by_key(|l| unix_nanos(&l.timestamp));
-            let skip = lines.len().saturating_sub(limit);
+            // Railway answers `limit + 1` lines (noted in its CLI); clients must trim.
+            let skip = lines.len().saturating_sub(limit + 1);
             Ok(Value::Array(
                 lines.into_iter().skip(skip).map(log_json).collect(),
             ))
@@ -566,6 +574,9 @@ fn deployment_logs<'a>(
     args: &Map<String, Value>,
 ) -> Result<(&'a Service, Option<&'a ServiceLogs>), String> {
     let deployment = str_arg(args, "deploymentId").ok_or("deploymentId required")?;
+    if inner.failing_deployment.as_deref() == Some(deployment) {
+        return Err("Problem processing request".to_owned());
+    }
     for snap in &inner.snapshots {
         for s in &snap.architecture.services {
             let logs = snap.logs.get(&s.id);

@@ -838,3 +838,46 @@ async fn request_budget_of_one_health_read() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failing_deployment_does_not_sink_the_batch() {
+    let (fake, client) = start(vec![shop()]).await;
+    let arch = client.architecture().await.unwrap();
+    fake.set_failing_deployment(Some("dep-api"));
+
+    let before = fake.request_count();
+    let http = client.http_stats(&arch, window()).await.unwrap();
+    assert_eq!(
+        fake.request_count() - before,
+        2,
+        "one retry without endpoint logs"
+    );
+    let api = &http.services["api"];
+    assert_eq!(api.counts.s5xx, 400, "figures survive");
+    assert!(
+        api.top_failing.is_empty(),
+        "endpoint lists are the part given up"
+    );
+
+    let before = fake.request_count();
+    let logs = client
+        .logs(
+            &arch,
+            &["api".into(), "web".into()],
+            window(),
+            &LogLimits::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.request_count() - before,
+        3,
+        "batch, then one request per service"
+    );
+    assert_eq!(logs["web"].http.len(), 1);
+    assert_eq!(
+        logs["api"].truncated,
+        ["logs unavailable: Problem processing request"]
+    );
+    assert!(logs["api"].deploy.is_empty());
+}

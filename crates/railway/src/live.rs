@@ -267,49 +267,88 @@ impl RailwayClient {
             services: BTreeMap::new(),
         };
         for plan in plan_http_batches(&has_dep) {
-            let entries: Vec<BatchEntry> = plan
+            let batch_services: Vec<(&Service, bool)> = plan
                 .iter()
-                .map(|&(i, with_logs)| {
-                    let s = services[i];
-                    let mut vars = BTreeMap::from([("serviceId", json!(s.id))]);
-                    let mut fields = METRICS_FIELDS.to_vec();
-                    if let (true, Some(d)) = (with_logs, &s.latest_deployment) {
-                        vars.insert("deploymentId", json!(d.id));
-                        fields.push("endpointLogs");
-                    }
-                    BatchEntry { vars, fields }
-                })
+                .map(|&(i, with_logs)| (services[i], with_logs))
                 .collect();
-            let doc = batch::build(batch::HTTP_METRICS_TEMPLATE, &entries, &shared)
-                .map_err(RailwayError::Config)?;
-            let mut data: Map<String, Value> = self
-                .query_document(&doc.operation, &doc.query, doc.variables)
-                .await?;
-            let op = doc.operation.as_str();
-            for (bi, &(i, _)) in plan.iter().enumerate() {
-                let by_status: Vec<StatusSeries> = batch::take(&mut data, bi, "byStatus")
-                    .map_err(|e| decode_err(op, e))?
-                    .unwrap_or_default();
-                let timeline: Option<DurationResult> =
-                    batch::take(&mut data, bi, "latencyTimeline").map_err(|e| decode_err(op, e))?;
-                let whole: Option<DurationResult> =
-                    batch::take(&mut data, bi, "latencyWindow").map_err(|e| decode_err(op, e))?;
-                let rows: Vec<HttpRow> = batch::take(&mut data, bi, "endpointLogs")
-                    .map_err(|e| decode_err(op, e))?
-                    .unwrap_or_default();
-                let stats = http::from_metrics(
-                    &services[i].id,
-                    window,
-                    &by_status,
-                    &timeline.map(|t| t.samples).unwrap_or_default(),
-                    &whole.map(|t| t.samples).unwrap_or_default(),
-                    &rows,
-                    self.http_config.slow_request_ms,
-                );
-                report.services.insert(services[i].id.clone(), stats);
+            let data = match self
+                .http_metrics_batch(&batch_services, &shared, window)
+                .await
+            {
+                // Every root field is non-null, so one failing `httpLogs` (e.g. a removed
+                // deployment) voids the whole answer. The endpoint lists are the optional part:
+                // ask once more without them rather than lose the batch's figures.
+                Err(RailwayError::GraphQl {
+                    operation,
+                    messages,
+                }) if plan.iter().any(|(_, l)| *l) => {
+                    tracing::warn!(
+                        operation,
+                        ?messages,
+                        "HTTP metrics batch failed, retrying without endpoint logs"
+                    );
+                    let without: Vec<(&Service, bool)> =
+                        batch_services.iter().map(|(s, _)| (*s, false)).collect();
+                    self.http_metrics_batch(&without, &shared, window).await?
+                }
+                other => other?,
+            };
+            for stats in data {
+                report.services.insert(stats.service_id.clone(), stats);
             }
         }
         Ok(report)
+    }
+
+    /// One batched request for the given services; `bool` = include the endpoint-logs field.
+    async fn http_metrics_batch(
+        &self,
+        services: &[(&Service, bool)],
+        shared: &Map<String, Value>,
+        window: TimeWindow,
+    ) -> Result<Vec<HttpStats>, RailwayError> {
+        let entries: Vec<BatchEntry> = services
+            .iter()
+            .map(|(s, with_logs)| {
+                let mut vars = BTreeMap::from([("serviceId", json!(s.id))]);
+                let mut fields = METRICS_FIELDS.to_vec();
+                if let (true, Some(d)) = (with_logs, &s.latest_deployment) {
+                    vars.insert("deploymentId", json!(d.id));
+                    fields.push("endpointLogs");
+                }
+                BatchEntry { vars, fields }
+            })
+            .collect();
+        let doc = batch::build(batch::HTTP_METRICS_TEMPLATE, &entries, shared)
+            .map_err(RailwayError::Config)?;
+        let mut data: Map<String, Value> = self
+            .query_document(&doc.operation, &doc.query, doc.variables)
+            .await?;
+        let op = doc.operation.as_str();
+        let mut out = Vec::with_capacity(services.len());
+        for (bi, (s, _)) in services.iter().enumerate() {
+            let by_status: Vec<StatusSeries> = batch::take(&mut data, bi, "byStatus")
+                .map_err(|e| decode_err(op, e))?
+                .unwrap_or_default();
+            let timeline: Option<DurationResult> =
+                batch::take(&mut data, bi, "latencyTimeline").map_err(|e| decode_err(op, e))?;
+            let whole: Option<DurationResult> =
+                batch::take(&mut data, bi, "latencyWindow").map_err(|e| decode_err(op, e))?;
+            let rows: Vec<HttpRow> = batch::take(&mut data, bi, "endpointLogs")
+                .map_err(|e| decode_err(op, e))?
+                .unwrap_or_default();
+            let stats = http::from_metrics(
+                &s.id,
+                window,
+                &by_status,
+                &timeline.map(|t| t.samples).unwrap_or_default(),
+                &whole.map(|t| t.samples).unwrap_or_default(),
+                &rows,
+                self.http_config.slow_request_ms,
+            );
+            out.push(stats);
+        }
+        Ok(out)
     }
 
     async fn http_stats_from_logs(
@@ -404,40 +443,90 @@ impl RailwayClient {
             unreachable!("json! object literal")
         };
         for chunk in deployed.chunks(per_request) {
-            let entries: Vec<BatchEntry> = chunk
-                .iter()
-                .map(|(_, d)| BatchEntry {
-                    vars: BTreeMap::from([("deploymentId", json!(d))]),
-                    fields: LOG_FIELDS.to_vec(),
-                })
-                .collect();
-            let doc = batch::build(batch::SERVICE_LOGS_TEMPLATE, &entries, &shared)
-                .map_err(RailwayError::Config)?;
-            let mut data: Map<String, Value> = self
-                .query_document(&doc.operation, &doc.query, doc.variables)
-                .await?;
-            let op = doc.operation.as_str();
-            for (bi, (service_id, deployment_id)) in chunk.iter().enumerate() {
-                let build: Vec<LogRow> = batch::take(&mut data, bi, "build")
-                    .map_err(|e| decode_err(op, e))?
-                    .unwrap_or_default();
-                let deploy: Vec<LogRow> = batch::take(&mut data, bi, "deploy")
-                    .map_err(|e| decode_err(op, e))?
-                    .unwrap_or_default();
-                let http: Vec<HttpRow> = batch::take(&mut data, bi, "http")
-                    .map_err(|e| decode_err(op, e))?
-                    .unwrap_or_default();
-                let mut service_logs = ServiceLogs {
-                    service_id: service_id.clone(),
-                    deployment_id: Some(deployment_id.clone()),
-                    build: build.into_iter().map(LogRow::into_line).collect(),
-                    deploy: deploy.into_iter().map(LogRow::into_line).collect(),
-                    http: http.into_iter().map(HttpRow::into_line).collect(),
-                    truncated: Vec::new(),
-                };
-                logs::bound(&mut service_logs, limits);
-                out.insert(service_id.clone(), service_logs);
+            match self.logs_batch(chunk, &shared, limits).await {
+                Ok(batch) => out.extend(batch),
+                // One bad deployment (logs past retention, removed) voids the batch: read the
+                // services one by one so the others still arrive, and say what is missing.
+                Err(RailwayError::GraphQl {
+                    operation,
+                    messages,
+                }) => {
+                    tracing::warn!(
+                        operation,
+                        ?messages,
+                        "logs batch failed, reading services one by one"
+                    );
+                    for one in chunk {
+                        match self
+                            .logs_batch(std::slice::from_ref(one), &shared, limits)
+                            .await
+                        {
+                            Ok(batch) => out.extend(batch),
+                            Err(RailwayError::GraphQl { messages, .. }) => {
+                                let (service_id, deployment_id) = one;
+                                out.insert(
+                                    service_id.clone(),
+                                    ServiceLogs {
+                                        service_id: service_id.clone(),
+                                        deployment_id: Some(deployment_id.clone()),
+                                        truncated: vec![format!(
+                                            "logs unavailable: {}",
+                                            messages.join("; ")
+                                        )],
+                                        ..Default::default()
+                                    },
+                                );
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
             }
+        }
+        Ok(out)
+    }
+
+    async fn logs_batch(
+        &self,
+        chunk: &[(String, String)],
+        shared: &Map<String, Value>,
+        limits: &LogLimits,
+    ) -> Result<Vec<(String, ServiceLogs)>, RailwayError> {
+        let entries: Vec<BatchEntry> = chunk
+            .iter()
+            .map(|(_, d)| BatchEntry {
+                vars: BTreeMap::from([("deploymentId", json!(d))]),
+                fields: LOG_FIELDS.to_vec(),
+            })
+            .collect();
+        let doc = batch::build(batch::SERVICE_LOGS_TEMPLATE, &entries, shared)
+            .map_err(RailwayError::Config)?;
+        let mut data: Map<String, Value> = self
+            .query_document(&doc.operation, &doc.query, doc.variables)
+            .await?;
+        let op = doc.operation.as_str();
+        let mut out = Vec::with_capacity(chunk.len());
+        for (bi, (service_id, deployment_id)) in chunk.iter().enumerate() {
+            let build: Vec<LogRow> = batch::take(&mut data, bi, "build")
+                .map_err(|e| decode_err(op, e))?
+                .unwrap_or_default();
+            let deploy: Vec<LogRow> = batch::take(&mut data, bi, "deploy")
+                .map_err(|e| decode_err(op, e))?
+                .unwrap_or_default();
+            let http: Vec<HttpRow> = batch::take(&mut data, bi, "http")
+                .map_err(|e| decode_err(op, e))?
+                .unwrap_or_default();
+            let mut service_logs = ServiceLogs {
+                service_id: service_id.clone(),
+                deployment_id: Some(deployment_id.clone()),
+                build: build.into_iter().map(LogRow::into_line).collect(),
+                deploy: deploy.into_iter().map(LogRow::into_line).collect(),
+                http: http.into_iter().map(HttpRow::into_line).collect(),
+                truncated: Vec::new(),
+            };
+            logs::bound(&mut service_logs, limits);
+            out.push((service_id.clone(), service_logs));
         }
         Ok(out)
     }
