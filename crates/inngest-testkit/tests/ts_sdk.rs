@@ -8,16 +8,21 @@
 
 use inngest_testkit::node::{TsRefApp, ts_ref_ready};
 use inngest_testkit::{
-    ExchangeKind, ExecError, Options, RunRecord, RunStatus, TestInngest, WireShape, load_transcript,
-    step_id_hash,
+    ExchangeKind, ExecError, Options, RunRecord, RunStatus, TestInngest, WireShape,
+    load_transcript, step_id_hash,
 };
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
 const APP: &str = "autofix-ref";
-const CHAIN: [&str; 3] = ["monitor-project-health", "pull-service-context", "generate-fix"];
-const SIGNING_KEY: &str = "signkey-test-5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
+const CHAIN: [&str; 3] = [
+    "monitor-project-health",
+    "pull-service-context",
+    "generate-fix",
+];
+const SIGNING_KEY: &str =
+    "signkey-test-5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
 
 fn fid(f: &str) -> String {
     format!("{APP}-{f}")
@@ -40,7 +45,9 @@ async fn start(opts: Options) -> Option<(TestInngest, TsRefApp)> {
         return None;
     }
     let inngest = TestInngest::start(opts).await;
-    let app = TsRefApp::start(&inngest).await.expect("start the reference app");
+    let app = TsRefApp::start(&inngest)
+        .await
+        .expect("start the reference app");
     Some((inngest, app))
 }
 
@@ -58,9 +65,16 @@ fn chain_shape(mut shape: WireShape) -> WireShape {
 /// Assertions common to the dev and cloud runs of the 3-function chain.
 fn assert_chain(inngest: &TestInngest) {
     let monitor = only_run(inngest, "monitor-project-health");
-    assert_eq!(monitor.output(), Some(&json!({"projectId": "proj-42", "unhealthy": true})));
+    assert_eq!(
+        monitor.output(),
+        Some(&json!({"projectId": "proj-42", "unhealthy": true}))
+    );
     assert!(monitor.saw_parallel_group);
-    let names: Vec<_> = monitor.steps.iter().map(|s| s.display_name.clone().unwrap()).collect();
+    let names: Vec<_> = monitor
+        .steps
+        .iter()
+        .map(|s| s.display_name.clone().unwrap())
+        .collect();
     assert_eq!(
         names,
         [
@@ -75,10 +89,20 @@ fn assert_chain(inngest: &TestInngest) {
     for s in &monitor.steps {
         assert_eq!(s.id, step_id_hash(s.display_name.as_deref().unwrap(), 0));
     }
-    assert_eq!(monitor.step("request-service-context").unwrap().name.as_deref(), Some("sendEvent"));
+    assert_eq!(
+        monitor
+            .step("request-service-context")
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("sendEvent")
+    );
 
     let pull = only_run(inngest, "pull-service-context");
-    assert_eq!(pull.output(), Some(&json!({"services": 2, "repo": "acme/app"})));
+    assert_eq!(
+        pull.output(),
+        Some(&json!({"services": 2, "repo": "acme/app"}))
+    );
     let ids: Vec<_> = pull.steps.iter().map(|s| s.id.clone()).collect();
     assert_eq!(ids[0], step_id_hash("fetch-service", 0));
     assert_eq!(ids[1], step_id_hash("fetch-service", 1));
@@ -94,14 +118,27 @@ fn assert_chain(inngest: &TestInngest) {
     assert_eq!(fix.step("draft-patch").unwrap().attempts, 2);
 
     // Every call answer identifies the SDK and declares execution version 2.
-    for ex in inngest.exchanges().iter().filter(|e| e.kind == ExchangeKind::Call) {
-        assert_eq!(ex.response_header("x-inngest-sdk"), Some("inngest-js:v4.24.0"));
+    for ex in inngest
+        .exchanges()
+        .iter()
+        .filter(|e| e.kind == ExchangeKind::Call)
+    {
+        assert_eq!(
+            ex.response_header("x-inngest-sdk"),
+            Some("inngest-js:v4.24.0")
+        );
         assert_eq!(ex.response_header("x-inngest-req-version"), Some("2"));
     }
     // Planned steps were called with immediate execution disabled, discovery
     // calls after the group with it enabled again.
-    for ex in inngest.exchanges().iter().filter(|e| e.kind == ExchangeKind::Call) {
-        let disabled = ex.request.body["ctx"]["disable_immediate_execution"].as_bool().unwrap();
+    for ex in inngest
+        .exchanges()
+        .iter()
+        .filter(|e| e.kind == ExchangeKind::Call)
+    {
+        let disabled = ex.request.body["ctx"]["disable_immediate_execution"]
+            .as_bool()
+            .unwrap();
         let planned = ex.step_id.as_deref() != Some("step");
         assert_eq!(disabled, planned, "call {} {:?}", ex.seq, ex.step_id);
     }
@@ -122,7 +159,10 @@ async fn chain_in_dev_mode_matches_the_recording() {
         .send(json!({"name": "autofix/project.health.check.requested", "data": {"projectId": "proj-42"}}))
         .await;
     assert_eq!(runs.len(), 1);
-    inngest.run_until_idle().await.unwrap_or_else(|e| panic!("{e}\n{}", app.log()));
+    inngest
+        .run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", app.log()));
     assert_chain(&inngest);
 
     let sent: Vec<_> = inngest
@@ -158,28 +198,51 @@ async fn chain_in_cloud_mode_is_signed_both_ways() {
         .into_iter()
         .find(|e| e.kind == ExchangeKind::Register)
         .unwrap();
-    assert_eq!(register.auth_ok, Some(true), "register carried the hashed signing key");
-    assert_eq!(register.request.headers["authorization"], "Bearer [redacted]");
+    assert_eq!(
+        register.auth_ok,
+        Some(true),
+        "register carried the hashed signing key"
+    );
+    assert_eq!(
+        register.request.headers["authorization"],
+        "Bearer [redacted]"
+    );
 
     inngest
         .send(json!({"name": "autofix/project.health.check.requested", "data": {"projectId": "proj-42"}}))
         .await;
-    inngest.run_until_idle().await.unwrap_or_else(|e| panic!("{e}\n{}", app.log()));
+    inngest
+        .run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", app.log()));
     assert_chain(&inngest);
 
     let exchanges = inngest.exchanges();
-    let calls: Vec<_> = exchanges.iter().filter(|e| e.kind == ExchangeKind::Call).collect();
+    let calls: Vec<_> = exchanges
+        .iter()
+        .filter(|e| e.kind == ExchangeKind::Call)
+        .collect();
     assert_eq!(calls.len(), 21);
     for c in &calls {
         assert!(c.request.headers.contains_key("x-inngest-signature"));
-        assert_eq!(c.response_signature_ok, Some(true), "response {} signed with our key", c.seq);
+        assert_eq!(
+            c.response_signature_ok,
+            Some(true),
+            "response {} signed with our key",
+            c.seq
+        );
     }
     let sdk_events: Vec<_> = exchanges
         .iter()
-        .filter(|e| e.kind == ExchangeKind::Event && e.request.headers.contains_key("x-inngest-sdk"))
+        .filter(|e| {
+            e.kind == ExchangeKind::Event && e.request.headers.contains_key("x-inngest-sdk")
+        })
         .collect();
     assert_eq!(sdk_events.len(), 2);
-    assert!(sdk_events.iter().all(|e| e.auth_ok == Some(true)), "SDK used the event key");
+    assert!(
+        sdk_events.iter().all(|e| e.auth_ok == Some(true)),
+        "SDK used the event key"
+    );
 
     if let Some(path) = fixture("ts-sdk-4.24.0-cloud.jsonl") {
         let recorded = chain_shape(WireShape::from_exchanges(&load_transcript(&path).unwrap()));
@@ -229,9 +292,15 @@ async fn single_feature_scenarios() {
         return;
     };
     inngest.sync(app.serve_url()).await.expect("sync");
-    inngest.send(json!({"name": "autofix/ref.fan-out.requested", "data": {}})).await;
-    inngest.send(json!({"name": "autofix/ref.reject.requested", "data": {}})).await;
-    inngest.send(json!({"name": "autofix/ref.exhaust.requested", "data": {}})).await;
+    inngest
+        .send(json!({"name": "autofix/ref.fan-out.requested", "data": {}}))
+        .await;
+    inngest
+        .send(json!({"name": "autofix/ref.reject.requested", "data": {}}))
+        .await;
+    inngest
+        .send(json!({"name": "autofix/ref.exhaust.requested", "data": {}}))
+        .await;
     inngest
         .send(json!({"name": "autofix/ref.approval.requested", "data": {"ticket": "T-1"}}))
         .await;
@@ -242,8 +311,13 @@ async fn single_feature_scenarios() {
     inngest
         .send(json!({"name": "autofix/ref.approved", "data": {"ticket": "T-1", "approver": "sam"}}))
         .await;
-    inngest.send(json!({"name": "autofix/ref.invoke.requested", "data": {"n": 21}})).await;
-    inngest.run_until_idle().await.unwrap_or_else(|e| panic!("{e}\n{}", app.log()));
+    inngest
+        .send(json!({"name": "autofix/ref.invoke.requested", "data": {"n": 21}}))
+        .await;
+    inngest
+        .run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", app.log()));
 
     // Promise.all of three step.run with a repeated id: planned together.
     let fan = only_run(&inngest, "fan-out");
@@ -253,9 +327,19 @@ async fn single_feature_scenarios() {
         .into_iter()
         .find(|e| e.run_id.as_ref() == Some(&fan.id))
         .unwrap();
-    let planned: Vec<(String, String)> = first.response.unwrap().body.as_array().unwrap()
+    let planned: Vec<(String, String)> = first
+        .response
+        .unwrap()
+        .body
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|op| (op["op"].as_str().unwrap().into(), op["id"].as_str().unwrap().into()))
+        .map(|op| {
+            (
+                op["op"].as_str().unwrap().into(),
+                op["id"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         planned,
@@ -268,11 +352,22 @@ async fn single_feature_scenarios() {
 
     // NonRetriableError: StepFailed with no retry, then the function fails 400.
     let reject = only_run(&inngest, "reject-input");
-    let record: Vec<(u32, bool, Option<u16>)> =
-        reject.retries.iter().map(|r| (r.attempt, r.retried, r.status)).collect();
-    assert_eq!(record, [(0, false, Some(206)), (0, false, Some(400))], "{:#?}", reject.retries);
+    let record: Vec<(u32, bool, Option<u16>)> = reject
+        .retries
+        .iter()
+        .map(|r| (r.attempt, r.retried, r.status))
+        .collect();
+    assert_eq!(
+        record,
+        [(0, false, Some(206)), (0, false, Some(400))],
+        "{:#?}",
+        reject.retries
+    );
     assert!(reject.retries[0].reason.starts_with("StepFailed"));
-    assert_eq!(reject.step("validate-input").unwrap().memo["error"]["name"], "NonRetriableError");
+    assert_eq!(
+        reject.step("validate-input").unwrap().memo["error"]["name"],
+        "NonRetriableError"
+    );
     let err = reject.error().expect("reject-input failed");
     assert_eq!(err["name"], "NonRetriableError", "{err}");
     assert_eq!(reject.calls, 2);
@@ -287,10 +382,24 @@ async fn single_feature_scenarios() {
     // retries: 1 → StepError on attempt 0, StepFailed on attempt 1, run fails.
     let exhaust = only_run(&inngest, "exhaust-retries");
     assert_eq!(exhaust.max_attempts, 2);
-    let kinds: Vec<(u32, bool, Option<u16>)> =
-        exhaust.retries.iter().map(|r| (r.attempt, r.retried, r.status)).collect();
-    assert_eq!(kinds, [(0, true, Some(206)), (1, false, Some(206)), (0, false, Some(400))]);
-    assert!(exhaust.retries[1].reason.starts_with("StepFailed"), "{:?}", exhaust.retries);
+    let kinds: Vec<(u32, bool, Option<u16>)> = exhaust
+        .retries
+        .iter()
+        .map(|r| (r.attempt, r.retried, r.status))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (0, true, Some(206)),
+            (1, false, Some(206)),
+            (0, false, Some(400))
+        ]
+    );
+    assert!(
+        exhaust.retries[1].reason.starts_with("StepFailed"),
+        "{:?}",
+        exhaust.retries
+    );
     assert!(matches!(exhaust.status, RunStatus::Failed(_)));
 
     // Sleep resolved at once with its duration recorded; waits matched or timed out.
@@ -301,9 +410,16 @@ async fn single_feature_scenarios() {
         assert_eq!(run.sleeps[0].duration, Some(Duration::from_secs(7200)));
         assert_eq!(run.waits.len(), 1);
         assert_eq!(run.waits[0].event, "autofix/ref.approved");
-        assert_eq!(run.waits[0].if_expr.as_deref(), Some("async.data.ticket == event.data.ticket"));
+        assert_eq!(
+            run.waits[0].if_expr.as_deref(),
+            Some("async.data.ticket == event.data.ticket")
+        );
     }
-    let by_ticket = |t: &str| naps.iter().find(|r| r.event["data"]["ticket"] == t).unwrap();
+    let by_ticket = |t: &str| {
+        naps.iter()
+            .find(|r| r.event["data"]["ticket"] == t)
+            .unwrap()
+    };
     assert_eq!(
         by_ticket("T-1").output(),
         Some(&json!({"ticket": "T-1", "approved": true, "approver": "sam"}))
@@ -332,11 +448,17 @@ async fn cron_trigger_starts_the_chain() {
     };
     inngest.sync(app.serve_url()).await.expect("sync");
     let run = inngest.trigger_cron(&fid("monitor-project-health")).await;
-    inngest.run_until_idle().await.unwrap_or_else(|e| panic!("{e}\n{}", app.log()));
+    inngest
+        .run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", app.log()));
     let rec = inngest.run(&run).unwrap();
     assert_eq!(rec.trigger_name(), Some("inngest/scheduled.timer"));
     assert_eq!(rec.event["data"]["cron"], "*/10 * * * *");
-    assert_eq!(rec.output(), Some(&json!({"projectId": "proj-42", "unhealthy": true})));
+    assert_eq!(
+        rec.output(),
+        Some(&json!({"projectId": "proj-42", "unhealthy": true}))
+    );
     let runs = inngest.runs();
     let done: Vec<&str> = runs
         .iter()
