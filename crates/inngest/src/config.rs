@@ -77,7 +77,7 @@ impl SigningKey {
 
     /// Bytes used as the HMAC key: the key minus its `signkey-<env>-` prefix, as ASCII text.
     pub(crate) fn hmac_key(&self) -> &[u8] {
-        self.raw[self.body_start..].as_bytes()
+        &self.raw.as_bytes()[self.body_start..]
     }
 
     /// The value sent after `Bearer `: prefix kept, then `hex(sha256(hex_decode(rest)))`.

@@ -387,16 +387,16 @@ async fn handle_post(
         attempt = request.ctx.attempt,
     );
     async {
-        if request.use_api || request.ctx.use_api {
-            if let Err(e) = load_from_api(&h.client, &mut request).await {
-                tracing::warn!(error = %e, "loading run state from the API failed");
-                return reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &Error::retriable(e.to_string()).to_json(),
-                    &[("x-inngest-no-retry", "false".into())],
-                    key,
-                );
-            }
+        if (request.use_api || request.ctx.use_api)
+            && let Err(e) = load_from_api(&h.client, &mut request).await
+        {
+            tracing::warn!(error = %e, "loading run state from the API failed");
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &Error::retriable(e.to_string()).to_json(),
+                &[("x-inngest-no-retry", "false".into())],
+                key,
+            );
         }
         let target = (step_id != "step" && !step_id.is_empty()).then_some(step_id);
         let outcome = execute(

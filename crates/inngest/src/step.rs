@@ -64,6 +64,8 @@ pub struct Step {
     pub(crate) inner: Arc<StepInner>,
 }
 
+// Always behind an `Arc`, built once per request: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum StepInner {
     Durable(Mutex<RunState>),
     Inline(crate::inline::InlineStep),

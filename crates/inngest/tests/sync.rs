@@ -53,7 +53,7 @@ async fn fake_register_accepting(accept: Vec<String>) -> (url::Url, Fake) {
                         query,
                         body,
                     });
-                    if !f.accept.is_empty() && !f.accept.iter().any(|a| *a == auth) {
+                    if !f.accept.is_empty() && !f.accept.contains(&auth) {
                         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "bad key"})));
                     }
                     (
