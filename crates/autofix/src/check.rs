@@ -105,7 +105,7 @@ fn print_text(r: &CheckReport, d: &deps::Describe) {
     for f in &r.fixes {
         let repo = f.repo.as_deref().unwrap_or("(no repository)");
         println!("### {repo} — fingerprint {}", f.fingerprint);
-        println!("{}", analysis::analysis_markdown(&f.analysis).trim_end());
+        println!("{}", pipeline::analysis_markdown(&f.analysis).trim_end());
         println!("outcome: {:?}{}", f.status, f.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default());
         if let Some(task) = &f.task {
             println!("\n#### Task for the coding agent (branch {})\n{}", task.branch, task.prompt_text.trim_end());

@@ -160,12 +160,12 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {problem}")]
 pub struct ConfigError {
-    pub variable: &'static str,
+    pub variable: String,
     pub problem: String,
 }
 
-fn err(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { variable, problem: problem.into() }
+fn err(variable: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError { variable: variable.into(), problem: problem.into() }
 }
 
 /// `30s`, `45m`, `24h`, `7d`, `1500ms`, or several joined (`1h30m`).
@@ -204,7 +204,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone)]
 pub enum RailwayTarget {
     Demo { reason: &'static str },
-    Live { credentials: railway::Credentials, project_id: String, environment: EnvironmentSelector },
+    Live { token: railway::Token, project_id: String, environment: EnvironmentSelector },
 }
 
 #[derive(Debug, Clone)]
@@ -221,7 +221,7 @@ impl Options {
         if self.demo {
             return Ok(RailwayTarget::Demo { reason: "AUTOFIX_DEMO is set" });
         }
-        let credentials = match (api, project) {
+        let token = match (api, project) {
             (None, None) => return Ok(RailwayTarget::Demo { reason: "no RAILWAY_API_TOKEN or RAILWAY_TOKEN" }),
             (Some(_), Some(_)) => {
                 return Err(err(
@@ -229,8 +229,8 @@ impl Options {
                     "both RAILWAY_API_TOKEN and RAILWAY_TOKEN are set; set only one (as Railway's CLI requires)",
                 ));
             }
-            (Some(t), None) => railway::Credentials::account(t.trim()),
-            (None, Some(t)) => railway::Credentials::project(t.trim()),
+            (Some(t), None) => railway::Token::Account(t.trim().to_string()),
+            (None, Some(t)) => railway::Token::Project(t.trim().to_string()),
         };
         let project_id = self
             .railway_project_id
@@ -247,7 +247,7 @@ impl Options {
                 ));
             }
         };
-        Ok(RailwayTarget::Live { credentials, project_id, environment })
+        Ok(RailwayTarget::Live { token, project_id, environment })
     }
 
     pub fn validate_common(&self) -> Result<(), ConfigError> {
@@ -282,7 +282,7 @@ impl Options {
         let overrides: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| err("AUTOFIX_THRESHOLDS", format!("not valid JSON: {e}")))?;
         let serde_json::Value::Object(overrides) = overrides else {
-            return Err(err("AUTOFIX_THRESHOLDS", "must be a JSON object, e.g. {\"cpu_warning\": 0.8}"));
+            return Err(err("AUTOFIX_THRESHOLDS", "must be a JSON object, e.g. {\"cpu_warning_pct\": 80}"));
         };
         let mut merged = serde_json::to_value(detect::Thresholds::default())
             .map_err(|e| err("AUTOFIX_THRESHOLDS", e.to_string()))?;
@@ -294,7 +294,10 @@ impl Options {
             }
             base.insert(k, v);
         }
-        serde_json::from_value(merged).map_err(|e| err("AUTOFIX_THRESHOLDS", format!("bad value: {e}")))
+        let thresholds: detect::Thresholds =
+            serde_json::from_value(merged).map_err(|e| err("AUTOFIX_THRESHOLDS", format!("bad value: {e}")))?;
+        thresholds.validate().map_err(|e| err("AUTOFIX_THRESHOLDS", e.to_string()))?;
+        Ok(thresholds)
     }
 
     /// The LLM provider, or `None` for the rule-based analysis.
@@ -310,16 +313,16 @@ impl Options {
             LlmProviderKind::Openai => Some(llm::Provider::OpenAi {
                 base_url: self
                     .openai_base_url
-                    .clone()
-                    .unwrap_or_else(|| Url::parse("https://api.openai.com/v1").expect("static url")),
+                    .as_ref()
+                    .map_or_else(|| "https://api.openai.com/v1".to_string(), Url::to_string),
                 api_key: self.openai_api_key.clone(),
                 model: self.llm_model.clone().unwrap_or_else(|| "gpt-4o-mini".into()),
             }),
             LlmProviderKind::Anthropic => Some(llm::Provider::Anthropic {
                 base_url: self
                     .anthropic_base_url
-                    .clone()
-                    .unwrap_or_else(|| Url::parse("https://api.anthropic.com").expect("static url")),
+                    .as_ref()
+                    .map_or_else(|| "https://api.anthropic.com".to_string(), Url::to_string),
                 api_key: self
                     .anthropic_api_key
                     .clone()
@@ -347,8 +350,7 @@ impl Options {
             }
             .filter(|v| !v.is_empty())
         };
-        inngest::Config::from_lookup(pipeline::APP_ID, lookup)
-            .map_err(|e| err("INNGEST_SIGNING_KEY", e.to_string()))
+        inngest::Config::from_lookup(pipeline::APP_ID, lookup).map_err(|e| err("Inngest configuration", e.to_string()))
     }
 }
 

@@ -45,17 +45,22 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
                 format!("DEMO project (built-in data; {reason})"),
             )
         }
-        RailwayTarget::Live { credentials, project_id, environment } => {
-            let client = railway::RailwayClient::new(http.clone(), options.railway_api_url.clone(), credentials);
-            let environment_id = match environment {
-                EnvironmentSelector::Id(id) => id,
+        RailwayTarget::Live { token, project_id, environment } => {
+            let credentials = railway::Credentials { token, project_id: project_id.clone(), environment_id: String::new() };
+            let config = railway::ClientConfig::new(credentials).with_endpoint(options.railway_api_url.as_str());
+            let client = railway::RailwayClient::new(config).context("RAILWAY_API_URL")?;
+            let client = match environment {
+                EnvironmentSelector::Id(id) => client.with_environment_id(id),
                 EnvironmentSelector::Name(name) => client
-                    .environment_id_by_name(&project_id, &name)
+                    .resolve_environment(&name)
                     .await
                     .with_context(|| format!("RAILWAY_ENVIRONMENT_NAME: cannot resolve environment `{name}`"))?,
             };
-            let desc = format!("Railway project {project_id}, environment {environment_id}");
-            (railway::Source::Live(client.scoped(project_id, environment_id)), false, desc)
+            let desc = format!(
+                "Railway project {project_id}, environment {}",
+                client.credentials().environment_id
+            );
+            (railway::Source::Live(client), false, desc)
         }
     };
 
@@ -109,7 +114,7 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
         fix_rate_limit_period: options.fix_rate_limit.clone(),
         ..pipeline::Settings::default()
     };
-    settings.prompt_budget.max_tokens = options.prompt_token_budget;
+    settings.prompt_budget.max_prompt_tokens = options.prompt_token_budget;
     settings.guard.min_confidence = options.min_confidence;
 
     let deps = pipeline::Deps {

@@ -1,15 +1,10 @@
 //! `autofix`: the Inngest worker (`serve`), a one-shot cycle (`check`), and `send`.
 
-mod check;
-mod config;
-mod deps;
-mod serve;
-
 use std::process::ExitCode;
 
+use autofix::config::{LogFormat, Options};
+use autofix::{check, deps, serve};
 use clap::{Parser, Subcommand};
-
-use crate::config::{LogFormat, Options};
 
 #[derive(Debug, Parser)]
 #[command(name = "autofix", version, about = "Self-healing Railway projects: detect, explain, open a fix PR. Driven by Inngest.")]

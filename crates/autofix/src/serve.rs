@@ -42,11 +42,12 @@ impl Default for ServeArgs {
     }
 }
 
+/// What `/readyz` checks.
 #[derive(Clone)]
-struct Health {
-    http: reqwest::Client,
+pub struct Health {
+    pub http: reqwest::Client,
     /// Dev mode only: the dev server must answer for the worker to be ready.
-    inngest_health_url: Option<url::Url>,
+    pub inngest_health_url: Option<url::Url>,
 }
 
 pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
@@ -88,7 +89,7 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The worker's routes: the Inngest endpoint, liveness and readiness.
-fn router(client: inngest::Client, functions: Vec<inngest::ServableFunction>, health: Health, step_timeout: Duration) -> Router {
+pub fn router(client: inngest::Client, functions: Vec<inngest::ServableFunction>, health: Health, step_timeout: Duration) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     // Steps call LLMs and Railway: they get a long limit; the probes a short one.
     let inngest_routes = inngest::serve(client, functions)

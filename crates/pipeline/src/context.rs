@@ -151,11 +151,9 @@ pub(crate) fn fix_requests(req: &ContextRequested, contexts: &[ServiceContext], 
                 repo,
                 concurrency_key: key,
                 fingerprint,
-                services,
-                findings: req.findings.clone(),
-                // Every group sees all evidence: the cause of one service's symptom often sits in another
-                // (an API slowed down by its database).
-                contexts: contexts.to_vec(),
+                services: services.clone(),
+                findings: group_findings,
+                contexts: group_contexts(contexts, &services, &req.services),
                 demo: req.demo,
             };
             fit_event(&mut request, max_bytes);
@@ -164,6 +162,19 @@ pub(crate) fn fix_requests(req: &ContextRequested, contexts: &[ServiceContext], 
         .collect()
 }
 
+
+/// The evidence one group's analysis sees: its own services and the databases of the
+/// environment, because the cause of an API's symptom often sits in its database.
+fn group_contexts(contexts: &[ServiceContext], group: &[AffectedService], all: &[AffectedService]) -> Vec<ServiceContext> {
+    contexts
+        .iter()
+        .filter(|c| {
+            group.iter().any(|s| s.id == c.service_id)
+                || all.iter().any(|s| s.id == c.service_id && s.is_database)
+        })
+        .cloned()
+        .collect()
+}
 
 /// Keeps the event under Inngest's size limit by dropping the least important evidence first:
 /// verbatim samples, then info-level patterns, then slow-request groups, then the tail of each

@@ -78,9 +78,9 @@ pub struct FixRequested {
     pub fingerprint: String,
     /// Services of this group.
     pub services: Vec<AffectedService>,
-    /// All incident findings of the cycle: a cause in one service often shows in another.
+    /// Incident findings on this group's services.
     pub findings: Vec<Finding>,
-    /// Evidence per affected service.
+    /// Evidence for this group's services and for the environment's databases.
     pub contexts: Vec<ServiceContext>,
     #[serde(default)]
     pub demo: bool,

@@ -105,7 +105,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
                 Some(gh) => gh
                     .find_open_autofix_pr(&repo, &req.fingerprint)
                     .await
-                    .map_err(|e| step_error(e.is_retriable(), e.retry_after(), e.to_string()).with_name("GitHubError")),
+                    .map_err(github_error),
             }
         })
         .await?;
@@ -270,8 +270,46 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
     Ok(outcome)
 }
 
+/// The analysis as compact markdown, for `autofix check` and run outputs.
+pub fn analysis_markdown(a: &Analysis) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "**{}** (confidence {:.2}, {})", a.summary.trim(), a.confidence, a.source.label());
+    if !a.root_causes.is_empty() {
+        let _ = writeln!(out, "Root causes:");
+        for c in &a.root_causes {
+            let _ = writeln!(out, "- {} [services: {}; evidence: {}]", c.cause, c.services.join(", "), c.evidence.join(", "));
+        }
+    }
+    if !a.actions.is_empty() {
+        let _ = writeln!(out, "Actions:");
+        for act in &a.actions {
+            let _ = writeln!(out, "- {}: **{}** — {}", act.repo, act.action.as_str(), act.rationale);
+        }
+    }
+    for (title, items) in [("Recommendations", &a.recommendations), ("Debugging steps", &a.debugging_steps)] {
+        if !items.is_empty() {
+            let _ = writeln!(out, "{title}:");
+            for item in items {
+                let _ = writeln!(out, "- {item}");
+            }
+        }
+    }
+    if a.prompt_tokens_estimate > 0 {
+        let _ = writeln!(out, "Prompt: ~{} tokens", a.prompt_tokens_estimate);
+    }
+    if !a.dropped_context.is_empty() {
+        let _ = writeln!(out, "Left out by the prompt budget: {}", a.dropped_context.join("; "));
+    }
+    out
+}
+
 fn github_error(e: github::GitHubError) -> inngest::Error {
-    step_error(e.is_retriable(), e.retry_after(), e.to_string()).with_name("GitHubError")
+    let retry_after = match &e {
+        github::GitHubError::RateLimited { retry_after } => *retry_after,
+        _ => None,
+    };
+    step_error(e.is_retriable(), retry_after, e.to_string()).with_name("GitHubError")
 }
 
 async fn poll(opencode: &opencode::OpenCode, session_id: &str, dir: &str) -> Result<Poll, opencode::OpenCodeError> {
@@ -284,7 +322,7 @@ async fn poll(opencode: &opencode::OpenCode, session_id: &str, dir: &str) -> Res
         opencode::Judgement::Running => Poll { finished: false, failure: None, last_text: None },
         opencode::Judgement::Completed { text } => Poll { finished: true, failure: None, last_text: Some(text) },
         opencode::Judgement::Failed { reason, last_text } => {
-            Poll { finished: true, failure: Some(reason), last_text }
+            Poll { finished: true, failure: Some(reason), last_text: Some(last_text).filter(|t| !t.is_empty()) }
         }
     })
 }

@@ -19,7 +19,7 @@ pub mod settings;
 
 use std::sync::Arc;
 
-pub use fix::{FixOutcome, FixStatus};
+pub use fix::{FixOutcome, FixStatus, analysis_markdown};
 pub use monitor::MonitorReport;
 pub use context::ContextReport;
 pub use settings::Settings;

@@ -1,0 +1,7 @@
+//! The `autofix` binary's library half: configuration, client wiring, the HTTP router and the
+//! one-shot check. `main.rs` only parses the command line; tests mount [`serve::router`] directly.
+
+pub mod check;
+pub mod config;
+pub mod deps;
+pub mod serve;
