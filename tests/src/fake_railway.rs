@@ -162,11 +162,32 @@ fn gql_errors(status: StatusCode, messages: &[String]) -> Response {
 }
 
 async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let fault = {
+    let (fault, requests) = {
         let mut inner = shared.lock();
         inner.requests += 1;
-        inner.queued.pop_front().or_else(|| inner.permanent.clone())
+        (
+            inner.queued.pop_front().or_else(|| inner.permanent.clone()),
+            inner.requests,
+        )
     };
+    let mut response = answer(&shared, fault, &headers, &body).await;
+    // Railway reports the hourly budget on every answer (Hobby plan: 1 000 requests per hour).
+    let remaining = RATE_LIMIT_PER_HOUR.saturating_sub(requests);
+    let h = response.headers_mut();
+    h.insert("x-ratelimit-limit", RATE_LIMIT_PER_HOUR.into());
+    h.insert("x-ratelimit-remaining", remaining.into());
+    response
+}
+
+/// Requests per hour the fake reports in `X-RateLimit-*` headers.
+pub const RATE_LIMIT_PER_HOUR: u64 = 1000;
+
+async fn answer(
+    shared: &Shared,
+    fault: Option<Fault>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
     if let Some(fault) = fault {
         match fault {
             Fault::Unauthorized => return StatusCode::UNAUTHORIZED.into_response(),
@@ -211,7 +232,7 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
         };
         return gql_errors(StatusCode::OK, &[message.to_owned()]);
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return gql_errors(StatusCode::BAD_REQUEST, &["Body is not JSON".to_owned()]);
     };
     let query = request["query"].as_str().unwrap_or_default();

@@ -324,6 +324,10 @@ async fn architecture_of_three_services_and_a_database() {
     assert_eq!(arch.volumes[0].size_mb, 5000.0);
     assert_eq!(fake.request_count(), 1);
     assert_eq!(fake.operations(), ["EnvironmentArchitecture"]);
+    assert_eq!(
+        client.rate_limit_remaining(),
+        Some(autofix_tests::fake_railway::RATE_LIMIT_PER_HOUR - 1)
+    );
 }
 
 #[tokio::test]
@@ -654,6 +658,13 @@ async fn each_error_class_maps_to_its_kind() {
     assert!(matches!(e, RailwayError::NotJson { .. }), "{e:?}");
     assert!(e.to_string().contains("Access denied"));
     assert!(e.is_retriable());
+
+    fake.fail_next(Fault::Html { status: 403 });
+    let e = client.architecture().await.unwrap_err();
+    assert!(
+        matches!(e, RailwayError::NotJson { status: 403, .. }),
+        "a Cloudflare block is not a token problem: {e:?}"
+    );
 
     fake.fail_next(Fault::Html { status: 502 });
     assert!(matches!(

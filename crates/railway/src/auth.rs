@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::error::RailwayError;
+
 /// A Railway API token. `Debug` and `Display` never show the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Token {
@@ -20,6 +22,33 @@ impl Token {
         match self {
             Self::Account(_) => Self::ACCOUNT_VARIABLE,
             Self::Project(_) => Self::PROJECT_VARIABLE,
+        }
+    }
+
+    /// The token from the two variables Railway's CLI reads (values as given, `None` when unset).
+    /// Blank values count as unset; setting both is ambiguous and refused, as Railway's docs say.
+    pub fn from_variables(
+        api_token: Option<&str>,
+        project_token: Option<&str>,
+    ) -> Result<Self, RailwayError> {
+        let clean = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        match (clean(api_token), clean(project_token)) {
+            (Some(t), None) => Ok(Self::Account(t)),
+            (None, Some(t)) => Ok(Self::Project(t)),
+            (Some(_), Some(_)) => Err(RailwayError::Config(format!(
+                "set only one of {} and {}",
+                Self::ACCOUNT_VARIABLE,
+                Self::PROJECT_VARIABLE
+            ))),
+            (None, None) => Err(RailwayError::Config(format!(
+                "set {} (account or workspace token) or {} (project token)",
+                Self::ACCOUNT_VARIABLE,
+                Self::PROJECT_VARIABLE
+            ))),
         }
     }
 
@@ -80,6 +109,22 @@ mod tests {
         );
         assert!(!shown.contains("tok-very-secret"), "{shown}");
         assert!(shown.contains("RAILWAY_TOKEN"));
+    }
+
+    #[test]
+    fn token_from_variables() {
+        assert_eq!(
+            Token::from_variables(Some(" a "), None).unwrap(),
+            Token::Account("a".into())
+        );
+        assert_eq!(
+            Token::from_variables(Some(""), Some("p")).unwrap(),
+            Token::Project("p".into())
+        );
+        let both = Token::from_variables(Some("a-secret"), Some("p-secret")).unwrap_err();
+        assert!(both.to_string().contains("only one"));
+        assert!(!both.to_string().contains("secret"));
+        assert!(Token::from_variables(None, Some("  ")).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The one transport every Railway request goes through, on our own `reqwest` client.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use graphql_client::GraphQLQuery;
@@ -82,6 +82,8 @@ pub struct RailwayClient {
     /// Set once Railway rejected the HTTP metrics fields, so later reads go straight to the
     /// `httpLogs` fallback instead of spending a request on a known failure.
     pub(crate) http_metrics_unavailable: Arc<AtomicBool>,
+    /// Last `X-RateLimit-Remaining` seen, -1 before any.
+    rate_limit_remaining: Arc<AtomicI64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +113,7 @@ impl RailwayClient {
             http_config: config.http,
             requests: Arc::new(AtomicU64::new(0)),
             http_metrics_unavailable: Arc::new(AtomicBool::new(false)),
+            rate_limit_remaining: Arc::new(AtomicI64::new(-1)),
         })
     }
 
@@ -127,6 +130,11 @@ impl RailwayClient {
     /// HTTP requests sent so far by this client and its clones.
     pub fn request_count(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests left in Railway's current rate-limit window, as its last answer said.
+    pub fn rate_limit_remaining(&self) -> Option<u64> {
+        u64::try_from(self.rate_limit_remaining.load(Ordering::Relaxed)).ok()
     }
 
     /// A `graphql_client` operation.
@@ -169,6 +177,15 @@ impl RailwayClient {
             .await
             .map_err(|e| transport_error(operation, e))?;
         let status = response.status().as_u16();
+        if let Some(remaining) = response
+            .headers()
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        {
+            self.rate_limit_remaining
+                .store(remaining, Ordering::Relaxed);
+        }
         if status == 429 {
             let retry_after = response
                 .headers()
@@ -221,6 +238,15 @@ pub(crate) fn interpret(
     secret: &str,
 ) -> Result<Value, RailwayError> {
     let op = || operation.to_owned();
+    // Cloudflare answers 403 with an HTML "Access denied" page when it blocks heavy traffic; that
+    // says nothing about the token, so it must not send the user off to rotate it.
+    if status == 403 && looks_like_html(text) {
+        return Err(RailwayError::NotJson {
+            operation: op(),
+            status,
+            snippet: snippet(text, secret),
+        });
+    }
     if status == 401 || status == 403 {
         return Err(RailwayError::Unauthorized {
             variable,
@@ -287,6 +313,15 @@ pub(crate) fn interpret(
     }
 }
 
+fn looks_like_html(text: &str) -> bool {
+    let head = text
+        .trim_start()
+        .get(..15)
+        .unwrap_or(text.trim_start())
+        .to_ascii_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html")
+}
+
 fn is_auth_message(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("not authorized")
@@ -335,7 +370,7 @@ mod tests {
     fn auth_failures_name_the_variable() {
         for (status, body) in [
             (401, "nope"),
-            (403, "<html>denied</html>"),
+            (403, "Forbidden"),
             (
                 200,
                 r#"{"data":null,"errors":[{"message":"Not Authorized"}]}"#,
@@ -349,6 +384,21 @@ mod tests {
                 other => panic!("{status} {body}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn cloudflare_403_is_not_blamed_on_the_token() {
+        let page = "<!DOCTYPE html><html><title>Access denied | backboard.railway.com used Cloudflare</title></html>";
+        let e = run(403, page).unwrap_err();
+        assert!(
+            matches!(e, RailwayError::NotJson { status: 403, .. }),
+            "{e:?}"
+        );
+        assert!(e.is_retriable());
+        assert!(matches!(
+            run(403, r#"{"errors":[{"message":"Forbidden"}]}"#),
+            Err(RailwayError::Unauthorized { .. })
+        ));
     }
 
     #[test]
