@@ -181,17 +181,35 @@ fn fmt_ms(v: Option<f64>) -> String {
         .unwrap_or_else(|| "n/a".to_owned())
 }
 
+/// RFC 3339 without the fraction of a second: nanosecond stamps cost tokens and say nothing here.
+fn short_ts(ts: &str) -> String {
+    match ts.find('.') {
+        Some(dot) => {
+            let rest = &ts[dot + 1..];
+            let zone = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or("", |i| &rest[i..]);
+            format!("{}{zone}", &ts[..dot])
+        }
+        None => ts.to_owned(),
+    }
+}
+
 pub(crate) fn pattern_line(id: &str, p: &LogPattern) -> String {
     let source = match p.source {
         evidence::LogSource::Build => "build",
         evidence::LogSource::Deploy => "deploy",
     };
+    let (first, last) = (short_ts(&p.first_seen), short_ts(&p.last_seen));
+    let when = if first == last {
+        format!("at {first}")
+    } else {
+        format!("{first} … {last}")
+    };
     format!(
-        "- [{id}] {level} ×{count} in {source} logs ({first} … {last}): {pattern}\n",
+        "- [{id}] {level} ×{count} in {source} logs ({when}): {pattern}\n",
         level = one_line(&p.level),
         count = p.count,
-        first = p.first_seen,
-        last = p.last_seen,
         pattern = one_line(&p.pattern),
     )
 }
@@ -206,6 +224,17 @@ pub(crate) fn http_line(id: &str, g: &HttpGroup) -> String {
         fmt_ms(g.p95_ms),
         fmt_ms(g.max_ms)
     )
+}
+
+/// Samples that add something to the pattern line: a sample identical to its pattern (a line
+/// without numbers or ids) only costs tokens.
+pub(crate) fn informative_samples(p: &LogPattern) -> Vec<String> {
+    let pattern = one_line(&p.pattern);
+    p.samples
+        .iter()
+        .filter(|s| one_line(s) != pattern)
+        .cloned()
+        .collect()
 }
 
 /// A fenced block of untrusted lines under a label line.
@@ -277,13 +306,10 @@ fn units_of(ctx_index: usize, ctx: &ServiceContext) -> Vec<Unit> {
         push(Kind::Note, 40_000 + i, format!("- note: {}\n", one_line(n)));
     }
     for (i, p) in ctx.log_patterns.iter().enumerate() {
-        if !p.samples.is_empty() {
+        let samples = informative_samples(p);
+        if !samples.is_empty() {
             let label = format!("Samples of [{}] (untrusted):", log_id(svc, i));
-            push(
-                Kind::LogSamples,
-                50_000 + i,
-                quoted_block(&label, &p.samples),
-            );
+            push(Kind::LogSamples, 50_000 + i, quoted_block(&label, &samples));
         }
     }
     for (i, g) in ctx.http_failures.iter().enumerate() {

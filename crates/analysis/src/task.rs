@@ -7,7 +7,9 @@
 use detect::FindingKind;
 use serde::{Deserialize, Serialize};
 
-use crate::prompt::{http_id, http_line, is_error_level, log_id, one_line, pattern_line};
+use crate::prompt::{
+    http_id, http_line, informative_samples, is_error_level, log_id, one_line, pattern_line,
+};
 use crate::{Analysis, AnalysisInput, service_names};
 
 /// How many log patterns (and samples of each) a task quotes per service.
@@ -153,6 +155,35 @@ fn pr_body(repo: &str, fingerprint: &str, analysis: &Analysis, input: &AnalysisI
     b
 }
 
+/// Whether `text` names `name` as a whole word (`api` is not mentioned by `reports-api`).
+pub(crate) fn mentions(text: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let part_of_name = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+    text.match_indices(name).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + name.len()..].chars().next();
+        !before.is_some_and(part_of_name) && !after.is_some_and(part_of_name)
+    })
+}
+
+/// The items that concern `repo`: an item naming only services deployed from other repositories
+/// would send the agent after code it does not have.
+fn for_repo(repo: &str, items: &[String], input: &AnalysisInput) -> Vec<String> {
+    let (own, other): (Vec<&crate::ServiceRef>, Vec<&crate::ServiceRef>) = input
+        .services
+        .iter()
+        .partition(|s| s.repo.as_deref() == Some(repo));
+    let names =
+        |item: &str, set: &[&crate::ServiceRef]| set.iter().any(|s| mentions(item, &s.name));
+    items
+        .iter()
+        .filter(|item| names(item, &own) || !names(item, &other))
+        .cloned()
+        .collect()
+}
+
 /// Root causes that concern one of the repository's services; all of them if none does.
 fn relevant_causes<'a>(
     repo: &str,
@@ -204,7 +235,7 @@ fn log_excerpts(repo: &str, input: &AnalysisInput) -> String {
                     .trim_end()
                     .to_owned(),
             );
-            for s in p.samples.iter().take(MAX_SAMPLES) {
+            for s in informative_samples(p).iter().take(MAX_SAMPLES) {
                 lines.push(format!("    {}", no_markers(s)));
             }
         }
@@ -318,9 +349,9 @@ pub fn agent_task(
         .collect();
     bullet_list(&mut t, &causes);
     t.push_str("\nRecommendations:\n");
-    bullet_list(&mut t, &analysis.recommendations);
+    bullet_list(&mut t, &for_repo(repo, &analysis.recommendations, input));
     t.push_str("\nDebugging steps:\n");
-    bullet_list(&mut t, &analysis.debugging_steps);
+    bullet_list(&mut t, &for_repo(repo, &analysis.debugging_steps, input));
 
     t.push_str("\n## Findings (measured by Autofix)\n");
     let findings: Vec<String> = input

@@ -270,6 +270,19 @@ fn priority_order_error_patterns_before_http_before_others() {
 }
 
 #[test]
+fn pattern_lines_carry_short_timestamps() {
+    let mut p = pattern("error", "boom", &[]);
+    p.first_seen = "2027-01-15T00:00:32.060965683Z".into();
+    p.last_seen = "2027-01-15T00:10:00.5+02:00".into();
+    assert_eq!(
+        crate::prompt::pattern_line("log:api#1", &p),
+        "- [log:api#1] error ×120 in deploy logs (2027-01-15T00:00:32Z … 2027-01-15T00:10:00+02:00): boom\n"
+    );
+    p.last_seen = "2027-01-15T00:00:32.1Z".into();
+    assert!(crate::prompt::pattern_line("x", &p).contains("(at 2027-01-15T00:00:32Z)"));
+}
+
+#[test]
 fn token_estimate_is_chars_over_four_rounded_up() {
     assert_eq!(estimate_tokens(""), 0);
     assert_eq!(estimate_tokens("abcd"), 1);
@@ -708,6 +721,40 @@ fn agent_task_uses_the_railway_repo_and_quotes_logs_as_untrusted() {
     );
     let dry = task.dry_run_report();
     assert!(dry.starts_with("DRY RUN") && dry.ends_with(&task.prompt_text));
+}
+
+#[test]
+fn agent_task_keeps_only_recommendations_for_its_repo() {
+    let mut input = leak_input();
+    input.services.push(ServiceRef {
+        id: "svc-rep".into(),
+        name: "reports-api".into(),
+        repo: Some("acme/reports".into()),
+    });
+    let mut analysis = analysis_with(Action::Fix, 0.8);
+    analysis.recommendations = vec![
+        "Bound the cache in api".into(),
+        "Add an index for reports-api".into(),
+        "Alert on memory slope".into(),
+    ];
+    analysis.debugging_steps = vec![
+        "Profile reports-api".into(),
+        "Heap snapshot of api, then reports-api".into(),
+    ];
+    let t = agent_task("acme/api", "af-1", &analysis, &input).prompt_text;
+    assert!(t.contains("- Bound the cache in api\n") && t.contains("- Alert on memory slope\n"));
+    assert!(!t.contains("Add an index for reports-api") && !t.contains("- Profile reports-api"));
+    assert!(t.contains("- Heap snapshot of api, then reports-api\n"));
+    assert!(crate::task::mentions("fix api.", "api"));
+    assert!(!crate::task::mentions("fix reports-api", "api"));
+}
+
+#[test]
+fn samples_equal_to_their_pattern_are_not_repeated() {
+    let mut input = leak_input();
+    input.contexts[0].log_patterns = vec![pattern("warn", "slow request", &["slow request"])];
+    let p = build_prompt(&input, &PromptBudget::default());
+    assert!(!p.user.contains("Samples of"), "{}", p.user);
 }
 
 #[test]
