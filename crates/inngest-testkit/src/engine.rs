@@ -384,7 +384,18 @@ impl State {
                         limit,
                     });
                 }
-                return Ok(Some(self.prepare(ri, work)));
+                let fn_id = self.runs[ri].rec.fn_id.clone();
+                let Some(url) = self.function(&fn_id).map(|f| f.def.url.clone()) else {
+                    // A later sync dropped the function: the run cannot go on.
+                    self.finish(
+                        ri,
+                        RunStatus::Failed(
+                            json!({"error": format!("function `{fn_id}` is no longer registered")}),
+                        ),
+                    );
+                    continue;
+                };
+                return Ok(Some(self.prepare(ri, work, url)));
             }
             if !self.time_out_oldest_wait() {
                 return Ok(None);
@@ -392,7 +403,7 @@ impl State {
         }
     }
 
-    fn prepare(&mut self, ri: usize, work: Work) -> PreparedCall {
+    fn prepare(&mut self, ri: usize, work: Work, mut url: url::Url) -> PreparedCall {
         let kind = self.opts.server_kind;
         let signing_key = self.opts.signing_key.clone();
         let run = &mut self.runs[ri];
@@ -419,12 +430,6 @@ impl State {
         });
         let body = canonical_json(&body);
         let fn_id = run.rec.fn_id.clone();
-        let mut url = self
-            .functions
-            .iter()
-            .find(|f| f.def.id == fn_id)
-            .map(|f| f.def.url.clone())
-            .expect("runs are only created for registered functions");
         let pairs: Vec<(String, String)> = url
             .query_pairs()
             .filter(|(k, _)| k != "fnId" && k != "stepId")

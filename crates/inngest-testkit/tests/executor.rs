@@ -513,3 +513,43 @@ async fn cron_needs_a_cron_trigger() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_resync_replaces_the_apps_functions() {
+    let inngest = TestInngest::start(Options::dev()).await;
+    let script: Script = Arc::new(|_c: &Call| Answer::ok(200, json!(1)));
+    let (url, sdk) = fake_sdk(&inngest, vec![func("gone", "t/gone")], script).await;
+    inngest.sync(&url).await.unwrap();
+    // Same functions again: accepted, reported as unmodified.
+    inngest.sync(&url).await.unwrap();
+    let answers: Vec<Value> = inngest
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.kind == ExchangeKind::Register)
+        .map(|e| e.response.unwrap().body["modified"].clone())
+        .collect();
+    assert_eq!(answers, [json!(true), json!(false)]);
+
+    inngest.send(json!({"name": "t/gone"})).await;
+    let mut body = sdk.functions.clone();
+    body["functions"] = json!([]);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = client
+        .post(format!("{}fn/register", inngest.base_url()))
+        .header("x-inngest-sdk", "fake:v0.0.1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    inngest.run_until_idle().await.unwrap();
+    let run = &inngest.runs()[0];
+    assert_eq!(run.calls, 0);
+    assert!(
+        run.error().unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer registered")
+    );
+    assert!(inngest.send(json!({"name": "t/gone"})).await.is_empty());
+}
