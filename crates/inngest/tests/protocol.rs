@@ -680,3 +680,95 @@ async fn body_limit_is_above_axum_default() {
     assert_eq!(a.status, StatusCode::PARTIAL_CONTENT, "{:?}", a.body);
     assert_eq!(a.body[0]["id"], hash_step_id("second"));
 }
+
+#[tokio::test]
+async fn use_api_loads_events_and_memo_with_the_hashed_key() {
+    use axum::extract::Path;
+    use axum::routing::get;
+    let seen_auth = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let auth = seen_auth.clone();
+    let api = Router::new()
+        .route(
+            "/v0/runs/{run}/batch",
+            get(|Path(run): Path<String>| async move {
+                assert_eq!(run, "run-1");
+                axum::Json(json!([{"name": "t/x", "data": {"project_id": "from-api"}, "user": {}}]))
+            }),
+        )
+        .route(
+            "/v0/runs/{run}/actions",
+            get(move |headers: HeaderMap| async move {
+                auth.lock().unwrap().push(headers["authorization"].to_str().unwrap().to_owned());
+                axum::Json(json!({ hash_step_id("first"): {"data": "A"}, hash_step_id("second"): {"data": 2} }))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+    let base = url::Url::parse(&format!("http://{addr}")).unwrap();
+    let key = SigningKey::new(KEY).unwrap();
+    let r = serve(
+        Client::new(
+            Config::cloud("app", base, key.clone()),
+            reqwest::Client::new(),
+        ),
+        functions(),
+    );
+
+    let body = serde_json::to_vec(&json!({
+        "event": {}, "events": [], "steps": {},
+        "ctx": {"run_id": "run-1", "attempt": 0, "use_api": true},
+        "version": 2, "use_api": true
+    }))
+    .unwrap();
+    let sig = signed(KEY, &body, now());
+    let a = send(&r, post("two-steps", "step", body, Some(sig))).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.body, json!({"project": "from-api", "a": "A", "b": 2}));
+    assert_eq!(
+        seen_auth.lock().unwrap()[0],
+        format!("Bearer {}", key.hashed())
+    );
+}
+
+#[tokio::test]
+async fn use_api_failure_is_a_retriable_500() {
+    let r = dev_router(); // its API origin has nothing listening
+    let body = serde_json::to_vec(&json!({"ctx": {"run_id": "r"}, "use_api": true})).unwrap();
+    let a = call(&r, "two-steps", "step", body).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(a.headers["x-inngest-no-retry"], "false");
+}
+
+#[tokio::test]
+async fn step_retry_after_sets_the_header() {
+    let f = function("later", "Later")
+        .trigger(Trigger::event("t/later"))
+        .handler(|ctx: Ctx<Value>| async move {
+            ctx.step
+                .run("call-llm", || async {
+                    Err::<(), _>(Error::retry_after(
+                        "429 from provider",
+                        Duration::from_secs(20),
+                    ))
+                })
+                .await?;
+            Ok(())
+        });
+    let r = serve(
+        Client::new(Config::dev("app", base()), reqwest::Client::new()),
+        vec![f],
+    );
+    let a = call(
+        &r,
+        "later",
+        "step",
+        call_body(json!({}), json!({}), 0, false),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(a.body[0]["op"], "StepError");
+    assert_eq!(a.body[0]["error"]["name"], "RetryAfterError");
+    assert_eq!(a.headers["retry-after"], "20");
+    assert_eq!(a.headers["x-inngest-no-retry"], "false");
+}
