@@ -192,7 +192,8 @@ fn aggregate_lines(source: LogSource, lines: &[LogLine], limits: &Limits) -> Vec
                 p
             }
         };
-        let ts = sanitize::clean_line(&line.timestamp, 64);
+        // Railway writes the timestamp, not the service; it only needs to be kept printable.
+        let ts = sanitize::cap_chars(&sanitize::strip_controls(&line.timestamp), 64);
         let next_order = groups.len();
         let agg = groups
             .entry((level, pattern))

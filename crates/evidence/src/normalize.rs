@@ -15,38 +15,43 @@ fn re(pattern: &str) -> Regex {
 
 static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b",
+        r"(?-u:\b)\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?-u:\b)|(?-u:\b)\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?-u:\b)",
     )
 });
 static URL: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b(?:https?|wss?|postgres(?:ql)?|mysql|rediss?|mongodb(?:\+srv)?|amqps?)://[^\s'\x22<>()\[\]{}]+",
+        r"(?-u:\b)(?:https?|wss?|postgres(?:ql)?|mysql|rediss?|mongodb(?:\+srv)?|amqps?)://[^\s'\x22<>()\[\]{}]+",
     )
 });
-static EMAIL: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"));
-static UUID: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?-u:\b)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?-u:\b)")
 });
-static ULID: LazyLock<Regex> = LazyLock::new(|| re(r"\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b"));
+static UUID: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?-u:\b)[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?-u:\b)",
+    )
+});
+static ULID: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)[0-7][0-9A-HJKMNP-TV-Z]{25}(?-u:\b)"));
 static IP: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b|\[?\b(?:[0-9a-fA-F]{1,4}:){3,7}[0-9a-fA-F]{1,4}\b\]?(?::\d{1,5})?|(?:^|\B)::(?:ffff:)?1?\b(?::\d{1,5})?",
+        r"(?-u:\b)(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?-u:\b)|\[?(?-u:\b)(?:[0-9a-fA-F]{1,4}:){3,7}[0-9a-fA-F]{1,4}(?-u:\b)\]?(?::\d{1,5})?|(?:^|(?-u:\B))::(?:ffff:)?1?(?-u:\b)(?::\d{1,5})?",
     )
 });
 static FILE_LINE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(\.[A-Za-z][A-Za-z0-9]{0,5}):\d+(?::\d+)?\b"));
-static HEX: LazyLock<Regex> = LazyLock::new(|| re(r"\b0[xX][0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b"));
-static LONG_ID: LazyLock<Regex> = LazyLock::new(|| re(r"\b[A-Za-z0-9][A-Za-z0-9_-]{11,}\b"));
+    LazyLock::new(|| re(r"(\.[A-Za-z][A-Za-z0-9]{0,5}):\d+(?::\d+)?(?-u:\b)"));
+static HEX: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?-u:\b)0[xX][0-9a-fA-F]+(?-u:\b)|(?-u:\b)[0-9a-fA-F]{8,}(?-u:\b)"));
+static LONG_ID: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?-u:\b)[A-Za-z0-9][A-Za-z0-9_-]{11,}(?-u:\b)"));
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| re(r"(^|[^A-Za-z0-9_<.])-?\d+(?:\.\d+)*"));
 
 static ERROR_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:fatal|panic|panicked|error|err|critical|crit|exception|traceback|uncaught|unhandled|segmentation fault|out of memory|oom|oomkilled|econnrefused|econnreset|etimedout|enotfound|eaddrinuse)\b",
+        r"(?i)(?-u:\b)(?:fatal|panic|panicked|error|err|critical|crit|exception|traceback|uncaught|unhandled|segmentation fault|out of memory|oom|oomkilled|econnrefused|econnreset|etimedout|enotfound|eaddrinuse)(?-u:\b)",
     )
 });
 static WARN_WORDS: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)\b(?:warn|warning|deprecated|deprecation)\b"));
+    LazyLock::new(|| re(r"(?i)(?-u:\b)(?:warn|warning|deprecated|deprecation)(?-u:\b)"));
 
 /// Line level, most severe first (the derived order sorts errors first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
