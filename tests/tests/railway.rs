@@ -762,6 +762,10 @@ async fn connection_failures_are_retriable() {
     .unwrap();
     let e = client.architecture().await.unwrap_err();
     assert!(matches!(e, RailwayError::Connect { .. }), "{e:?}");
+    assert!(
+        e.to_string().to_lowercase().contains("refused"),
+        "the cause is named: {e}"
+    );
     assert!(e.is_retriable());
     assert_secret_free(&e);
     assert_eq!(client.request_count(), 1);

@@ -224,9 +224,24 @@ fn transport_error(operation: &str, e: reqwest::Error) -> RailwayError {
     } else {
         RailwayError::Connect {
             operation,
-            reason: e.without_url().to_string(),
+            reason: error_chain(&e.without_url()),
         }
     }
+}
+
+/// reqwest's own message is generic ("error sending request"); the cause (refused, DNS, TLS)
+/// sits in the source chain. URLs were stripped by the caller, so no query string leaks.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 /// Turns a status and body into data or a specific error. Pure, so every branch is unit-tested.

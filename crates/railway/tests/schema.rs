@@ -78,11 +78,39 @@ fn generated_documents() -> Vec<(String, String)> {
     .collect()
 }
 
-fn check_all(schema: &Schema) {
-    let mut docs: Vec<(String, String)> = railway::OPERATIONS
+/// Every committed operation file (all of `graphql/` but the schema subset itself).
+fn operation_files() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("graphql");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "graphql")
+                && p.file_name().is_some_and(|n| n != "schema.graphql")
+        })
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_operation_file_is_one_the_client_sends() {
+    let mut sent: Vec<(String, String)> = railway::OPERATIONS
         .iter()
         .map(|(n, q)| ((*n).to_owned(), (*q).to_owned()))
         .collect();
+    sent.sort();
+    assert_eq!(operation_files(), sent);
+}
+
+fn check_all(schema: &Schema) {
+    let mut docs = operation_files();
     docs.extend(generated_documents());
     for (name, query) in docs {
         let errors = schema.check(&query);
