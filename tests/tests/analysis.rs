@@ -592,3 +592,110 @@ fn prompt_budget_for_the_leak_incident() {
     );
     assert!(tight.user.contains("## Left out to fit the prompt budget"));
 }
+
+/// The built-in demo project through detection, evidence and the rule-based analysis: the demo's
+/// three planted problems get the actions the rules promise, and the prompt size is measured.
+#[test]
+fn demo_project_rule_based_plan_and_prompt_size() {
+    let snapshot = demo::demo_project(1_800_000_000);
+    let arch = &snapshot.architecture;
+    let report = detect::detect(
+        arch,
+        &snapshot.resources,
+        &snapshot.http,
+        &detect::Thresholds::default(),
+    );
+    let incident_services: Vec<&str> = report.incidents().map(|f| f.service_id.as_str()).collect();
+    let contexts = arch
+        .services
+        .iter()
+        .filter(|s| incident_services.contains(&s.id.as_str()))
+        .map(|s| {
+            let logs = snapshot.logs.get(&s.id).cloned().unwrap_or_default();
+            evidence::build_context(s, &logs, &evidence::Limits::default())
+        })
+        .collect();
+    let input = AnalysisInput {
+        findings: report.findings.clone(),
+        contexts,
+        architecture_summary: detect::architecture_summary_markdown(
+            arch,
+            Some(&snapshot.resources),
+        ),
+        services: arch
+            .services
+            .iter()
+            .map(|s| ServiceRef {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                repo: s.source.repo.clone(),
+            })
+            .collect(),
+    };
+
+    let budget = PromptBudget::default();
+    let prompt = analysis::build_prompt(&input, &budget);
+    println!(
+        "demo incident prompt: ~{} tokens (cap {}), dropped: {:?}",
+        prompt.tokens_estimate, budget.max_prompt_tokens, prompt.dropped
+    );
+    assert!(prompt.tokens_estimate <= budget.max_prompt_tokens);
+
+    let plan = analysis::rule_based(&input);
+    let action = |repo: &str| plan.action_for(repo).map(|a| a.action);
+    assert_eq!(
+        action("acme-demo/storefront-api"),
+        Some(Action::Fix),
+        "memory leak"
+    );
+    assert_eq!(
+        action("acme-demo/reports-api"),
+        Some(Action::Fix),
+        "slow database queries"
+    );
+    assert_eq!(
+        action("acme-demo/image-worker"),
+        Some(Action::Investigate),
+        "CPU without request evidence"
+    );
+    assert_eq!(
+        action("acme-demo/edge-gateway"),
+        None,
+        "spiky CPU is not an incident"
+    );
+
+    let decisions = analysis::decide(&plan, &input, &BTreeMap::new(), &GuardPolicy::default());
+    let proceeding: Vec<&str> = decisions
+        .iter()
+        .filter(|d| d.proceeds())
+        .map(|d| d.repo.as_str())
+        .collect();
+    assert_eq!(
+        proceeding,
+        ["acme-demo/reports-api", "acme-demo/storefront-api"]
+    );
+}
+
+#[test]
+fn analysis_round_trips_through_json() {
+    let input = leak_incident();
+    let mut analysis = analysis::rule_based(&input);
+    let json = serde_json::to_value(&analysis).unwrap();
+    assert_eq!(
+        serde_json::from_value::<analysis::Analysis>(json).unwrap(),
+        analysis
+    );
+    analysis.source = AnalysisSource::Llm {
+        provider: "anthropic".into(),
+        model: "claude".into(),
+    };
+    let json = serde_json::to_value(&analysis).unwrap();
+    assert_eq!(
+        json["source"],
+        json!({"llm": {"provider": "anthropic", "model": "claude"}})
+    );
+    assert_eq!(
+        serde_json::from_value::<analysis::Analysis>(json).unwrap(),
+        analysis
+    );
+}
