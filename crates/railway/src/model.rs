@@ -17,7 +17,10 @@ pub struct TimeWindow {
 impl TimeWindow {
     /// The `minutes` minutes ending at `end`.
     pub fn last_minutes(end: i64, minutes: i64) -> Self {
-        Self { start: end - minutes * 60, end }
+        Self {
+            start: end - minutes * 60,
+            end,
+        }
     }
 
     pub fn seconds(&self) -> i64 {
@@ -56,7 +59,9 @@ impl Architecture {
     }
 
     pub fn volumes_of<'a>(&'a self, service_id: &'a str) -> impl Iterator<Item = &'a Volume> + 'a {
-        self.volumes.iter().filter(move |v| v.service_id.as_deref() == Some(service_id))
+        self.volumes
+            .iter()
+            .filter(move |v| v.service_id.as_deref() == Some(service_id))
     }
 }
 
@@ -223,7 +228,11 @@ pub enum HttpStatsSource {
     /// Railway's pre-aggregated HTTP metrics.
     Metrics,
     /// Aggregated from `httpLogs`; `sampled` when the row cap did not cover the whole window.
-    Logs { rows: u64, sampled: bool, covered_seconds: i64 },
+    Logs {
+        rows: u64,
+        sampled: bool,
+        covered_seconds: i64,
+    },
 }
 
 /// HTTP traffic of one service over a window.
@@ -258,7 +267,11 @@ impl HttpStats {
 }
 
 fn ratio(part: u64, total: u64) -> f64 {
-    if total == 0 { 0.0 } else { part as f64 / total as f64 }
+    if total == 0 {
+        0.0
+    } else {
+        part as f64 / total as f64
+    }
 }
 
 /// HTTP stats for every non-database service, keyed by service id.
