@@ -18,9 +18,10 @@ pub const FIX_REQUESTED: &str = "autofix/fix.requested";
 pub const FIX_APPROVED: &str = "autofix/fix.approved";
 
 /// Data of `autofix/health.check.requested`, and of the cron event
-/// (`inngest/scheduled.timer`, whose data is `{"cron": "..."}`): every field is optional.
+/// (`inngest/scheduled.timer`, whose data carries `cron` and other fields Inngest adds, such as
+/// `fireAt`): every field is optional and unknown fields are ignored, but a known field of the
+/// wrong type fails the run without retries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HealthCheckRequested {
     /// Override the detection window for this run, in minutes (5..=1440).
     #[serde(default, skip_serializing_if = "Option::is_none")]
