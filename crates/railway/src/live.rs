@@ -266,36 +266,45 @@ impl RailwayClient {
             window,
             services: BTreeMap::new(),
         };
-        for plan in plan_http_batches(&has_dep) {
-            let batch_services: Vec<(&Service, bool)> = plan
-                .iter()
-                .map(|&(i, with_logs)| (services[i], with_logs))
-                .collect();
-            let data = match self
-                .http_metrics_batch(&batch_services, &shared, window)
-                .await
-            {
-                // Every root field is non-null, so one failing `httpLogs` (e.g. a removed
-                // deployment) voids the whole answer. The endpoint lists are the optional part:
-                // ask once more without them rather than lose the batch's figures.
-                Err(RailwayError::GraphQl {
-                    operation,
-                    messages,
-                }) if plan.iter().any(|(_, l)| *l) => {
-                    tracing::warn!(
+        // Batches are independent: send them together (two at S = 40), well under Railway's
+        // per-second limits (10/s on Hobby).
+        let shared = &shared;
+        let batches = plan_http_batches(&has_dep)
+            .into_iter()
+            .map(|plan| async move {
+                let batch_services: Vec<(&Service, bool)> = plan
+                    .iter()
+                    .map(|&(i, with_logs)| (services[i], with_logs))
+                    .collect();
+                match self
+                    .http_metrics_batch(&batch_services, shared, window)
+                    .await
+                {
+                    // Every root field is non-null, so one failing `httpLogs` (e.g. a removed
+                    // deployment) voids the whole answer. The endpoint lists are the optional part:
+                    // ask once more without them rather than lose the batch's figures.
+                    Err(RailwayError::GraphQl {
                         operation,
-                        ?messages,
-                        "HTTP metrics batch failed, retrying without endpoint logs"
-                    );
-                    let without: Vec<(&Service, bool)> =
-                        batch_services.iter().map(|(s, _)| (*s, false)).collect();
-                    self.http_metrics_batch(&without, &shared, window).await?
+                        messages,
+                    }) if plan.iter().any(|(_, l)| *l) => {
+                        tracing::warn!(
+                            operation,
+                            ?messages,
+                            "HTTP metrics batch failed, retrying without endpoint logs"
+                        );
+                        let without: Vec<(&Service, bool)> =
+                            batch_services.iter().map(|(s, _)| (*s, false)).collect();
+                        self.http_metrics_batch(&without, shared, window).await
+                    }
+                    other => other,
                 }
-                other => other?,
-            };
-            for stats in data {
-                report.services.insert(stats.service_id.clone(), stats);
-            }
+            });
+        for stats in futures::future::try_join_all(batches)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            report.services.insert(stats.service_id.clone(), stats);
         }
         Ok(report)
     }
