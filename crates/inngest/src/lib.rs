@@ -64,5 +64,7 @@ pub use function::{FunctionBuilder, ServableFunction, Trigger, function};
 pub use inline::{DEFAULT_MAX_DEPTH, InlineRun, InlineRunner};
 pub use serve::{ServeOptions, serve, serve_with};
 pub use signature::{MAX_SKEW_SECS, SignatureError, canonicalize_bytes, sign, verify};
-pub use step::{Ctx, Invoke, Step, WaitForEvent, format_duration, hash_step_id};
+pub use step::{
+    Ctx, Invoke, MAX_STEP_OUTPUT_BYTES, Step, WaitForEvent, format_duration, hash_step_id,
+};
 pub use sync::{RegisterOutcome, SyncError, register, register_body};

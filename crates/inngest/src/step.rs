@@ -71,6 +71,9 @@ pub(crate) enum StepInner {
     Inline(crate::inline::InlineStep),
 }
 
+/// Largest step output Inngest stores (4 MiB); larger outputs fail the step for good.
+pub const MAX_STEP_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+
 /// Lowercase hex SHA-1 of a user step id, as the executor expects step ids.
 pub fn hash_step_id(id: &str) -> String {
     hex::encode(Sha1::digest(id.as_bytes()))
@@ -138,10 +141,13 @@ pub(crate) struct RunStateInit {
 
 impl RunState {
     pub(crate) fn new(init: RunStateInit) -> RunState {
+        // A redelivered call may target a step that is already memoized; replaying it as
+        // discovery moves the run on instead of failing with "step not found".
+        let target = init.target.filter(|t| !init.memo.contains_key(t));
         RunState {
             memo: init.memo,
             used: HashSet::new(),
-            target: init.target,
+            target,
             allow_immediate: init.allow_immediate,
             found: Vec::new(),
             new_ops: HashMap::new(),
@@ -205,6 +211,18 @@ impl RunState {
 
     fn finish(&mut self, mut op: Op, result: Result<Value, Error>) {
         self.running = false;
+        let result = result.and_then(|v| {
+            let size = serde_json::to_vec(&v).map_or(0, |b| b.len());
+            if size > MAX_STEP_OUTPUT_BYTES {
+                Err(Error::non_retriable(format!(
+                    "output of step {:?} is {size} bytes; Inngest accepts at most {MAX_STEP_OUTPUT_BYTES}",
+                    op.userland.id
+                ))
+                .with_name("StepOutputTooLarge"))
+            } else {
+                Ok(v)
+            }
+        });
         match result {
             Ok(data) => {
                 op.op = "StepRun";

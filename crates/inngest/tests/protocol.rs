@@ -772,3 +772,41 @@ async fn step_retry_after_sets_the_header() {
     assert_eq!(a.headers["retry-after"], "20");
     assert_eq!(a.headers["x-inngest-no-retry"], "false");
 }
+
+#[tokio::test]
+async fn redelivered_call_for_a_memoized_step_continues_the_run() {
+    let r = dev_router();
+    let memo = json!({ hash_step_id("first"): {"data": "A"} });
+    let a = call(
+        &r,
+        "two-steps",
+        &hash_step_id("first"),
+        call_body(json!({"project_id": "p"}), memo, 0, true),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(a.body[0]["op"], "StepPlanned");
+    assert_eq!(a.body[0]["id"], hash_step_id("second"));
+}
+
+#[tokio::test]
+async fn oversized_step_output_fails_the_step_for_good() {
+    let f = function("big", "Big")
+        .trigger(Trigger::event("t/big"))
+        .handler(|ctx: Ctx<Value>| async move {
+            ctx.step
+                .run("huge", || async {
+                    Ok::<_, Error>("x".repeat(inngest::MAX_STEP_OUTPUT_BYTES))
+                })
+                .await?;
+            Ok(())
+        });
+    let r = serve(
+        Client::new(Config::dev("app", base()), reqwest::Client::new()),
+        vec![f],
+    );
+    let a = call(&r, "big", "step", call_body(json!({}), json!({}), 0, false)).await;
+    assert_eq!(a.body[0]["op"], "StepFailed");
+    assert_eq!(a.body[0]["error"]["name"], "StepOutputTooLarge");
+    assert_eq!(a.headers["x-inngest-no-retry"], "true");
+}
