@@ -172,10 +172,15 @@ pub fn build(
     query.selection_set.items = items;
     Ok(BatchDocument {
         operation,
-        query: doc.to_string(),
+        query: compact(doc.to_string()),
         variables: Value::Object(variables),
         cost,
     })
+}
+
+/// Twenty services' fields printed with indentation are ~30 KB; the minified form is a third.
+fn compact(printed: String) -> String {
+    graphql_parser::minify_query(printed.clone()).unwrap_or(printed)
 }
 
 fn rename_variables(
@@ -255,17 +260,17 @@ mod tests {
         assert_eq!(doc.operation, "ServiceHttpMetricsBatch");
         assert!(
             doc.query
-                .contains("s0_byStatus: httpMetricsGroupedByStatus(serviceId: $serviceId_0"),
+                .contains("s0_byStatus:httpMetricsGroupedByStatus(serviceId:$serviceId_0 "),
             "{}",
             doc.query
         );
         assert!(
             doc.query
-                .contains("s1_latencyWindow: httpDurationMetrics(serviceId: $serviceId_1")
+                .contains("s1_latencyWindow:httpDurationMetrics(serviceId:$serviceId_1 ")
         );
         assert!(
             doc.query
-                .contains("s0_endpointLogs: httpLogs(deploymentId: $deploymentId_0")
+                .contains("s0_endpointLogs:httpLogs(deploymentId:$deploymentId_0 ")
         );
         assert!(!doc.query.contains("s1_endpointLogs"));
         assert!(!doc.query.contains("$deploymentId_1"));
