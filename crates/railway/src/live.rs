@@ -222,7 +222,12 @@ impl RailwayClient {
         let services: Vec<&Service> = arch.services.iter().filter(|s| !s.is_database).collect();
         if !self.http_metrics_unavailable.load(Ordering::Relaxed) {
             match self.http_stats_from_metrics(&services, window).await {
-                Err(RailwayError::FieldUnavailable { field, .. }) if field.starts_with("http") => {
+                Err(RailwayError::FieldUnavailable { field, .. })
+                    if matches!(
+                        field.as_str(),
+                        "httpMetricsGroupedByStatus" | "httpDurationMetrics"
+                    ) =>
+                {
                     tracing::warn!(
                         field,
                         "Railway HTTP metrics unavailable, aggregating httpLogs instead"
