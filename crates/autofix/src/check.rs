@@ -96,9 +96,9 @@ fn print_text(r: &CheckReport, d: &deps::Describe) {
         return;
     }
     println!();
-    println!("## Evidence");
+    println!("## Evidence (the LLM sees more: `--json` has all of it)");
     for c in &r.contexts {
-        println!("{}", evidence::context_markdown(c).trim_end());
+        print_evidence(c);
     }
     println!();
     println!("## Fix plan");
@@ -114,5 +114,40 @@ fn print_text(r: &CheckReport, d: &deps::Describe) {
     }
     for e in &r.errors {
         println!("error: {e}");
+    }
+}
+
+/// A few lines per service: the strongest log patterns, failing and slow routes, upstreams.
+fn print_evidence(c: &evidence::ServiceContext) {
+    println!("### {}{}", c.service, c.repo.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+    let mut shown = 0;
+    for p in c.log_patterns.iter().filter(|p| !matches!(p.level.as_str(), "info" | "debug" | "trace")).take(4) {
+        println!("- log {} ×{}: {}", p.level, p.count, one_line(&p.pattern, 140));
+        shown += 1;
+    }
+    for g in c.http_failures.iter().take(3) {
+        println!("- HTTP {} {} {} ×{}", g.status, g.method, one_line(&g.route, 80), g.count);
+        shown += 1;
+    }
+    for g in c.slow_requests.iter().take(2) {
+        let p95 = g.p95_ms.map(|ms| format!(" p95 {:.1} s", ms / 1000.0)).unwrap_or_default();
+        println!("- slow {} {} ×{}{p95}", g.method, one_line(&g.route, 80), g.count);
+        shown += 1;
+    }
+    for u in &c.upstreams {
+        println!("- upstream {}: {:?} {}", u.name, u.health, u.incidents.join("; "));
+        shown += 1;
+    }
+    if shown == 0 {
+        println!("- no errors, warnings or failing requests in the window");
+    }
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(max).collect::<String>())
     }
 }
