@@ -8,10 +8,16 @@
 //! |---|---|
 //! | register: function ids (app prefix replaced by `{app}`), names, triggers, `retries.attempts`, the `step` entry's id/name/runtime type, URL path and its `fnId`/`stepId` query, other config keys (names only), `deployType`, whether `X-Inngest-SDK` is well formed, `X-Inngest-Expected-Server-Kind`, `X-Inngest-Sync-Kind`, answer status | `sdk`, `framework`, `v`, `capabilities`, `featureObservations`, host and port |
 //! | per run (grouped by run id, ordered by function id then first call): trigger event name; per call in order: `stepId`, `ctx.attempt`, `ctx.disable_immediate_execution`, request `version`, status, header presence (below), opcodes | run and event ids, timestamps, memo contents sent |
-//! | per opcode: `op`, hashed `id`, `name`, `displayName`, `opts` (empty = absent, `function_id` prefix normalized), the *type skeleton* of `data`, the `name` of `error` | `timing`, `userland`, error `message`/`stack`, data values |
+//! | per opcode: `op`, hashed `id`, `name`, `displayName`, `opts` (empty = absent, `function_id` prefix normalized), the *type skeleton* of `data` (`StepRun`/`RunComplete` only), the `name` of `error` | `timing`, `userland`, error `message`/`stack`, data values, `name` of `Sleep`/`WaitForEvent`/`InvokeFunction` (see below) |
 //! | 200 bodies: type skeleton; error bodies: error `name` | |
 //! | headers: `X-Inngest-SDK` well formed, `X-Inngest-Req-Version` value, JSON content type, `X-Inngest-No-Retry` value, `Retry-After` present, `X-Inngest-Signature` present | other headers |
 //! | events the SDK sent to the Event API (requests carrying `X-Inngest-SDK`): name and data skeleton, sorted | ids, `ts`, the event key |
+//!
+//! Opcodes are reduced to what the Go executor reads, so equivalent encodings
+//! compare equal: JS puts a sleep's duration in `name` and a wait's event name
+//! in `name`, Go and the spec put them in `opts.duration` / `opts.event`; the
+//! shape always has them in `opts`. JS also sends the serialized error as
+//! `data` on `StepError`/`StepFailed`, which the server ignores.
 //!
 //! The *type skeleton* of a JSON value keeps objects' keys and arrays' lengths
 //! and replaces each leaf by its type (`"string"`, `"number"`, `"bool"`, `"null"`).
@@ -413,31 +419,58 @@ fn call_shape(e: &Exchange, norm: &Norm) -> CallShape {
     }
 }
 
+/// Reduce one opcode to what the Go executor reads from it. Encodings the
+/// server treats alike compare equal: a sleep's duration in `opts.duration` or
+/// in `name`, a wait's event in `opts.event` or in `name`; fields it ignores
+/// (`name` of invokes, sleeps and waits, `data` next to an `error` or on a
+/// planned step) are dropped.
 fn op_shape(op: &Value, norm: &Norm) -> OpShape {
-    let opts = match op.get("opts") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) if m.is_empty() => None,
-        Some(Value::Object(m)) => {
-            let mut m: Map<String, Value> = m.clone();
-            if let Some(Value::String(fid)) = m.get("function_id") {
-                let n = norm.id(fid);
-                m.insert("function_id".into(), Value::String(n));
-            }
-            Some(Value::Object(m))
-        }
-        Some(other) => Some(other.clone()),
+    let op_name = s(op.get("op")).unwrap_or_default();
+    let name = s(op.get("name"));
+    let mut opts: Map<String, Value> = match op.get("opts") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
     };
+    if let Some(Value::String(fid)) = opts.get("function_id") {
+        let n = norm.id(fid);
+        opts.insert("function_id".into(), Value::String(n));
+    }
+    let keep_name = match op_name.as_str() {
+        "Sleep" => {
+            if !opts.contains_key("duration")
+                && let Some(n) = &name
+            {
+                opts.insert("duration".into(), Value::String(n.clone()));
+            }
+            false
+        }
+        "WaitForEvent" => {
+            if !opts.contains_key("event")
+                && let Some(n) = &name
+            {
+                opts.insert("event".into(), Value::String(n.clone()));
+            }
+            false
+        }
+        "InvokeFunction" => false,
+        _ => true,
+    };
+    let keeps_data = matches!(op_name.as_str(), "StepRun" | "Step" | "RunComplete");
     OpShape {
-        op: s(op.get("op")).unwrap_or_default(),
         id: s(op.get("id")).unwrap_or_default(),
-        name: s(op.get("name")),
+        name: if keep_name { name } else { None },
         display_name: s(op.get("displayName")),
-        opts,
+        opts: if opts.is_empty() {
+            None
+        } else {
+            Some(Value::Object(opts))
+        },
         data: match op.get("data") {
-            None | Some(Value::Null) => None,
-            Some(d) => Some(skeleton(d)),
+            Some(d) if keeps_data && !d.is_null() => Some(skeleton(d)),
+            _ => None,
         },
         error: op.get("error").and_then(|e| s(e.get("name"))),
+        op: op_name,
     }
 }
 
@@ -569,6 +602,45 @@ mod tests {
         };
         assert_eq!(n.id("autofix-ref-generate-fix"), "{app}-generate-fix");
         assert_eq!(n.id("other-generate-fix"), "other-generate-fix");
+    }
+
+    #[test]
+    fn equivalent_op_encodings_reduce_alike() {
+        let n = Norm {
+            prefix: Some("app-".into()),
+        };
+        let js_sleep =
+            json!({"op": "Sleep", "id": "h", "name": "2h", "displayName": "nap", "opts": {}});
+        let go_sleep = json!({"op": "Sleep", "id": "h", "name": "nap", "displayName": "nap", "opts": {"duration": "2h"}});
+        assert_eq!(op_shape(&js_sleep, &n), op_shape(&go_sleep, &n));
+        assert_eq!(
+            op_shape(&js_sleep, &n).opts,
+            Some(json!({"duration": "2h"}))
+        );
+
+        let js_wait =
+            json!({"op": "WaitForEvent", "id": "w", "name": "a/b", "opts": {"timeout": "1h"}});
+        let go_wait = json!({"op": "WaitForEvent", "id": "w", "name": "wait", "opts": {"event": "a/b", "timeout": "1h"}});
+        assert_eq!(op_shape(&js_wait, &n), op_shape(&go_wait, &n));
+        let other_event =
+            json!({"op": "WaitForEvent", "id": "w", "opts": {"event": "a/c", "timeout": "1h"}});
+        assert_ne!(op_shape(&js_wait, &n), op_shape(&other_event, &n));
+
+        let failed = json!({"op": "StepFailed", "id": "f", "name": "s", "error": {"name": "Error"}, "data": {"x": 1}});
+        let shape = op_shape(&failed, &n);
+        assert_eq!((shape.data, shape.error.as_deref()), (None, Some("Error")));
+
+        let invoke = json!({"op": "InvokeFunction", "id": "i", "name": "call", "opts": {"function_id": "app-child"}});
+        let shape = op_shape(&invoke, &n);
+        assert_eq!(shape.name, None);
+        assert_eq!(shape.opts, Some(json!({"function_id": "{app}-child"})));
+
+        let run = json!({"op": "StepRun", "id": "r", "name": "s", "opts": {}, "data": [1, "a"]});
+        let shape = op_shape(&run, &n);
+        assert_eq!(
+            (shape.name.as_deref(), shape.opts, shape.data),
+            (Some("s"), None, Some(json!(["number", "string"])))
+        );
     }
 
     #[test]
