@@ -212,3 +212,181 @@ pub fn slice_logs(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        EnvironmentRef, HttpBucket, HttpStatsSource, LogLine, ProjectRef, Sample, Service,
+        ServiceSource,
+    };
+
+    fn svc(id: &str, is_database: bool) -> Service {
+        Service {
+            id: id.into(),
+            instance_id: id.into(),
+            name: id.into(),
+            source: ServiceSource::default(),
+            builder: None,
+            root_directory: None,
+            start_command: None,
+            replicas: None,
+            region: None,
+            latest_deployment: None,
+            is_database,
+            domains: Vec::new(),
+        }
+    }
+
+    fn arch() -> Architecture {
+        Architecture {
+            project: ProjectRef {
+                id: "p".into(),
+                name: "p".into(),
+            },
+            environment: EnvironmentRef {
+                id: "e".into(),
+                name: "e".into(),
+            },
+            services: vec![svc("api", false), svc("idle", false), svc("db", true)],
+            volumes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn http_is_sliced_and_totals_recomputed() {
+        let bucket = |ts, s5xx| HttpBucket {
+            ts,
+            counts: StatusCounts {
+                s2xx: 10,
+                s5xx,
+                ..Default::default()
+            },
+        };
+        let full = HttpStats {
+            service_id: "api".into(),
+            window: TimeWindow { start: 0, end: 300 },
+            counts: StatusCounts {
+                s2xx: 30,
+                s5xx: 7,
+                ..Default::default()
+            },
+            timeline: vec![bucket(0, 0), bucket(100, 2), bucket(200, 5)],
+            latency_ms: None,
+            latency_timeline: Vec::new(),
+            top_failing: Vec::new(),
+            slowest: Vec::new(),
+            source: HttpStatsSource::Metrics,
+        };
+        let report = HttpReport {
+            window: full.window,
+            services: BTreeMap::from([("api".into(), full)]),
+        };
+        let w = TimeWindow {
+            start: 100,
+            end: 300,
+        };
+        let sliced = slice_http(&arch(), &report, w);
+        assert_eq!(
+            sliced.services.keys().collect::<Vec<_>>(),
+            ["api", "idle"],
+            "databases out, idle present"
+        );
+        let api = &sliced.services["api"];
+        assert_eq!(
+            api.counts,
+            StatusCounts {
+                s2xx: 20,
+                s5xx: 7,
+                ..Default::default()
+            }
+        );
+        assert_eq!(api.timeline.len(), 2);
+        assert_eq!(api.window, w);
+        assert_eq!(sliced.services["idle"].counts.total(), 0);
+    }
+
+    #[test]
+    fn resources_keep_limits_and_window_samples() {
+        let usage = ResourceUsage {
+            service_id: "api".into(),
+            cpu: (0..10)
+                .map(|i| Sample {
+                    ts: i * 60,
+                    value: 0.1,
+                })
+                .collect(),
+            cpu_limit: Some(2.0),
+            memory_gb: Vec::new(),
+            memory_limit_gb: None,
+        };
+        let report = ResourceReport {
+            window: TimeWindow { start: 0, end: 600 },
+            sample_rate_seconds: 60,
+            services: BTreeMap::from([("api".into(), usage)]),
+        };
+        let sliced = slice_resources(
+            &report,
+            TimeWindow {
+                start: 300,
+                end: 600,
+            },
+        );
+        assert_eq!(sliced.services["api"].cpu.len(), 5);
+        assert_eq!(sliced.services["api"].cpu_limit, Some(2.0));
+    }
+
+    #[test]
+    fn logs_keep_build_and_filter_runtime_and_requests() {
+        let line = |ts: i64| LogLine {
+            timestamp: timefmt::rfc3339(ts),
+            message: "m".into(),
+            severity: None,
+            attributes: BTreeMap::new(),
+        };
+        let req = |ts: i64, status: u16, ms: u64| crate::model::HttpLogLine {
+            timestamp: timefmt::rfc3339(ts),
+            method: "GET".into(),
+            path: "/".into(),
+            status,
+            total_duration_ms: ms,
+            upstream_duration_ms: None,
+            response_details: None,
+            request_id: None,
+        };
+        let logs = ServiceLogs {
+            service_id: "api".into(),
+            deployment_id: Some("d".into()),
+            build: vec![line(-10_000)],
+            deploy: vec![line(-1), line(10), line(20)],
+            http: vec![
+                req(10, 200, 5),
+                req(11, 500, 5),
+                req(12, 200, 5000),
+                req(-5, 500, 1),
+            ],
+            truncated: Vec::new(),
+        };
+        let all = BTreeMap::from([("api".to_owned(), logs)]);
+        let w = TimeWindow { start: 0, end: 100 };
+        let out = slice_logs(
+            &arch(),
+            &all,
+            &["api".into(), "idle".into()],
+            w,
+            &LogLimits::default(),
+        );
+        let api = &out["api"];
+        assert_eq!(
+            (api.build.len(), api.deploy.len(), api.http.len()),
+            (1, 2, 2)
+        );
+        assert_eq!(
+            out["idle"],
+            ServiceLogs {
+                service_id: "idle".into(),
+                ..Default::default()
+            }
+        );
+    }
+}
