@@ -1,5 +1,7 @@
 //! Test support: small fake HTTP peers, each on a random loopback port.
+pub mod fake_github;
 pub mod fake_llm;
 pub mod fake_llm_script;
 pub mod fake_opencode;
 pub mod fake_railway;
+pub mod fake_status;
