@@ -466,6 +466,23 @@ async fn timeouts_and_unreachable_servers_are_retriable() {
     );
     assert!(err.is_retriable());
     assert!(!err.to_string().contains(KEY) && !format!("{err:?}").contains(KEY));
+
+    // A key that cannot be a header value is a configuration problem, not a transient one.
+    let provider = llm::Provider::Anthropic {
+        base_url: format!("http://127.0.0.1:{port}"),
+        api_key: format!("{KEY}\n"),
+        model: "m".into(),
+    };
+    let llm = Llm::new(reqwest::Client::new(), provider);
+    let err = analysis::analyze(Some(&llm), &input, &PromptBudget::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AnalysisError::Llm(LlmError::InvalidRequest { .. })),
+        "{err:?}"
+    );
+    assert!(!err.is_retriable());
+    assert!(!err.to_string().contains(KEY) && !format!("{err:?}").contains(KEY));
 }
 
 #[tokio::test]

@@ -17,8 +17,8 @@ use crate::{Analysis, AnalysisInput, AnalysisSource, RepoAction, RootCause};
 pub const SCHEMA_NAME: &str = "incident_analysis";
 
 /// The model's answer as sent; becomes an [`Analysis`] once validated.
+/// Extra fields are ignored: non-strict servers (Ollama, older vLLM) sometimes add some.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PlanOutput {
     pub summary: String,
     pub root_causes: Vec<RootCause>,

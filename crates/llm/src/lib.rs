@@ -262,6 +262,11 @@ pub enum LlmError {
     Truncated { max_tokens: u32 },
     #[error("the model refused to answer: {0}")]
     Refusal(String),
+    #[error("cannot build the request to {provider}: {detail}; check the base URL and key")]
+    InvalidRequest {
+        provider: &'static str,
+        detail: String,
+    },
 }
 
 impl LlmError {
@@ -480,7 +485,13 @@ impl Llm {
             detail.push_str(&s.to_string());
             source = s.source();
         }
-        if error.is_connect() || error.is_request() {
+        if error.is_builder() {
+            // A malformed base URL or a key that is not a valid header value: retrying won't help.
+            LlmError::InvalidRequest {
+                provider,
+                detail: self.redact(&detail),
+            }
+        } else if error.is_connect() || error.is_request() || error.is_body() {
             LlmError::Connect {
                 provider,
                 base_url: self.provider.base_url().to_owned(),
