@@ -20,7 +20,7 @@ use crate::step::{Invoke, Step, StepInner};
 use crate::{Error, Event, ServableFunction};
 
 /// One function run executed inline.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct InlineRun {
     /// Plain function id.
     pub function_id: String,

@@ -299,12 +299,29 @@ impl Step {
     ///
     /// Errors are retried per the function's retry policy; once a step has failed for good,
     /// replays get a non-retriable error back.
-    pub async fn run<T, Fut, F>(&self, id: &str, f: F) -> Result<T, Error>
+    ///
+    /// The returned future does not borrow `id`, so ids built with `format!` work inside
+    /// `join_all(... .map(..))`.
+    pub fn run<'a, T, Fut, F>(
+        &'a self,
+        id: &str,
+        f: F,
+    ) -> impl Future<Output = Result<T, Error>> + use<'a, T, Fut, F>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
+        self.run_owned(id.to_owned(), f)
+    }
+
+    async fn run_owned<T, Fut, F>(&self, id: String, f: F) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let id = id.as_str();
         let value = self
             .run_value(id, None, json!({}), async move {
                 let out = f().await?;
@@ -317,7 +334,16 @@ impl Step {
     }
 
     /// Sends events as a memoized step; resolves to the event ids (`{"ids":[..]}` on the wire).
-    pub async fn send_event(&self, id: &str, events: Vec<Event>) -> Result<Vec<String>, Error> {
+    pub fn send_event<'a>(
+        &'a self,
+        id: &str,
+        events: Vec<Event>,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + use<'a> {
+        self.send_event_owned(id.to_owned(), events)
+    }
+
+    async fn send_event_owned(&self, id: String, events: Vec<Event>) -> Result<Vec<String>, Error> {
+        let id = id.as_str();
         if let StepInner::Inline(inline) = &*self.inner {
             return inline.send_event(id, events);
         }
@@ -383,7 +409,16 @@ impl Step {
     }
 
     /// Pauses the run for `d` (no-op when run inline).
-    pub async fn sleep(&self, id: &str, d: Duration) -> Result<(), Error> {
+    pub fn sleep<'a>(
+        &'a self,
+        id: &str,
+        d: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + use<'a> {
+        self.sleep_owned(id.to_owned(), d)
+    }
+
+    async fn sleep_owned(&self, id: String, d: Duration) -> Result<(), Error> {
+        let id = id.as_str();
         let state = match &*self.inner {
             StepInner::Inline(inline) => return inline.record(id, Value::Null),
             StepInner::Durable(state) => state,
@@ -401,11 +436,20 @@ impl Step {
     }
 
     /// Waits for a matching event; `None` after the timeout (always `None` inline).
-    pub async fn wait_for_event(
-        &self,
+    pub fn wait_for_event<'a>(
+        &'a self,
         id: &str,
         opts: WaitForEvent,
+    ) -> impl Future<Output = Result<Option<Event>, Error>> + use<'a> {
+        self.wait_for_event_owned(id.to_owned(), opts)
+    }
+
+    async fn wait_for_event_owned(
+        &self,
+        id: String,
+        opts: WaitForEvent,
     ) -> Result<Option<Event>, Error> {
+        let id = id.as_str();
         let state = match &*self.inner {
             StepInner::Inline(inline) => return inline.record(id, Value::Null).map(|()| None),
             StepInner::Durable(state) => state,
@@ -438,7 +482,20 @@ impl Step {
     }
 
     /// Invokes another function and waits for its result.
-    pub async fn invoke<T: DeserializeOwned>(&self, id: &str, opts: Invoke) -> Result<T, Error> {
+    pub fn invoke<'a, T: DeserializeOwned>(
+        &'a self,
+        id: &str,
+        opts: Invoke,
+    ) -> impl Future<Output = Result<T, Error>> + use<'a, T> {
+        self.invoke_owned(id.to_owned(), opts)
+    }
+
+    async fn invoke_owned<T: DeserializeOwned>(
+        &self,
+        id: String,
+        opts: Invoke,
+    ) -> Result<T, Error> {
+        let id = id.as_str();
         let state = match &*self.inner {
             StepInner::Inline(inline) => {
                 let v = inline.invoke(id, opts).await?;

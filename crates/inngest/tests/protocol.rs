@@ -810,3 +810,90 @@ async fn oversized_step_output_fails_the_step_for_good() {
     assert_eq!(a.body[0]["error"]["name"], "StepOutputTooLarge");
     assert_eq!(a.headers["x-inngest-no-retry"], "true");
 }
+
+fn wide_router(n: u32) -> Router {
+    let f = function("wide", "Wide")
+        .trigger(Trigger::event("t/wide"))
+        .handler(move |ctx: Ctx<Value>| async move {
+            // More than 30 futures: join_all switches to FuturesOrdered, which only polls
+            // children that were woken.
+            let results = futures::future::join_all((0..n).map(|i| {
+                ctx.step.run(
+                    &format!("part-{i}"),
+                    move || async move { Ok::<_, Error>(i) },
+                )
+            }))
+            .await;
+            let mut sum = 0;
+            for r in results {
+                sum += r?;
+            }
+            Ok(sum)
+        });
+    serve(
+        Client::new(Config::dev("app", base()), reqwest::Client::new()),
+        vec![f],
+    )
+}
+
+#[tokio::test]
+async fn wide_join_all_plans_runs_by_target_and_runs_the_last_one_immediately() {
+    let n = 40;
+    let r = wide_router(n);
+    let a = call(
+        &r,
+        "wide",
+        "step",
+        call_body(json!({}), json!({}), 0, false),
+    )
+    .await;
+    assert_eq!(a.body.as_array().unwrap().len(), n as usize);
+    assert!(
+        a.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["op"] == "StepPlanned")
+    );
+
+    let a = call(
+        &r,
+        "wide",
+        &hash_step_id("part-35"),
+        call_body(json!({}), json!({}), 0, true),
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        json!([{"id": hash_step_id("part-35"), "op": "StepRun", "name": "part-35",
+        "displayName": "part-35", "opts": {}, "data": 35, "userland": {"id": "part-35"}}])
+    );
+
+    let mut memo = serde_json::Map::new();
+    for i in 0..n - 1 {
+        memo.insert(hash_step_id(&format!("part-{i}")), json!({"data": i}));
+    }
+    let a = call(
+        &r,
+        "wide",
+        "step",
+        call_body(json!({}), Value::Object(memo.clone()), 0, false),
+    )
+    .await;
+    assert_eq!(a.body[0]["op"], "StepRun");
+    assert_eq!(a.body[0]["data"], n - 1);
+
+    memo.insert(
+        hash_step_id(&format!("part-{}", n - 1)),
+        json!({"data": n - 1}),
+    );
+    let a = call(
+        &r,
+        "wide",
+        "step",
+        call_body(json!({}), Value::Object(memo), 0, false),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, json!((0..n).sum::<u32>()));
+}
