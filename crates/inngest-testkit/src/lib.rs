@@ -26,6 +26,11 @@
 //! register call must carry the hashed signing key. A 2xx without
 //! `X-Inngest-SDK` counts as a failed attempt. Time is compressed: nothing
 //! waits longer than an HTTP round trip.
+//!
+//! Trigger `expression`s and wait-for-event `if` filters are evaluated with a
+//! small CEL subset, see [`expr`]; registering anything outside it fails the
+//! sync. [`shape`] reduces exchanges to a [`WireShape`] for comparing SDKs, and
+//! [`node`] starts the reference app on the official TypeScript SDK.
 
 mod canonical;
 mod duration;

@@ -82,7 +82,12 @@ pub fn ts_ref_ready() -> bool {
                 !ci,
                 "TS SDK cross-check cannot run in CI: {why}; run `npm ci --prefix tests/inngest-ts-ref`"
             );
-            eprintln!("skipped: run npm ci in tests/inngest-ts-ref ({why})");
+            // Written past libtest's capture so the skip shows in the test log.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: run npm ci in tests/inngest-ts-ref ({why})"
+            );
             false
         }
     }
