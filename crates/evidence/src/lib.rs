@@ -1,7 +1,13 @@
 //! Evidence for an incident: what an engineer would gather before touching code.
 //!
 //! The output contract is [`ServiceContext`]; every string in it that came from Railway logs or
-//! HTTP paths is untrusted and already neutralised (see the `sanitize` rules in the README).
+//! HTTP paths is untrusted and already neutralised (see [`sanitize`]).
+//!
+//! - [`build_context`] folds one service's logs into ranked [`LogPattern`]s and [`HttpGroup`]s
+//!   within [`Limits`] (pure, no I/O); [`context_markdown`] renders a context compactly, every
+//!   excerpt quoted as data.
+//! - [`UpstreamChecker::check`] finds the third-party providers a service depends on and reads
+//!   their status pages (see [`upstream`] for the provider table and its JSON extension format).
 
 use serde::{Deserialize, Serialize};
 

@@ -26,9 +26,9 @@ pub fn clean_line(raw: &str, max_chars: usize) -> String {
     // Escape sequences only shrink a line and a char is at most 4 bytes, so this prefix holds
     // everything the later steps can keep; a 1 MB log line costs what a short one does.
     let plain = strip_controls(prefix_bytes(raw, max_chars.saturating_mul(4).max(64)));
-    let redacted = redact_secrets(plain.trim());
-    let capped = cap_chars(&redacted, max_chars);
-    neutralise_markdown(&capped)
+    // Neutralised before redaction so the `<redacted>` placeholders are not neutralised in turn.
+    let neutral = neutralise_markdown(plain.trim());
+    cap_chars(&redact_secrets(&neutral), max_chars)
 }
 
 /// The longest prefix of at most `max` bytes that ends on a char boundary.
@@ -311,6 +311,10 @@ mod tests {
             "{out}"
         );
         assert_eq!(redact_secrets("token count 3 of 10"), "token count 3 of 10");
+        assert_eq!(
+            clean_line("# db=postgres://u:pw@h/x <b>", 200),
+            "\\# db=postgres://<credentials>@h/x ‹b>"
+        );
     }
 
     #[test]
