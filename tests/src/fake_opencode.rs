@@ -364,7 +364,16 @@ fn assistant_info(
     info
 }
 
-async fn messages(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+#[derive(Deserialize)]
+struct MessagesQuery {
+    limit: Option<usize>,
+}
+
+async fn messages(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<MessagesQuery>,
+) -> Response {
     let inner = lock(&shared);
     let Some(session) = inner.sessions.get(&id) else {
         return not_found(&id);
@@ -406,7 +415,9 @@ async fn messages(State(shared): State<Shared>, Path(id): Path<String>) -> Respo
             vec![json!({"type":"text","text": reply.text})],
         ));
     }
-    Json(Value::Array(out)).into_response()
+    // Like the real server: `limit` keeps the newest messages, still oldest first.
+    let skip = q.limit.map_or(0, |n| out.len().saturating_sub(n));
+    Json(Value::Array(out.split_off(skip))).into_response()
 }
 
 async fn abort(

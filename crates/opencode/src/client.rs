@@ -160,7 +160,10 @@ impl OpenCode {
         session_id: &str,
         directory: &str,
     ) -> Result<Option<AssistantMessage>, OpenCodeError> {
-        let url = self.url_for(&["session", session_id, "message"], Some(directory))?;
+        let mut url = self.url_for(&["session", session_id, "message"], Some(directory))?;
+        // `limit=N` returns the newest N messages (observed on 1.18.33): a long run's history
+        // with all its tool output is never transferred just to look at the last turn.
+        url.query_pairs_mut().append_pair("limit", "1");
         let messages: Vec<WireMessage> = self
             .call_json("get messages", self.request(Method::GET, url))
             .await?;

@@ -179,6 +179,14 @@ fn our_calls_match_the_pinned_openapi_document() {
     assert!(
         doc.operation("/session/{sessionID}/prompt_async", "post")["responses"]["204"].is_object()
     );
+    let message_params = doc.operation("/session/{sessionID}/message", "get")["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(
+        message_params
+            .iter()
+            .any(|p| p["name"] == "limit" && p["in"] == "query")
+    );
 
     // Request bodies: exactly what the client sends.
     let create = doc.request_schema("/session", "post");
