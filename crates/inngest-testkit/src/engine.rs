@@ -665,6 +665,21 @@ impl State {
                 ));
             }
         }
+        if let Some(op) = ops.iter().find(|op| {
+            op["op"] != "None"
+                && self.runs[ri]
+                    .memo
+                    .contains_key(op["id"].as_str().unwrap_or(""))
+        }) {
+            // A memoized step must be replayed from `steps`, never reported again.
+            return Err(self.protocol(
+                ri,
+                format!(
+                    "{} reported for already memoized step {}",
+                    op["op"], op["id"]
+                ),
+            ));
+        }
         if ops.len() > 1 {
             let run = &mut self.runs[ri];
             run.disable_immediate = true;

@@ -553,3 +553,23 @@ async fn a_resync_replaces_the_apps_functions() {
     );
     assert!(inngest.send(json!({"name": "t/gone"})).await.is_empty());
 }
+
+#[tokio::test]
+async fn reporting_a_memoized_step_again_is_a_violation() {
+    let inngest = TestInngest::start(Options::dev()).await;
+    let script: Script = Arc::new(|_c: &Call| {
+        Answer::ok(
+            206,
+            json!([{"op": "StepRun", "id": step_id_hash("once", 0), "name": "once", "data": 1}]),
+        )
+    });
+    let (url, _) = fake_sdk(&inngest, vec![func("forgetful", "t/forget")], script).await;
+    inngest.sync(&url).await.unwrap();
+    inngest.send(json!({"name": "t/forget"})).await;
+    let err = inngest.run_until_idle().await.unwrap_err();
+    assert!(
+        matches!(&err, ExecError::Protocol { detail, .. } if detail.contains("already memoized")),
+        "{err}"
+    );
+    assert_eq!(inngest.runs()[0].calls, 2);
+}
