@@ -97,6 +97,17 @@ struct FnEntry {
     exprs: Vec<Option<Expr>>,
 }
 
+/// A failed attempt, as `fail_attempt` records it.
+struct Failure {
+    status: Option<u16>,
+    reason: String,
+    retry_after: Option<Duration>,
+    /// The SDK sent `X-Inngest-No-Retry: true`.
+    no_retry: bool,
+    /// What the run fails with when no attempt is left.
+    error: Value,
+}
+
 /// A call ready to be sent.
 pub(crate) struct PreparedCall {
     pub work: Work,
@@ -498,7 +509,17 @@ impl State {
             CallOutcome::Transport(e) => {
                 ex.error = Some(e.clone());
                 self.record(ex);
-                self.fail_attempt(ri, &call, None, &e, None, false, json!({"error": e}));
+                self.fail_attempt(
+                    ri,
+                    &call,
+                    Failure {
+                        status: None,
+                        reason: e.clone(),
+                        retry_after: None,
+                        no_retry: false,
+                        error: json!({"error": e}),
+                    },
+                );
                 return Ok(());
             }
             CallOutcome::Response {
@@ -538,7 +559,17 @@ impl State {
             } else {
                 body
             };
-            self.fail_attempt(ri, &call, Some(status), &reason, None, false, err);
+            self.fail_attempt(
+                ri,
+                &call,
+                Failure {
+                    status: Some(status),
+                    reason,
+                    retry_after: None,
+                    no_retry: false,
+                    error: err,
+                },
+            );
             return Ok(());
         }
         if let Some(v) = header("x-inngest-req-version").and_then(|v| v.parse::<i64>().ok()) {
@@ -558,7 +589,17 @@ impl State {
             )),
             s => {
                 let reason = format!("SDK answered {s}");
-                self.fail_attempt(ri, &call, Some(s), &reason, retry_after, no_retry, body);
+                self.fail_attempt(
+                    ri,
+                    &call,
+                    Failure {
+                        status: Some(s),
+                        reason,
+                        retry_after,
+                        no_retry,
+                        error: body,
+                    },
+                );
                 Ok(())
             }
         }
@@ -579,25 +620,15 @@ impl State {
 
     /// A failed attempt: retry the same work item while attempts remain and
     /// the SDK did not forbid it, else fail the run.
-    #[allow(clippy::too_many_arguments)]
-    fn fail_attempt(
-        &mut self,
-        ri: usize,
-        call: &PreparedCall,
-        status: Option<u16>,
-        reason: &str,
-        retry_after: Option<Duration>,
-        no_retry: bool,
-        error: Value,
-    ) {
+    fn fail_attempt(&mut self, ri: usize, call: &PreparedCall, f: Failure) {
         let run = &mut self.runs[ri];
-        let retried = !no_retry && call.attempt + 1 < run.rec.max_attempts;
+        let retried = !f.no_retry && call.attempt + 1 < run.rec.max_attempts;
         run.rec.retries.push(RetryRecord {
             target: call.work.target.clone(),
             attempt: call.attempt,
-            status,
-            reason: reason.to_string(),
-            retry_after,
+            status: f.status,
+            reason: f.reason,
+            retry_after: f.retry_after,
             retried,
         });
         if retried {
@@ -605,7 +636,7 @@ impl State {
                 .insert(call.work.target.clone(), call.attempt + 1);
             self.queue.push_back(call.work.clone());
         } else {
-            self.finish(ri, RunStatus::Failed(error));
+            self.finish(ri, RunStatus::Failed(f.error));
         }
     }
 
