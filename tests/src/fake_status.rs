@@ -1,6 +1,7 @@
-//! A fake of Statuspage-style status pages for many providers at once: provider `key` is served
-//! under `/<key>/api/v2/status.json` and `/<key>/api/v2/incidents/unresolved.json`, which is
-//! where `ProviderTable::with_status_base_override` points every provider.
+//! A fake of status pages for many providers at once: provider `key` is served under
+//! `/<key>/api/v2/status.json` and `/<key>/api/v2/incidents/unresolved.json` (Statuspage) and
+//! `/<key>/current` (Stripe's format), which is where
+//! `ProviderTable::with_status_base_override` points every provider.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,7 @@ impl FakeStatus {
         let app = Router::new()
             .route("/{key}/api/v2/status.json", get(status))
             .route("/{key}/api/v2/incidents/unresolved.json", get(incidents))
+            .route("/{key}/current", get(stripe_current))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -154,4 +156,26 @@ async fn incidents(State(shared): State<Shared>, Path(key): Path<String>) -> Res
         })
         .collect();
     axum::Json(json!({"page": {"id": key}, "incidents": incidents})).into_response()
+}
+
+/// Stripe's `/current`: `largestatus` is `up`, `degraded` or `down`, with a message.
+async fn stripe_current(State(shared): State<Shared>, Path(key): Path<String>) -> Response {
+    let (largestatus, message) = match behavior(&shared, &key).await {
+        None => return StatusCode::NOT_FOUND.into_response(),
+        Some(PageBehavior::ServerError) => {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Some(PageBehavior::Operational | PageBehavior::Slow(_)) => {
+            ("up".to_owned(), "Everything operating normally".to_owned())
+        }
+        Some(PageBehavior::Incident(titles)) => ("down".to_owned(), titles.join("; ")),
+        Some(PageBehavior::Indicator(i)) => (i, String::new()),
+    };
+    axum::Json(json!({
+        "largestatus": largestatus,
+        "message": message,
+        "statuses": {"api": largestatus, "dashboard": "up"},
+        "time": "2026-11-23T09:00:00Z",
+    }))
+    .into_response()
 }

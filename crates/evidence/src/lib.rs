@@ -18,7 +18,8 @@ pub mod upstream;
 
 pub use context::{Limits, build_context, context_markdown, route_of};
 pub use upstream::{
-    DEFAULT_UPSTREAM_TIMEOUT, Provider, ProviderConfigError, ProviderTable, UpstreamChecker,
+    DEFAULT_UPSTREAM_TIMEOUT, Provider, ProviderConfigError, ProviderTable, StatusApi,
+    UpstreamChecker,
 };
 
 /// Where a log pattern was seen.

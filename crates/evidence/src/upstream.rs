@@ -11,9 +11,9 @@
 //! 2. infers providers from hostnames in error and warning log lines and in HTTP failure details
 //!    (`api.stripe.com` → Stripe). Lines with `ECONNREFUSED` are not used: a refused connection
 //!    is almost always a private target (database, sidecar) that is down, not a SaaS API;
-//! 3. reads each provider's public Statuspage API (`/api/v2/status.json` and
-//!    `/api/v2/incidents/unresolved.json`), all in parallel, each with a short timeout (default
-//!    3 s). A page that times out or answers garbage gives [`UpstreamHealth::Unknown`] and a
+//! 3. reads each provider's public status API, all in parallel, each with a short timeout
+//!    (default 3 s): Statuspage's `/api/v2/status.json` and `/api/v2/incidents/unresolved.json`,
+//!    or Stripe's `/current` (see [`StatusApi`]). A page that times out or answers garbage gives [`UpstreamHealth::Unknown`] and a
 //!    note; it never fails the run.
 //!
 //! ## Provider table
@@ -33,9 +33,10 @@
 //! }]
 //! ```
 //!
-//! `hosts` match the host itself and its subdomains; `status_page` is the base URL of an
-//! Atlassian-Statuspage-compatible page (omit it when the provider has none: the provider is
-//! still reported, with health `unknown`). Package names compare the way each ecosystem does
+//! `hosts` match the host itself and its subdomains; `status_page` is the base URL of the status
+//! page, read as an Atlassian Statuspage unless `"status_api": "stripe_current"` says otherwise
+//! (omit `status_page` when the provider has none: the provider is still reported, with health
+//! `unknown`). Package names compare the way each ecosystem does
 //! (PyPI: case-insensitive, `-`/`_`/`.` equal; Cargo: `-`/`_` equal; Go: module path prefix).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -75,9 +76,25 @@ pub struct Provider {
     /// API hostnames; subdomains match too.
     #[serde(default)]
     pub hosts: Vec<String>,
-    /// Base URL of a Statuspage-compatible status page.
+    /// Base URL of the provider's status page.
     #[serde(default)]
     pub status_page: Option<Url>,
+    /// How to read `status_page`.
+    #[serde(default)]
+    pub status_api: StatusApi,
+}
+
+/// The machine-readable status formats Autofix reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusApi {
+    /// Atlassian Statuspage and compatible pages: `/api/v2/status.json` for the overall
+    /// indicator and `/api/v2/incidents/unresolved.json` for open incidents.
+    #[default]
+    Statuspage,
+    /// Stripe's own page: `/current` answers `{"largestatus": "up" | "degraded" | "down",
+    /// "message": …}` (what the Stripe CLI's `status` command reads).
+    StripeCurrent,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,24 +139,28 @@ fn builtin(
         },
         hosts: owned(hosts),
         status_page: status_page.map(|u| Url::parse(u).expect("built-in status URL")),
+        status_api: StatusApi::Statuspage,
     }
 }
 
 impl ProviderTable {
     pub fn builtin() -> Self {
         let providers = vec![
-            // Stripe's status site is not a Statuspage and has no documented JSON API.
-            builtin(
-                "stripe",
-                "Stripe",
-                &["stripe", "@stripe/stripe-js"],
-                &["stripe"],
-                &["async-stripe", "stripe-rust"],
-                &["github.com/stripe/stripe-go"],
-                &["stripe"],
-                &["stripe.com"],
-                None,
-            ),
+            Provider {
+                status_page: Some(Url::parse("https://status.stripe.com").expect("static URL")),
+                status_api: StatusApi::StripeCurrent,
+                ..builtin(
+                    "stripe",
+                    "Stripe",
+                    &["stripe", "@stripe/stripe-js"],
+                    &["stripe"],
+                    &["async-stripe", "stripe-rust"],
+                    &["github.com/stripe/stripe-go"],
+                    &["stripe"],
+                    &["stripe.com"],
+                    None,
+                )
+            },
             builtin(
                 "paypal",
                 "PayPal",
@@ -774,6 +795,44 @@ fn reading(
     }
 }
 
+#[derive(Deserialize)]
+struct StripeCurrent {
+    largestatus: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn stripe_reading(name: &str, doc: Result<StripeCurrent, StatusPageError>) -> PageReading {
+    let doc = match doc {
+        Ok(doc) => doc,
+        Err(e) => {
+            return PageReading {
+                health: UpstreamHealth::Unknown,
+                incidents: Vec::new(),
+                note: Some(format!("status page of {name} unreadable: {e}")),
+            };
+        }
+    };
+    let health = match doc.largestatus.as_str() {
+        "up" => UpstreamHealth::Operational,
+        "degraded" => UpstreamHealth::Degraded,
+        "down" => UpstreamHealth::Incident,
+        _ => UpstreamHealth::Unknown,
+    };
+    // The message describes the problem only when there is one.
+    let incidents = match (health, doc.message) {
+        (UpstreamHealth::Degraded | UpstreamHealth::Incident, Some(m)) if !m.trim().is_empty() => {
+            vec![sanitize::clean_line(&m, 200)]
+        }
+        _ => Vec::new(),
+    };
+    PageReading {
+        health,
+        incidents,
+        note: None,
+    }
+}
+
 /// Finds the providers a service depends on and reads their status pages.
 #[derive(Debug, Clone)]
 pub struct UpstreamChecker {
@@ -948,11 +1007,19 @@ impl UpstreamChecker {
                 )),
             };
         };
-        let (status, incidents) = futures::join!(
-            self.get_json::<StatusDoc>(base, "api/v2/status.json"),
-            self.get_json::<IncidentsDoc>(base, "api/v2/incidents/unresolved.json"),
-        );
-        reading(&p.name, status, incidents)
+        match p.status_api {
+            StatusApi::Statuspage => {
+                let (status, incidents) = futures::join!(
+                    self.get_json::<StatusDoc>(base, "api/v2/status.json"),
+                    self.get_json::<IncidentsDoc>(base, "api/v2/incidents/unresolved.json"),
+                );
+                reading(&p.name, status, incidents)
+            }
+            StatusApi::StripeCurrent => stripe_reading(
+                &p.name,
+                self.get_json::<StripeCurrent>(base, "current").await,
+            ),
+        }
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(

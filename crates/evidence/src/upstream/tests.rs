@@ -120,6 +120,7 @@ fn host_suffix_match_needs_a_dot_boundary() {
 fn table_extends_and_overrides_from_json() {
     let json = r#"[
         {"key":"acme-pay","name":"Acme Pay","packages":{"npm":["@acme/pay"]},"hosts":["API.AcmePay.com."],"status_page":"https://status.acmepay.com"},
+        {"key":"acme-cards","name":"Acme Cards","hosts":["cards.acme.com"],"status_page":"https://status.acme.com","status_api":"stripe_current"},
         {"key":"stripe","name":"Stripe (mirror)","hosts":["stripe.com"],"status_page":"https://stripe-status.example"}
     ]"#;
     let t = ProviderTable::builtin().with_extra_json(json).unwrap();
@@ -127,8 +128,13 @@ fn table_extends_and_overrides_from_json() {
     assert_eq!(acme.hosts, ["api.acmepay.com"]);
     assert_eq!(t.get("stripe").unwrap().name, "Stripe (mirror)");
     assert_eq!(
+        t.get("acme-cards").unwrap().status_api,
+        StatusApi::StripeCurrent
+    );
+    assert_eq!(acme.status_api, StatusApi::Statuspage);
+    assert_eq!(
         t.providers().len(),
-        ProviderTable::builtin().providers().len() + 1
+        ProviderTable::builtin().providers().len() + 2
     );
 
     for bad in [
@@ -138,6 +144,7 @@ fn table_extends_and_overrides_from_json() {
         r#"[{"key":"x","name":"X","status_page":"ftp://x.com"}]"#,
         r#"[{"key":"x","name":"X","homepage":"typo"}]"#,
         r#"{"key":"x"}"#,
+        r#"[{"key":"x","name":"X","status_api":"rss"}]"#,
     ] {
         assert!(
             ProviderTable::builtin().with_extra_json(bad).is_err(),
@@ -187,6 +194,37 @@ fn incidents(names: &[&str]) -> Result<IncidentsDoc, StatusPageError> {
             })
             .collect(),
     })
+}
+
+#[test]
+fn stripe_current_is_read_like_the_stripe_cli_does() {
+    let doc = |status: &str, message: &str| {
+        Ok(StripeCurrent {
+            largestatus: status.into(),
+            message: Some(message.into()),
+        })
+    };
+    let r = stripe_reading("Stripe", doc("down", "API requests are failing"));
+    assert_eq!(
+        (r.health, r.incidents),
+        (
+            UpstreamHealth::Incident,
+            vec!["API requests are failing".to_owned()]
+        )
+    );
+    let r = stripe_reading("Stripe", doc("degraded", "Elevated latency"));
+    assert_eq!(r.health, UpstreamHealth::Degraded);
+    let r = stripe_reading("Stripe", doc("up", "Everything operating normally"));
+    assert_eq!(
+        (r.health, r.incidents.len()),
+        (UpstreamHealth::Operational, 0)
+    );
+    let r = stripe_reading("Stripe", Err(StatusPageError::Status(503)));
+    assert_eq!(r.health, UpstreamHealth::Unknown);
+    assert_eq!(
+        ProviderTable::builtin().get("stripe").unwrap().status_api,
+        StatusApi::StripeCurrent
+    );
 }
 
 #[test]
