@@ -268,10 +268,10 @@ impl Options {
         }
         inngest::Trigger::cron(&self.cron).map_err(|e| err("AUTOFIX_CRON", e.to_string()))?;
         parse_duration(&self.fix_rate_limit).map_err(|e| err("AUTOFIX_FIX_RATE_LIMIT", e))?;
-        if let Some(model) = &self.agent_model {
-            if !model.contains('/') {
-                return Err(err("AUTOFIX_AGENT_MODEL", "must be `provider/model`, e.g. `anthropic/claude-sonnet-4-5`"));
-            }
+        if let Some(model) = &self.agent_model
+            && opencode::ModelRef::parse(model).is_none()
+        {
+            return Err(err("AUTOFIX_AGENT_MODEL", "must be `provider/model`, e.g. `anthropic/claude-sonnet-4-5`"));
         }
         Ok(())
     }

@@ -74,13 +74,13 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "listening");
 
-    if args.sync_on_start {
-        if let Some(origin) = &inngest_config.serve_origin {
-            let serve_url = url::Url::parse(origin)
-                .and_then(|u| u.join(&inngest_config.serve_path))
-                .with_context(|| format!("INNGEST_SERVE_ORIGIN: `{origin}` is not a URL"))?;
-            tokio::spawn(sync_with_retries(client, functions, serve_url));
-        }
+    if args.sync_on_start
+        && let Some(origin) = &inngest_config.serve_origin
+    {
+        let serve_url = url::Url::parse(origin)
+            .and_then(|u| u.join(&inngest_config.serve_path))
+            .with_context(|| format!("INNGEST_SERVE_ORIGIN: `{origin}` is not a URL"))?;
+        tokio::spawn(sync_with_retries(client, functions, serve_url));
     }
 
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
