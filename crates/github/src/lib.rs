@@ -25,6 +25,7 @@ pub const BRANCH_PREFIX: &str = "autofix/";
 const API_VERSION: &str = "2022-11-28";
 const USER_AGENT_VALUE: &str = concat!("autofix/", env!("CARGO_PKG_VERSION"));
 const PER_PAGE: usize = 100;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// GitHub's messages can be long HTML pages when a proxy answers; keep errors readable.
 const MAX_ERROR_MESSAGE_CHARS: usize = 300;
 
@@ -104,6 +105,7 @@ pub struct GitHub {
     api_url: Url,
     token: Option<String>,
     max_pages: usize,
+    timeout: Duration,
 }
 
 impl fmt::Debug for GitHub {
@@ -112,6 +114,7 @@ impl fmt::Debug for GitHub {
             .field("api_url", &self.api_url.as_str())
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("max_pages", &self.max_pages)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -125,7 +128,15 @@ impl GitHub {
             api_url,
             token: token.filter(|t| !t.trim().is_empty()),
             max_pages: 10,
+            timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// Deadline for each request, body included (default 15 s): the shared client may have none,
+    /// and a hung GitHub call must not hold a pipeline step forever.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// How many pages of 100 open PRs [`Self::find_open_autofix_pr`] reads at most (default 10).
@@ -259,6 +270,7 @@ impl GitHub {
         let mut req = self
             .http
             .get(url)
+            .timeout(self.timeout)
             .header(ACCEPT, "application/vnd.github+json")
             .header("X-GitHub-Api-Version", API_VERSION)
             .header(USER_AGENT, USER_AGENT_VALUE);
@@ -321,9 +333,17 @@ fn status_error(
     };
     let out_of_quota = header("x-ratelimit-remaining") == Some("0");
     let retry_after = header(RETRY_AFTER.as_str()).and_then(|v| v.parse::<u64>().ok());
+    // Secondary rate limits can come as a bare 403 whose message is the only hint.
+    let says_rate_limit = status == StatusCode::FORBIDDEN
+        && error_message(body)
+            .to_ascii_lowercase()
+            .contains("rate limit");
     match status {
         StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN
-            if status == StatusCode::TOO_MANY_REQUESTS || out_of_quota || retry_after.is_some() =>
+            if status == StatusCode::TOO_MANY_REQUESTS
+                || out_of_quota
+                || retry_after.is_some()
+                || says_rate_limit =>
         {
             let retry_after = retry_after.map(Duration::from_secs).or_else(|| {
                 let reset = header("x-ratelimit-reset")?.parse::<u64>().ok()?;

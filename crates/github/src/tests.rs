@@ -105,6 +105,18 @@ fn statuses_map_to_specific_errors() {
         matches!(e, GitHubError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(7))
     );
 
+    let e = status_error(
+        StatusCode::FORBIDDEN,
+        &HeaderMap::new(),
+        br#"{"message":"You have exceeded a secondary rate limit."}"#,
+        "x",
+        now,
+    );
+    assert!(
+        matches!(e, GitHubError::RateLimited { retry_after: None }),
+        "{e}"
+    );
+
     let e = status_error(StatusCode::FORBIDDEN, &HeaderMap::new(), b"{}", "x", now);
     assert!(matches!(e, GitHubError::Unauthorized { status: 403 }));
     assert!(e.to_string().contains("GITHUB_TOKEN"));
@@ -299,6 +311,28 @@ async fn reads_files_and_pull_requests_with_the_documented_headers() {
     assert!(s.auth.iter().all(|a| a.as_deref() == Some("Bearer tok123")));
     assert!(s.versions.iter().all(|v| v.as_deref() == Some(API_VERSION)));
     assert_eq!(s.pages[..2], ["open:1".to_owned(), "open:2".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_hung_server_hits_the_request_deadline() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts connections and never answers.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let gh = client(&format!("http://{addr}"), None).with_timeout(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let err = gh.file("acme/web", "package.json").await.unwrap_err();
+    assert!(
+        matches!(&err, GitHubError::Http(e) if e.is_timeout()),
+        "{err:?}"
+    );
+    assert!(err.is_retriable());
+    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]
