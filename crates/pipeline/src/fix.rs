@@ -37,6 +37,8 @@ pub struct FixOutcome {
     pub fingerprint: String,
     pub reason: Option<String>,
     pub analysis: Analysis,
+    /// Size of the budgeted analysis prompt (estimated tokens), also when no LLM is configured.
+    pub prompt_tokens: usize,
     pub task: Option<AgentTask>,
     pub session_id: Option<String>,
     pub pull_request: Option<github::PullRequest>,
@@ -86,6 +88,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
         repo: req.repo.clone(),
         fingerprint: req.fingerprint.clone(),
         reason: None,
+        prompt_tokens: analysis::build_prompt(&input, &settings.prompt_budget).tokens_estimate,
         analysis,
         task: None,
         session_id: None,
