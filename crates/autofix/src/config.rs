@@ -137,6 +137,12 @@ pub struct Options {
     pub inngest_serve_origin: Option<String>,
     #[arg(long, env = "INNGEST_SERVE_PATH")]
     pub inngest_serve_path: Option<String>,
+    /// Cloud mode: accept unsigned PUT syncs (off: the URL would come from an unauthenticated Host).
+    #[arg(long, env = "INNGEST_ENABLE_UNAUTHED_SYNC")]
+    pub inngest_enable_unauthed_sync: Option<String>,
+    /// Cloud mode: answer signed in-band syncs from the Inngest dashboard (default true).
+    #[arg(long, env = "INNGEST_ALLOW_IN_BAND_SYNC")]
+    pub inngest_allow_in_band_sync: Option<String>,
 
     // ---- Logging -----------------------------------------------------------------------------
     #[arg(long, env = "AUTOFIX_LOG_FORMAT", value_enum, default_value = "text")]
@@ -346,6 +352,8 @@ impl Options {
                 "INNGEST_ENV" => self.inngest_env.clone(),
                 "INNGEST_SERVE_ORIGIN" => self.inngest_serve_origin.clone(),
                 "INNGEST_SERVE_PATH" => self.inngest_serve_path.clone(),
+                "INNGEST_ENABLE_UNAUTHED_SYNC" => self.inngest_enable_unauthed_sync.clone(),
+                "INNGEST_ALLOW_IN_BAND_SYNC" => self.inngest_allow_in_band_sync.clone(),
                 _ => None,
             }
             .filter(|v| !v.is_empty())

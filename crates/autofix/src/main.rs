@@ -37,7 +37,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(e),
+    };
     init_tracing(cli.options.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -61,6 +64,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap names the flag of a bad value; most users set the environment variable, so name it too.
+fn parse_error(e: clap::Error) -> ExitCode {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let flag = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.split_whitespace().next().map(|f| f.trim_start_matches('-').to_string()),
+        _ => None,
+    };
+    let env = flag.and_then(|long| {
+        let cmd = Cli::command();
+        let mut all: Vec<clap::Command> = vec![cmd.clone()];
+        all.extend(cmd.get_subcommands().cloned());
+        all.iter()
+            .flat_map(|c| c.get_arguments().cloned().collect::<Vec<_>>())
+            .find(|a| a.get_long() == Some(long.as_str()))
+            .and_then(|a| a.get_env().map(|v| v.to_string_lossy().into_owned()))
+    });
+    if let Some(env) = env {
+        eprintln!("error: {env} (or its flag) is invalid:");
+    }
+    let _ = e.print();
+    ExitCode::from(2)
 }
 
 fn init_tracing(format: LogFormat) {

@@ -1,0 +1,210 @@
+//! The real `autofix` binary: configuration errors, `check`, and `serve` driven by the test
+//! executor. Every child gets a cleared environment so the machine's variables cannot leak in.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use inngest_testkit::{Options, RunStatus, TestInngest};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_autofix");
+
+fn autofix(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run autofix")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn help_lists_every_option_with_its_environment_variable() {
+    let out = autofix(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = text(&out);
+    for var in [
+        "RAILWAY_API_TOKEN",
+        "RAILWAY_TOKEN",
+        "RAILWAY_PROJECT_ID",
+        "RAILWAY_ENVIRONMENT_ID",
+        "AUTOFIX_CRON",
+        "AUTOFIX_THRESHOLDS",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "AUTOFIX_LLM_MODEL",
+        "OPENCODE_URL",
+        "OPENCODE_SERVER_PASSWORD",
+        "GITHUB_TOKEN",
+        "GITHUB_API_URL",
+        "INNGEST_DEV",
+        "INNGEST_SIGNING_KEY",
+        "INNGEST_SERVE_ORIGIN",
+    ] {
+        assert!(help.contains(&format!("[env: {var}")), "--help misses {var}");
+    }
+}
+
+#[test]
+fn configuration_errors_name_the_variable_and_never_echo_a_secret() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("AUTOFIX_WINDOW_MINUTES", "2")], "AUTOFIX_WINDOW_MINUTES"),
+        (&[("AUTOFIX_CRON", "every ten minutes")], "AUTOFIX_CRON"),
+        (&[("AUTOFIX_THRESHOLDS", "{\"cpu_warning\": 80}")], "unknown threshold `cpu_warning`"),
+        (&[("AUTOFIX_AGENT_TIMEOUT", "10")], "AUTOFIX_AGENT_TIMEOUT"),
+        (&[("RAILWAY_API_TOKEN", "tok-super-secret")], "RAILWAY_PROJECT_ID"),
+        (
+            &[("RAILWAY_API_TOKEN", "tok-super-secret"), ("RAILWAY_TOKEN", "tok-other-secret")],
+            "set only one",
+        ),
+        (&[("AUTOFIX_LLM_PROVIDER", "anthropic")], "ANTHROPIC_API_KEY"),
+    ];
+    for (env, expected) in cases {
+        let out = autofix(&["check"], env);
+        let all = text(&out);
+        assert!(!out.status.success(), "{env:?} should fail: {all}");
+        assert!(all.contains(expected), "{env:?}: expected `{expected}` in: {all}");
+        assert!(!all.contains("super-secret") && !all.contains("other-secret"), "secret echoed: {all}");
+    }
+}
+
+#[test]
+fn cloud_mode_without_a_signing_key_refuses_to_serve() {
+    let out = autofix(&["serve", "--port", "0"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("INNGEST_SIGNING_KEY"), "{}", text(&out));
+}
+
+#[test]
+fn check_json_on_the_demo_flags_the_three_broken_services_only() {
+    let out = autofix(&["check", "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(report["demo"], true);
+    let findings = report["findings"].as_array().expect("findings");
+    for f in findings {
+        for key in ["service", "kind", "severity", "value", "threshold", "evidence"] {
+            assert!(!f[key].is_null(), "finding without {key}: {f}");
+        }
+    }
+    let kind_of = |service: &str| -> Vec<&str> {
+        findings
+            .iter()
+            .filter(|f| f["service"] == service && f["severity"] != "observation")
+            .map(|f| f["kind"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(kind_of("storefront-api"), ["memory_trend"]);
+    assert_eq!(kind_of("image-worker"), ["cpu"]);
+    assert_eq!(kind_of("reports-api"), ["latency"]);
+    assert!(kind_of("edge-gateway").is_empty(), "the spiky healthy service is not flagged");
+    assert!(findings.iter().all(|f| f["service"] != "edge-gateway"));
+    // The chain ran to the end: a dry-run task for each fixable repository.
+    let fixes = report["fixes"].as_array().unwrap();
+    assert_eq!(fixes.iter().filter(|f| f["status"] == "dry_run").count(), 2);
+}
+
+#[test]
+fn check_text_report_is_labelled_as_demo() {
+    let out = autofix(&["check"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("DEMO PROJECT"));
+    for name in ["storefront-api", "image-worker", "reports-api"] {
+        assert!(report.contains(name));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_registers_three_functions_and_a_requested_check_reaches_a_dry_run_fix() {
+    let inngest = TestInngest::start(Options::dev()).await;
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve"])
+        .env_clear()
+        .env("INNGEST_DEV", "1")
+        .env("INNGEST_BASE_URL", inngest.base_url().as_str())
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("AUTOFIX_SYNC_ON_START", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start autofix serve");
+    let mut child = Child(child);
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "autofix serve did not become healthy");
+    let readyz: Value = http.get(format!("{base}/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(readyz["status"], "ready", "the dev server (test executor) answers /health: {readyz}");
+
+    let serve_url = url::Url::parse(&format!("{base}/api/inngest")).unwrap();
+    let registration = inngest.sync(&serve_url).await.expect("sync");
+    let mut ids: Vec<&str> = registration.functions.iter().map(|f| f.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["autofix-generate-fix", "autofix-monitor-project-health", "autofix-pull-service-context"]);
+
+    inngest.send(json!({"name": "autofix/health.check.requested", "data": {}})).await;
+    inngest.run_until_idle().await.expect("runs finish");
+    let fixes = inngest.runs_of("autofix-generate-fix");
+    let dry: Vec<&Value> = fixes
+        .iter()
+        .filter_map(|r| match &r.status {
+            RunStatus::Completed(v) if v["status"] == "dry_run" => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dry.len(), 2, "{fixes:#?}");
+    assert!(dry.iter().all(|o| o["demo"] == true && o["task"]["prompt_text"].as_str().is_some()));
+
+    // The startup block says what the worker does.
+    let _ = child.0.kill();
+    let out = child.0.wait_with_output_ref();
+    assert!(out.contains("inngest mode : dev"), "{out}");
+    assert!(out.contains("DEMO project"), "{out}");
+    assert!(out.contains("dry run"), "{out}");
+}
+
+trait WaitOutput {
+    fn wait_with_output_ref(&mut self) -> String;
+}
+
+impl WaitOutput for std::process::Child {
+    fn wait_with_output_ref(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.wait();
+        let mut s = String::new();
+        if let Some(out) = self.stdout.as_mut() {
+            let _ = out.read_to_string(&mut s);
+        }
+        s
+    }
+}
