@@ -464,3 +464,35 @@ async fn fake_pull_requests_can_appear_later() {
         .unwrap();
     assert_eq!(pr.number, 42);
 }
+
+#[tokio::test]
+async fn the_provider_cap_keeps_log_evidence_first() {
+    let gh = FakeGitHub::start(Some(TOKEN)).await;
+    gh.add_file(
+        "acme/shop",
+        "package.json",
+        r#"{"dependencies":{"stripe":"14","twilio":"5"}}"#,
+    );
+    let status = FakeStatus::start().await;
+    status.set("anthropic", PageBehavior::Operational);
+    let checker = checker(
+        &status,
+        Some(github(&gh, Some(TOKEN))),
+        Duration::from_secs(3),
+    )
+    .with_max_providers(1);
+    let service_logs = logs(vec![line(
+        "error",
+        "overloaded: https://api.anthropic.com/v1/messages",
+    )]);
+    let (statuses, notes) = checker.check(Some("acme/shop"), &service_logs).await;
+    assert_eq!(
+        statuses
+            .iter()
+            .map(|s| s.provider.as_str())
+            .collect::<Vec<_>>(),
+        ["anthropic"]
+    );
+    assert_eq!(notes, ["2 more providers not checked: stripe, twilio"]);
+    assert_eq!(status.hits("stripe") + status.hits("twilio"), 0);
+}
