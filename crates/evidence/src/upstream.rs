@@ -912,29 +912,38 @@ impl UpstreamChecker {
             }
         };
 
-        add(providers_in_hosts(&self.table, &hosts_in_logs(logs)));
-        let (from_manifests, manifest_notes) = self.manifest_providers(repo, root_dir).await;
+        // Log evidence is about this incident, manifests only say "could be involved": log
+        // providers are checked first, and while the manifests are still being read.
+        let mut from_logs: Vec<String> = providers_in_hosts(&self.table, &hosts_in_logs(logs))
+            .into_iter()
+            .map(|(key, why)| {
+                add(vec![(key.clone(), why)]);
+                key
+            })
+            .collect();
+        let mut skipped = from_logs.split_off(from_logs.len().min(self.max_providers));
+        let ((from_manifests, manifest_notes), mut readings) = futures::join!(
+            self.manifest_providers(repo, root_dir),
+            self.read_status_pages(&from_logs),
+        );
         add(from_manifests);
         notes.extend(manifest_notes);
 
-        let mut keys: Vec<String> = evidence.keys().cloned().collect();
-        if keys.len() > self.max_providers {
-            // Log evidence is about this incident; manifests only say "could be involved".
-            keys.sort_by_key(|k| !evidence[k].iter().any(|e| e.starts_with("log-host:")));
-            let skipped = keys.split_off(self.max_providers);
+        let mut only_manifests: Vec<String> = evidence
+            .keys()
+            .filter(|k| !from_logs.contains(k) && !skipped.contains(k))
+            .cloned()
+            .collect();
+        let room = self.max_providers.saturating_sub(from_logs.len());
+        skipped.extend(only_manifests.split_off(only_manifests.len().min(room)));
+        if !skipped.is_empty() {
             notes.push(format!(
                 "{} more providers not checked: {}",
                 skipped.len(),
                 skipped.join(", ")
             ));
         }
-
-        let readings = join_all(
-            keys.iter()
-                .filter_map(|k| self.table.get(k))
-                .map(|p| async move { (p, self.read_status_page(p).await) }),
-        )
-        .await;
+        readings.extend(self.read_status_pages(&only_manifests).await);
 
         let mut statuses = Vec::new();
         for (p, r) in readings {
@@ -949,6 +958,15 @@ impl UpstreamChecker {
         }
         statuses.sort_by_key(|s| (health_rank(s.health), s.provider.clone()));
         (statuses, notes)
+    }
+
+    async fn read_status_pages(&self, keys: &[String]) -> Vec<(&Provider, PageReading)> {
+        join_all(
+            keys.iter()
+                .filter_map(|k| self.table.get(k))
+                .map(|p| async move { (p, self.read_status_page(p).await) }),
+        )
+        .await
     }
 
     async fn manifest_providers(
