@@ -27,16 +27,29 @@ impl App {
         let http = reqwest::Client::new();
         let client = inngest::Client::new(config, http.clone());
         let functions = pipeline::functions(Arc::new(deps)).expect("valid function config");
-        let health = autofix::serve::Health { http, inngest_health_url: None };
+        let health = autofix::serve::Health {
+            http,
+            inngest_health_url: None,
+        };
         let router = autofix::serve::router(client, functions, health, Duration::from_secs(60));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind worker");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind worker");
         let addr = listener.local_addr().expect("worker address");
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.expect("worker server");
         });
         let serve_url = url::Url::parse(&format!("http://{addr}/api/inngest")).expect("serve url");
-        let registration = inngest.sync(&serve_url).await.expect("sync with the test executor");
-        App { inngest, serve_url, registration, server }
+        let registration = inngest
+            .sync(&serve_url)
+            .await
+            .expect("sync with the test executor");
+        App {
+            inngest,
+            serve_url,
+            registration,
+            server,
+        }
     }
 }
 

@@ -5,3 +5,4 @@ pub mod fake_llm_script;
 pub mod fake_opencode;
 pub mod fake_railway;
 pub mod fake_status;
+pub mod harness;
