@@ -13,7 +13,11 @@ use serde_json::{Value, json};
 /// A leaking API with a repository, and a database.
 fn leak_snapshot() -> railway::model::ProjectSnapshot {
     ProjectBuilder::new("proj-shop", "shop", pipeline::system_now(), 30)
-        .service(ServiceBuilder::new("api").repo("acme/api").memory_leak(55.0, 45.0))
+        .service(
+            ServiceBuilder::new("api")
+                .repo("acme/api")
+                .memory_leak(55.0, 45.0),
+        )
         .service(ServiceBuilder::new("postgres").database("postgres:16"))
         .build()
 }
@@ -26,8 +30,15 @@ async fn leak_fix_request() -> Value {
     let runner = inngest::InlineRunner::new(functions);
     let start = inngest::Event::new("autofix/health.check.requested", json!({})).unwrap();
     let runs = runner.run(start).await;
-    let context = runs.iter().find(|r| r.function_id == pipeline::CONTEXT_FN).expect("context run");
-    let event = context.sent.iter().find(|e| e.name == "autofix/fix.requested").expect("fix requested");
+    let context = runs
+        .iter()
+        .find(|r| r.function_id == pipeline::CONTEXT_FN)
+        .expect("context run");
+    let event = context
+        .sent
+        .iter()
+        .find(|e| e.name == "autofix/fix.requested")
+        .expect("fix requested");
     json!({"name": event.name, "data": event.data})
 }
 
@@ -63,12 +74,23 @@ fn fast_settings() -> pipeline::Settings {
     }
 }
 
-async fn app_with(peers: &Peers, settings: pipeline::Settings, opencode_url: Option<url::Url>) -> App {
+async fn app_with(
+    peers: &Peers,
+    settings: pipeline::Settings,
+    opencode_url: Option<url::Url>,
+) -> App {
     let http = reqwest::Client::new();
     let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
     deps.settings = settings;
-    deps.llm = Some(llm::Llm::new(http.clone(), peers.llm.provider("sk-test-secret", "gpt-test")));
-    deps.github = Some(github::GitHub::new(http.clone(), peers.github.url(), Some("ghp-test-secret".into())));
+    deps.llm = Some(llm::Llm::new(
+        http.clone(),
+        peers.llm.provider("sk-test-secret", "gpt-test"),
+    ));
+    deps.github = Some(github::GitHub::new(
+        http.clone(),
+        peers.github.url(),
+        Some("ghp-test-secret".into()),
+    ));
     deps.opencode = opencode_url.map(|url| opencode::OpenCode::new(http, url, None, None));
     App::start(deps).await
 }
@@ -98,11 +120,19 @@ async fn peers(replies: Vec<Reply>, opencode: FakeOpenCodeConfig) -> Peers {
 async fn a_leak_gets_an_llm_analysis_and_one_agent_session_with_the_expected_task() {
     let request = leak_fix_request().await;
     let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers = peers(vec![Reply::answer(&plan(&request, "fix", 0.85))], FakeOpenCodeConfig::default()).await;
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.85))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
     // The agent's PR shows up on GitHub once it has pushed: after the existing-PR check.
     peers.github.add_pull_after(
         "acme/api",
-        FakePull::open(42, &format!("autofix/{fp}"), Some(&github::fingerprint_marker(&fp))),
+        FakePull::open(
+            42,
+            &format!("autofix/{fp}"),
+            Some(&github::fingerprint_marker(&fp)),
+        ),
         1,
     );
     let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
@@ -144,15 +174,25 @@ async fn a_leak_gets_an_llm_analysis_and_one_agent_session_with_the_expected_tas
 async fn wait_and_low_confidence_open_nothing() {
     for (action, confidence, expected) in [("wait", 0.9, "wait"), ("fix", 0.3, "confidence")] {
         let request = leak_fix_request().await;
-        let peers = peers(vec![Reply::answer(&plan(&request, action, confidence))], FakeOpenCodeConfig::default()).await;
+        let peers = peers(
+            vec![Reply::answer(&plan(&request, action, confidence))],
+            FakeOpenCodeConfig::default(),
+        )
+        .await;
         let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
         app.inngest.send(request).await;
         app.inngest.run_until_idle().await.unwrap();
         let run = only_fix_run(&app);
         let out = outcome(&run);
         assert_eq!(out["status"], "skipped");
-        assert!(out["reason"].as_str().unwrap().contains(expected), "{out:#}");
-        assert!(peers.opencode.recorded().sessions.is_empty(), "no session for {action}/{confidence}");
+        assert!(
+            out["reason"].as_str().unwrap().contains(expected),
+            "{out:#}"
+        );
+        assert!(
+            peers.opencode.recorded().sessions.is_empty(),
+            "no session for {action}/{confidence}"
+        );
     }
 }
 
@@ -160,8 +200,19 @@ async fn wait_and_low_confidence_open_nothing() {
 async fn an_open_pr_with_the_same_fingerprint_opens_nothing() {
     let request = leak_fix_request().await;
     let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers = peers(vec![Reply::answer(&plan(&request, "fix", 0.9))], FakeOpenCodeConfig::default()).await;
-    peers.github.add_pull("acme/api", FakePull::open(7, "fix/something-else", Some(&github::fingerprint_marker(&fp))));
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
+    peers.github.add_pull(
+        "acme/api",
+        FakePull::open(
+            7,
+            "fix/something-else",
+            Some(&github::fingerprint_marker(&fp)),
+        ),
+    );
     let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
     app.inngest.send(request).await;
     app.inngest.run_until_idle().await.unwrap();
@@ -177,7 +228,10 @@ async fn malformed_llm_output_is_repaired_once_or_fails_clearly() {
     // Repaired: the second answer is valid.
     let request = leak_fix_request().await;
     let peers_ok = peers(
-        vec![Reply::Answer("{\"summary\": 42".into()), Reply::answer(&plan(&request, "fix", 0.9))],
+        vec![
+            Reply::Answer("{\"summary\": 42".into()),
+            Reply::answer(&plan(&request, "fix", 0.9)),
+        ],
         FakeOpenCodeConfig::default(),
     )
     .await;
@@ -190,7 +244,10 @@ async fn malformed_llm_output_is_repaired_once_or_fails_clearly() {
 
     // Both broken: a non-retriable failure naming the problem, after exactly two calls.
     let peers_bad = peers(
-        vec![Reply::Answer("not json".into()), Reply::Answer("{\"still\": \"wrong\"}".into())],
+        vec![
+            Reply::Answer("not json".into()),
+            Reply::Answer("{\"still\": \"wrong\"}".into()),
+        ],
         FakeOpenCodeConfig::default(),
     )
     .await;
@@ -198,37 +255,94 @@ async fn malformed_llm_output_is_repaired_once_or_fails_clearly() {
     app.inngest.send(request).await;
     app.inngest.run_until_idle().await.unwrap();
     let run = only_fix_run(&app);
-    let RunStatus::Failed(error) = &run.status else { panic!("expected failure: {:?}", run.status) };
-    assert!(error.to_string().contains("invalid after one repair attempt"), "{error}");
-    assert_eq!(peers_bad.llm.requests().len(), 2, "no blind retries of a model that cannot comply");
+    let RunStatus::Failed(error) = &run.status else {
+        panic!("expected failure: {:?}", run.status)
+    };
+    assert!(
+        error
+            .to_string()
+            .contains("invalid after one repair attempt"),
+        "{error}"
+    );
+    assert_eq!(
+        peers_bad.llm.requests().len(),
+        2,
+        "no blind retries of a model that cannot comply"
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_opencode_is_retried_and_then_fails() {
     let request = leak_fix_request().await;
-    let peers = peers(vec![Reply::answer(&plan(&request, "fix", 0.9))], FakeOpenCodeConfig::default()).await;
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
     // Port 9 (discard) is closed on the test machine: connection refused.
     let closed = url::Url::parse("http://127.0.0.1:9/").unwrap();
     let app = app_with(&peers, fast_settings(), Some(closed)).await;
     app.inngest.send(request).await;
     app.inngest.run_until_idle().await.unwrap();
     let run = only_fix_run(&app);
-    assert!(matches!(run.status, RunStatus::Failed(_)), "{:?}", run.status);
+    assert!(
+        matches!(run.status, RunStatus::Failed(_)),
+        "{:?}",
+        run.status
+    );
     let retried = run.retries.iter().filter(|r| r.retried).count();
-    assert_eq!(retried as u32, pipeline::Settings::default().retries, "{:?}", run.retries);
-    let step_failures: Vec<_> = run.retries.iter().filter(|r| r.reason.starts_with("Step")).collect();
-    assert_eq!(step_failures.len(), 4, "3 retries, then StepFailed: {:?}", run.retries);
-    assert!(step_failures.iter().all(|r| r.reason.contains("OpenCode server unreachable")), "{:?}", run.retries);
-    assert!(step_failures.last().unwrap().reason.starts_with("StepFailed"));
-    let RunStatus::Failed(error) = &run.status else { unreachable!() };
-    assert!(error.to_string().contains("OpenCode"), "the run's error names the cause: {error}");
-    assert_eq!(peers.llm.requests().len(), 1, "the memoized analysis is not redone on retries");
+    assert_eq!(
+        retried as u32,
+        pipeline::Settings::default().retries,
+        "{:?}",
+        run.retries
+    );
+    let step_failures: Vec<_> = run
+        .retries
+        .iter()
+        .filter(|r| r.reason.starts_with("Step"))
+        .collect();
+    assert_eq!(
+        step_failures.len(),
+        4,
+        "3 retries, then StepFailed: {:?}",
+        run.retries
+    );
+    assert!(
+        step_failures
+            .iter()
+            .all(|r| r.reason.contains("OpenCode server unreachable")),
+        "{:?}",
+        run.retries
+    );
+    assert!(
+        step_failures
+            .last()
+            .unwrap()
+            .reason
+            .starts_with("StepFailed")
+    );
+    let RunStatus::Failed(error) = &run.status else {
+        unreachable!()
+    };
+    assert!(
+        error.to_string().contains("OpenCode"),
+        "the run's error names the cause: {error}"
+    );
+    assert_eq!(
+        peers.llm.requests().len(),
+        1,
+        "the memoized analysis is not redone on retries"
+    );
 }
 
 #[tokio::test]
 async fn a_session_that_exceeds_the_timeout_is_aborted() {
     let request = leak_fix_request().await;
-    let never = FakeOpenCodeConfig { busy_polls: None, ..FakeOpenCodeConfig::default() };
+    let never = FakeOpenCodeConfig {
+        busy_polls: None,
+        ..FakeOpenCodeConfig::default()
+    };
     let peers = peers(vec![Reply::answer(&plan(&request, "fix", 0.9))], never).await;
     let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
     app.inngest.send(request).await;
@@ -236,7 +350,10 @@ async fn a_session_that_exceeds_the_timeout_is_aborted() {
     let run = only_fix_run(&app);
     let out = outcome(&run);
     assert_eq!(out["status"], "failed");
-    assert!(out["reason"].as_str().unwrap().contains("aborted"), "{out:#}");
+    assert!(
+        out["reason"].as_str().unwrap().contains("aborted"),
+        "{out:#}"
+    );
     let seen = peers.opencode.recorded();
     assert_eq!(seen.aborts.len(), 1);
     // 60 s timeout / 10 s interval = 6 durable polls.
@@ -245,11 +362,18 @@ async fn a_session_that_exceeds_the_timeout_is_aborted() {
 
 #[tokio::test]
 async fn the_approval_gate_waits_proceeds_on_approval_and_gives_up_on_timeout() {
-    let settings = || pipeline::Settings { approval_required: true, ..fast_settings() };
+    let settings = || pipeline::Settings {
+        approval_required: true,
+        ..fast_settings()
+    };
 
     // No approval: the wait times out and nothing is started.
     let request = leak_fix_request().await;
-    let peers_a = peers(vec![Reply::answer(&plan(&request, "fix", 0.9))], FakeOpenCodeConfig::default()).await;
+    let peers_a = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
     let app = app_with(&peers_a, settings(), Some(peers_a.opencode.base_url())).await;
     app.inngest.send(request.clone()).await;
     app.inngest.run_until_idle().await.unwrap();
@@ -261,24 +385,45 @@ async fn the_approval_gate_waits_proceeds_on_approval_and_gives_up_on_timeout() 
 
     // Approved (and an approval for another fingerprint is ignored).
     let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers_b = peers(vec![Reply::answer(&plan(&request, "fix", 0.9))], FakeOpenCodeConfig::default()).await;
+    let peers_b = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
     let app = app_with(&peers_b, settings(), Some(peers_b.opencode.base_url())).await;
     app.inngest.send(request).await;
-    app.inngest.send(json!({"name": "autofix/fix.approved", "data": {"fingerprint": "af-other"}})).await;
+    app.inngest
+        .send(json!({"name": "autofix/fix.approved", "data": {"fingerprint": "af-other"}}))
+        .await;
     app.inngest.send(json!({"name": "autofix/fix.approved", "data": {"fingerprint": fp, "approved_by": "oncall"}})).await;
     app.inngest.run_until_idle().await.unwrap();
     let run = only_fix_run(&app);
-    assert!(run.waits[0].resolved && run.waits[0].matched_event_id.is_some(), "{:?}", run.waits);
-    assert_eq!(peers_b.opencode.recorded().sessions.len(), 1, "the agent starts after approval");
+    assert!(
+        run.waits[0].resolved && run.waits[0].matched_event_id.is_some(),
+        "{:?}",
+        run.waits
+    );
+    assert_eq!(
+        peers_b.opencode.recorded().sessions.len(),
+        1,
+        "the agent starts after approval"
+    );
 }
 
 #[tokio::test]
 async fn anthropic_is_a_drop_in_provider() {
     let request = leak_fix_request().await;
-    let llm = FakeLlm::start(Flavor::Anthropic, vec![Reply::answer(&plan(&request, "fix", 0.9))]).await;
+    let llm = FakeLlm::start(
+        Flavor::Anthropic,
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+    )
+    .await;
     let http = reqwest::Client::new();
     let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
-    deps.llm = Some(llm::Llm::new(http, llm.provider("sk-ant-secret", "claude-test")));
+    deps.llm = Some(llm::Llm::new(
+        http,
+        llm.provider("sk-ant-secret", "claude-test"),
+    ));
     let app = App::start(deps).await;
     app.inngest.send(request).await;
     app.inngest.run_until_idle().await.unwrap();
@@ -302,7 +447,13 @@ async fn a_session_that_ends_without_a_pr_is_a_failure_with_the_agents_last_mess
     let run = only_fix_run(&app);
     let out = outcome(&run);
     assert_eq!(out["status"], "failed");
-    assert!(out["reason"].as_str().unwrap().contains("no pull request"), "{out:#}");
-    assert_eq!(out["agent_last_message"], "I could not run the tests: npm ci failed.");
+    assert!(
+        out["reason"].as_str().unwrap().contains("no pull request"),
+        "{out:#}"
+    );
+    assert_eq!(
+        out["agent_last_message"],
+        "I could not run the tests: npm ci failed."
+    );
     assert!(out["pull_request"].is_null());
 }

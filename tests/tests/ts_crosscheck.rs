@@ -8,7 +8,10 @@
 //! Skipped with a note when `tests/inngest-ts-ref/node_modules` is missing, except in CI
 //! (`tests/run.sh` installs it).
 
-use inngest::{Client, Config, Ctx, Error, Event, Invoke, ServableFunction, Trigger, WaitForEvent, function, serve};
+use inngest::{
+    Client, Config, Ctx, Error, Event, Invoke, ServableFunction, Trigger, WaitForEvent, function,
+    serve,
+};
 use inngest_testkit::node::{TsRefApp, ts_ref_ready};
 use inngest_testkit::{Options, TestInngest};
 use serde_json::{Value, json};
@@ -114,7 +117,10 @@ fn functions() -> Vec<ServableFunction> {
         .handler(|ctx: Ctx<Value>| async move {
             ctx.step
                 .run("validate-input", || async {
-                    Err::<Value, _>(Error::non_retriable("input rejected: projectId is required").with_name("NonRetriableError"))
+                    Err::<Value, _>(
+                        Error::non_retriable("input rejected: projectId is required")
+                            .with_name("NonRetriableError"),
+                    )
                 })
                 .await?;
             Ok(json!({"unreachable": true}))
@@ -124,7 +130,11 @@ fn functions() -> Vec<ServableFunction> {
         .retries(1)
         .handler(|ctx: Ctx<Value>| async move {
             ctx.step
-                .run("always-fails", || async { Err::<Value, _>(Error::retriable("upstream down (simulated permanent failure)")) })
+                .run("always-fails", || async {
+                    Err::<Value, _>(Error::retriable(
+                        "upstream down (simulated permanent failure)",
+                    ))
+                })
                 .await?;
             Ok(json!({"unreachable": true}))
         });
@@ -157,7 +167,12 @@ fn functions() -> Vec<ServableFunction> {
         .trigger(Trigger::event("autofix/ref.child.requested"))
         .handler(|ctx: Ctx<Value>| async move {
             let n = ctx.event.data["n"].as_i64().unwrap_or(0);
-            let out: Value = ctx.step.run("double", || async move { Ok::<_, Error>(json!({"doubled": n * 2})) }).await?;
+            let out: Value = ctx
+                .step
+                .run("double", || async move {
+                    Ok::<_, Error>(json!({"doubled": n * 2}))
+                })
+                .await?;
             Ok(out)
         });
     let parent = function("invoke-parent", "Invoke parent")
@@ -167,7 +182,11 @@ fn functions() -> Vec<ServableFunction> {
                 .step
                 .invoke(
                     "call-child",
-                    Invoke { function_id: "invoke-child".into(), data: json!({"n": ctx.event.data["n"]}), timeout: Some(Duration::from_secs(3600)) },
+                    Invoke {
+                        function_id: "invoke-child".into(),
+                        data: json!({"n": ctx.event.data["n"]}),
+                        timeout: Some(Duration::from_secs(3600)),
+                    },
                 )
                 .await?;
             Ok(json!({"child": child}))
@@ -197,28 +216,49 @@ async fn our_sdk_produces_the_same_wire_shape_as_the_official_typescript_sdk() {
         return;
     }
     let ts = TestInngest::start(Options::dev()).await;
-    let app = TsRefApp::start(&ts).await.expect("start the TypeScript reference app");
-    ts.sync(app.serve_url()).await.expect("sync the TypeScript app");
+    let app = TsRefApp::start(&ts)
+        .await
+        .expect("start the TypeScript reference app");
+    ts.sync(app.serve_url())
+        .await
+        .expect("sync the TypeScript app");
     scenario(&ts).await;
 
     let rs = TestInngest::start(Options::dev()).await;
-    let router = serve(Client::new(Config::dev("autofix-ref", rs.base_url()), reqwest::Client::new()), functions());
+    let router = serve(
+        Client::new(
+            Config::dev("autofix-ref", rs.base_url()),
+            reqwest::Client::new(),
+        ),
+        functions(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    rs.sync(&url::Url::parse(&format!("http://{addr}/api/inngest")).unwrap()).await.unwrap();
+    rs.sync(&url::Url::parse(&format!("http://{addr}/api/inngest")).unwrap())
+        .await
+        .unwrap();
     scenario(&rs).await;
 
     // Same runs, same outcomes.
     let outcomes = |runs: Vec<inngest_testkit::RunRecord>| {
-        let mut v: Vec<(String, bool)> = runs.into_iter().map(|r| (r.fn_id.clone(), r.output().is_some())).collect();
+        let mut v: Vec<(String, bool)> = runs
+            .into_iter()
+            .map(|r| (r.fn_id.clone(), r.output().is_some()))
+            .collect();
         v.sort();
         v
     };
     let (ts_runs, rs_runs) = (outcomes(ts.runs()), outcomes(rs.runs()));
     assert_eq!(rs_runs, ts_runs);
-    assert!(ts_runs.len() >= 10, "the scenario exercises every function: {ts_runs:?}");
-    assert!(ts_runs.iter().any(|(_, ok)| !ok), "the scenario includes failing runs");
+    assert!(
+        ts_runs.len() >= 10,
+        "the scenario exercises every function: {ts_runs:?}"
+    );
+    assert!(
+        ts_runs.iter().any(|(_, ok)| !ok),
+        "the scenario includes failing runs"
+    );
 
     // Same wire: registration, ops, step ids, status codes, headers.
     rs.wire_shape().assert_same_as(&ts.wire_shape());

@@ -30,7 +30,10 @@ pub async fn run(options: Options, json: bool) -> anyhow::Result<()> {
     let built = deps::build(&options, true).await?;
     let functions = pipeline::functions(built.deps.clone()).context("AUTOFIX_CRON")?;
     let runner = inngest::InlineRunner::new(functions);
-    let event = inngest::Event::new(HEALTH_CHECK_REQUESTED, serde_json::json!({"reason": "autofix check"}))?;
+    let event = inngest::Event::new(
+        HEALTH_CHECK_REQUESTED,
+        serde_json::json!({"reason": "autofix check"}),
+    )?;
     let runs = runner.run(event).await;
 
     let mut monitor: Option<MonitorReport> = None;
@@ -46,12 +49,17 @@ pub async fn run(options: Options, json: bool) -> anyhow::Result<()> {
             }
         };
         match run.function_id.as_str() {
-            pipeline::MONITOR_FN => monitor = Some(serde_json::from_value(output).context("monitor output")?),
+            pipeline::MONITOR_FN => {
+                monitor = Some(serde_json::from_value(output).context("monitor output")?)
+            }
             pipeline::CONTEXT_FN => {
-                let report: ContextReport = serde_json::from_value(output).context("context output")?;
+                let report: ContextReport =
+                    serde_json::from_value(output).context("context output")?;
                 contexts.extend(report.contexts);
             }
-            pipeline::FIX_FN => fixes.push(serde_json::from_value::<FixOutcome>(output).context("fix output")?),
+            pipeline::FIX_FN => {
+                fixes.push(serde_json::from_value::<FixOutcome>(output).context("fix output")?)
+            }
             _ => {}
         }
     }
@@ -84,7 +92,11 @@ pub async fn run(options: Options, json: bool) -> anyhow::Result<()> {
 }
 
 fn print_text(r: &CheckReport, d: &deps::Describe) {
-    let label = if r.demo { " [DEMO PROJECT — built-in data, not your Railway account]" } else { "" };
+    let label = if r.demo {
+        " [DEMO PROJECT — built-in data, not your Railway account]"
+    } else {
+        ""
+    };
     println!("# Autofix check: {} / {}{label}", r.project, r.environment);
     println!("analysis: {} · agent: {}", d.llm, d.agent);
     println!();
@@ -106,9 +118,20 @@ fn print_text(r: &CheckReport, d: &deps::Describe) {
         let repo = f.repo.as_deref().unwrap_or("(no repository)");
         println!("### {repo} — fingerprint {}", f.fingerprint);
         println!("{}", pipeline::analysis_markdown(&f.analysis).trim_end());
-        println!("outcome: {:?}{}", f.status, f.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default());
+        println!(
+            "outcome: {:?}{}",
+            f.status,
+            f.reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default()
+        );
         if let Some(task) = &f.task {
-            println!("\n#### Task for the coding agent (branch {})\n{}", task.branch, task.prompt_text.trim_end());
+            println!(
+                "\n#### Task for the coding agent (branch {})\n{}",
+                task.branch,
+                task.prompt_text.trim_end()
+            );
         }
         println!();
     }
@@ -119,23 +142,59 @@ fn print_text(r: &CheckReport, d: &deps::Describe) {
 
 /// A few lines per service: the strongest log patterns, failing and slow routes, upstreams.
 fn print_evidence(c: &evidence::ServiceContext) {
-    println!("### {}{}", c.service, c.repo.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+    println!(
+        "### {}{}",
+        c.service,
+        c.repo
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
     let mut shown = 0;
-    for p in c.log_patterns.iter().filter(|p| !matches!(p.level.as_str(), "info" | "debug" | "trace")).take(4) {
-        println!("- log {} ×{}: {}", p.level, p.count, one_line(&p.pattern, 140));
+    for p in c
+        .log_patterns
+        .iter()
+        .filter(|p| !matches!(p.level.as_str(), "info" | "debug" | "trace"))
+        .take(4)
+    {
+        println!(
+            "- log {} ×{}: {}",
+            p.level,
+            p.count,
+            one_line(&p.pattern, 140)
+        );
         shown += 1;
     }
     for g in c.http_failures.iter().take(3) {
-        println!("- HTTP {} {} {} ×{}", g.status, g.method, one_line(&g.route, 80), g.count);
+        println!(
+            "- HTTP {} {} {} ×{}",
+            g.status,
+            g.method,
+            one_line(&g.route, 80),
+            g.count
+        );
         shown += 1;
     }
     for g in c.slow_requests.iter().take(2) {
-        let p95 = g.p95_ms.map(|ms| format!(" p95 {:.1} s", ms / 1000.0)).unwrap_or_default();
-        println!("- slow {} {} ×{}{p95}", g.method, one_line(&g.route, 80), g.count);
+        let p95 = g
+            .p95_ms
+            .map(|ms| format!(" p95 {:.1} s", ms / 1000.0))
+            .unwrap_or_default();
+        println!(
+            "- slow {} {} ×{}{p95}",
+            g.method,
+            one_line(&g.route, 80),
+            g.count
+        );
         shown += 1;
     }
     for u in &c.upstreams {
-        println!("- upstream {}: {:?} {}", u.name, u.health, u.incidents.join("; "));
+        println!(
+            "- upstream {}: {:?} {}",
+            u.name,
+            u.health,
+            u.incidents.join("; ")
+        );
         shown += 1;
     }
     if shown == 0 {

@@ -28,7 +28,11 @@ pub struct Options {
     #[arg(long, env = "RAILWAY_ENVIRONMENT_NAME")]
     pub railway_environment_name: Option<String>,
     /// Railway GraphQL endpoint.
-    #[arg(long, env = "RAILWAY_API_URL", default_value = "https://backboard.railway.com/graphql/v2")]
+    #[arg(
+        long,
+        env = "RAILWAY_API_URL",
+        default_value = "https://backboard.railway.com/graphql/v2"
+    )]
     pub railway_api_url: Url,
     /// Use the built-in demo project even when a Railway token is set.
     #[arg(long, env = "AUTOFIX_DEMO", default_value_t = false)]
@@ -171,7 +175,10 @@ pub struct ConfigError {
 }
 
 fn err(variable: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError { variable: variable.into(), problem: problem.into() }
+    ConfigError {
+        variable: variable.into(),
+        problem: problem.into(),
+    }
 }
 
 /// `30s`, `45m`, `24h`, `7d`, `1500ms`, or several joined (`1h30m`).
@@ -183,13 +190,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("`{text}` is not a duration; use e.g. 30s, 45m, 24h"));
+            return Err(format!(
+                "`{text}` is not a duration; use e.g. 30s, 45m, 24h"
+            ));
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| format!("`{text}`: number too large"))?;
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}`: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {
@@ -199,7 +214,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => Duration::from_secs(n * 3600),
             "d" => Duration::from_secs(n * 86_400),
             "" => return Err(format!("`{text}` has no unit; use ms, s, m, h or d")),
-            other => return Err(format!("`{text}`: unknown unit `{other}`; use ms, s, m, h or d")),
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{other}`; use ms, s, m, h or d"
+                ));
+            }
         };
         total += part;
     }
@@ -209,8 +228,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// How Autofix reaches Railway.
 #[derive(Debug, Clone)]
 pub enum RailwayTarget {
-    Demo { reason: &'static str },
-    Live { token: railway::Token, project_id: String, environment: EnvironmentSelector },
+    Demo {
+        reason: &'static str,
+    },
+    Live {
+        token: railway::Token,
+        project_id: String,
+        environment: EnvironmentSelector,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -222,13 +247,25 @@ pub enum EnvironmentSelector {
 impl Options {
     /// Where Railway data comes from, validated.
     pub fn railway_target(&self) -> Result<RailwayTarget, ConfigError> {
-        let api = self.railway_api_token.as_deref().filter(|t| !t.trim().is_empty());
-        let project = self.railway_token.as_deref().filter(|t| !t.trim().is_empty());
+        let api = self
+            .railway_api_token
+            .as_deref()
+            .filter(|t| !t.trim().is_empty());
+        let project = self
+            .railway_token
+            .as_deref()
+            .filter(|t| !t.trim().is_empty());
         if self.demo {
-            return Ok(RailwayTarget::Demo { reason: "AUTOFIX_DEMO is set" });
+            return Ok(RailwayTarget::Demo {
+                reason: "AUTOFIX_DEMO is set",
+            });
         }
         let token = match (api, project) {
-            (None, None) => return Ok(RailwayTarget::Demo { reason: "no RAILWAY_API_TOKEN or RAILWAY_TOKEN" }),
+            (None, None) => {
+                return Ok(RailwayTarget::Demo {
+                    reason: "no RAILWAY_API_TOKEN or RAILWAY_TOKEN",
+                });
+            }
             (Some(_), Some(_)) => {
                 return Err(err(
                     "RAILWAY_TOKEN",
@@ -242,10 +279,19 @@ impl Options {
             .railway_project_id
             .clone()
             .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| err("RAILWAY_PROJECT_ID", "required with a Railway token (Railway sets it in every deployment)"))?;
+            .ok_or_else(|| {
+                err(
+                    "RAILWAY_PROJECT_ID",
+                    "required with a Railway token (Railway sets it in every deployment)",
+                )
+            })?;
         let environment = match (&self.railway_environment_id, &self.railway_environment_name) {
-            (Some(id), _) if !id.trim().is_empty() => EnvironmentSelector::Id(id.trim().to_string()),
-            (_, Some(name)) if !name.trim().is_empty() => EnvironmentSelector::Name(name.trim().to_string()),
+            (Some(id), _) if !id.trim().is_empty() => {
+                EnvironmentSelector::Id(id.trim().to_string())
+            }
+            (_, Some(name)) if !name.trim().is_empty() => {
+                EnvironmentSelector::Name(name.trim().to_string())
+            }
             _ => {
                 return Err(err(
                     "RAILWAY_ENVIRONMENT_ID",
@@ -253,56 +299,90 @@ impl Options {
                 ));
             }
         };
-        Ok(RailwayTarget::Live { token, project_id, environment })
+        Ok(RailwayTarget::Live {
+            token,
+            project_id,
+            environment,
+        })
     }
 
     pub fn validate_common(&self) -> Result<(), ConfigError> {
         if !(5..=1440).contains(&self.window_minutes) {
-            return Err(err("AUTOFIX_WINDOW_MINUTES", format!("must be 5..=1440, got {}", self.window_minutes)));
+            return Err(err(
+                "AUTOFIX_WINDOW_MINUTES",
+                format!("must be 5..=1440, got {}", self.window_minutes),
+            ));
         }
         if !(0.0..=1.0).contains(&self.min_confidence) {
-            return Err(err("AUTOFIX_MIN_CONFIDENCE", format!("must be between 0 and 1, got {}", self.min_confidence)));
+            return Err(err(
+                "AUTOFIX_MIN_CONFIDENCE",
+                format!("must be between 0 and 1, got {}", self.min_confidence),
+            ));
         }
         if self.prompt_token_budget < 1_000 {
-            return Err(err("AUTOFIX_PROMPT_TOKEN_BUDGET", "must be at least 1000 tokens"));
+            return Err(err(
+                "AUTOFIX_PROMPT_TOKEN_BUDGET",
+                "must be at least 1000 tokens",
+            ));
         }
         if self.agent_poll_interval.is_zero() {
-            return Err(err("AUTOFIX_AGENT_POLL_INTERVAL", "must be greater than zero"));
+            return Err(err(
+                "AUTOFIX_AGENT_POLL_INTERVAL",
+                "must be greater than zero",
+            ));
         }
         if self.agent_timeout < self.agent_poll_interval {
-            return Err(err("AUTOFIX_AGENT_TIMEOUT", "must be at least AUTOFIX_AGENT_POLL_INTERVAL"));
+            return Err(err(
+                "AUTOFIX_AGENT_TIMEOUT",
+                "must be at least AUTOFIX_AGENT_POLL_INTERVAL",
+            ));
         }
         inngest::Trigger::cron(&self.cron).map_err(|e| err("AUTOFIX_CRON", e.to_string()))?;
         parse_duration(&self.fix_rate_limit).map_err(|e| err("AUTOFIX_FIX_RATE_LIMIT", e))?;
         if let Some(model) = &self.agent_model
             && opencode::ModelRef::parse(model).is_none()
         {
-            return Err(err("AUTOFIX_AGENT_MODEL", "must be `provider/model`, e.g. `anthropic/claude-sonnet-4-5`"));
+            return Err(err(
+                "AUTOFIX_AGENT_MODEL",
+                "must be `provider/model`, e.g. `anthropic/claude-sonnet-4-5`",
+            ));
         }
         Ok(())
     }
 
     /// Detection thresholds: defaults with the JSON overrides merged in.
     pub fn thresholds(&self) -> Result<detect::Thresholds, ConfigError> {
-        let Some(text) = &self.thresholds else { return Ok(detect::Thresholds::default()) };
+        let Some(text) = &self.thresholds else {
+            return Ok(detect::Thresholds::default());
+        };
         let overrides: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| err("AUTOFIX_THRESHOLDS", format!("not valid JSON: {e}")))?;
         let serde_json::Value::Object(overrides) = overrides else {
-            return Err(err("AUTOFIX_THRESHOLDS", "must be a JSON object, e.g. {\"cpu_warning_pct\": 80}"));
+            return Err(err(
+                "AUTOFIX_THRESHOLDS",
+                "must be a JSON object, e.g. {\"cpu_warning_pct\": 80}",
+            ));
         };
         let mut merged = serde_json::to_value(detect::Thresholds::default())
             .map_err(|e| err("AUTOFIX_THRESHOLDS", e.to_string()))?;
-        let serde_json::Value::Object(base) = &mut merged else { unreachable!("thresholds serialize to an object") };
+        let serde_json::Value::Object(base) = &mut merged else {
+            unreachable!("thresholds serialize to an object")
+        };
         for (k, v) in overrides {
             if !base.contains_key(&k) {
                 let known: Vec<&str> = base.keys().map(String::as_str).collect();
-                return Err(err("AUTOFIX_THRESHOLDS", format!("unknown threshold `{k}`; known: {}", known.join(", "))));
+                return Err(err(
+                    "AUTOFIX_THRESHOLDS",
+                    format!("unknown threshold `{k}`; known: {}", known.join(", ")),
+                ));
             }
             base.insert(k, v);
         }
-        let thresholds: detect::Thresholds =
-            serde_json::from_value(merged).map_err(|e| err("AUTOFIX_THRESHOLDS", format!("bad value: {e}")))?;
-        thresholds.validate().map_err(|e| err("AUTOFIX_THRESHOLDS", e.to_string()))?;
+        let thresholds: detect::Thresholds = serde_json::from_value(merged)
+            .map_err(|e| err("AUTOFIX_THRESHOLDS", format!("bad value: {e}")))?;
+        thresholds
+            .validate()
+            .map_err(|e| err("AUTOFIX_THRESHOLDS", e.to_string()))?;
         Ok(thresholds)
     }
 
@@ -311,7 +391,9 @@ impl Options {
         let kind = match self.llm_provider {
             Some(k) => k,
             None if self.anthropic_api_key.is_some() => LlmProviderKind::Anthropic,
-            None if self.openai_api_key.is_some() || self.openai_base_url.is_some() => LlmProviderKind::Openai,
+            None if self.openai_api_key.is_some() || self.openai_base_url.is_some() => {
+                LlmProviderKind::Openai
+            }
             None => LlmProviderKind::None,
         };
         Ok(match kind {
@@ -322,18 +404,26 @@ impl Options {
                     .as_ref()
                     .map_or_else(|| "https://api.openai.com/v1".to_string(), Url::to_string),
                 api_key: self.openai_api_key.clone(),
-                model: self.llm_model.clone().unwrap_or_else(|| "gpt-4o-mini".into()),
+                model: self
+                    .llm_model
+                    .clone()
+                    .unwrap_or_else(|| "gpt-4o-mini".into()),
             }),
             LlmProviderKind::Anthropic => Some(llm::Provider::Anthropic {
                 base_url: self
                     .anthropic_base_url
                     .as_ref()
                     .map_or_else(|| "https://api.anthropic.com".to_string(), Url::to_string),
-                api_key: self
-                    .anthropic_api_key
+                api_key: self.anthropic_api_key.clone().ok_or_else(|| {
+                    err(
+                        "ANTHROPIC_API_KEY",
+                        "required when AUTOFIX_LLM_PROVIDER=anthropic",
+                    )
+                })?,
+                model: self
+                    .llm_model
                     .clone()
-                    .ok_or_else(|| err("ANTHROPIC_API_KEY", "required when AUTOFIX_LLM_PROVIDER=anthropic"))?,
-                model: self.llm_model.clone().unwrap_or_else(|| "claude-sonnet-4-5".into()),
+                    .unwrap_or_else(|| "claude-sonnet-4-5".into()),
             }),
         })
     }
@@ -358,7 +448,8 @@ impl Options {
             }
             .filter(|v| !v.is_empty())
         };
-        inngest::Config::from_lookup(pipeline::APP_ID, lookup).map_err(|e| err("Inngest configuration", e.to_string()))
+        inngest::Config::from_lookup(pipeline::APP_ID, lookup)
+            .map_err(|e| err("Inngest configuration", e.to_string()))
     }
 }
 
@@ -370,7 +461,10 @@ mod tests {
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("1500ms").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
         assert!(parse_duration("5y").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("").is_err());

@@ -45,16 +45,26 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
                 format!("DEMO project (built-in data; {reason})"),
             )
         }
-        RailwayTarget::Live { token, project_id, environment } => {
-            let credentials = railway::Credentials { token, project_id: project_id.clone(), environment_id: String::new() };
-            let config = railway::ClientConfig::new(credentials).with_endpoint(options.railway_api_url.as_str());
+        RailwayTarget::Live {
+            token,
+            project_id,
+            environment,
+        } => {
+            let credentials = railway::Credentials {
+                token,
+                project_id: project_id.clone(),
+                environment_id: String::new(),
+            };
+            let config = railway::ClientConfig::new(credentials)
+                .with_endpoint(options.railway_api_url.as_str());
             let client = railway::RailwayClient::new(config).context("RAILWAY_API_URL")?;
             let client = match environment {
                 EnvironmentSelector::Id(id) => client.with_environment_id(id),
-                EnvironmentSelector::Name(name) => client
-                    .resolve_environment(&name)
-                    .await
-                    .with_context(|| format!("RAILWAY_ENVIRONMENT_NAME: cannot resolve environment `{name}`"))?,
+                EnvironmentSelector::Name(name) => {
+                    client.resolve_environment(&name).await.with_context(|| {
+                        format!("RAILWAY_ENVIRONMENT_NAME: cannot resolve environment `{name}`")
+                    })?
+                }
             };
             let desc = format!(
                 "Railway project {project_id}, environment {}",
@@ -66,10 +76,17 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
 
     let provider = options.llm_provider()?;
     let llm = provider.map(|p| llm::Llm::new(http.clone(), p));
-    let llm_desc = llm.as_ref().map_or_else(|| "rule-based analysis (no LLM configured)".to_string(), |l| l.describe());
+    let llm_desc = llm.as_ref().map_or_else(
+        || "rule-based analysis (no LLM configured)".to_string(),
+        |l| l.describe(),
+    );
 
     let github = options.github_token.as_ref().map(|token| {
-        github::GitHub::new(http.clone(), options.github_api_url.clone(), Some(token.clone()))
+        github::GitHub::new(
+            http.clone(),
+            options.github_api_url.clone(),
+            Some(token.clone()),
+        )
     });
     let github_desc = if github.is_some() {
         format!("GitHub API at {} (token set)", options.github_api_url)
@@ -83,7 +100,8 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
             .with_extra_json(extra)
             .map_err(|e| anyhow::anyhow!("AUTOFIX_PROVIDERS_JSON: {e}"))?;
     }
-    let upstreams = evidence::UpstreamChecker::new(http.clone(), table, github.clone(), options.status_timeout);
+    let upstreams =
+        evidence::UpstreamChecker::new(http.clone(), table, github.clone(), options.status_timeout);
 
     let opencode = match (&options.opencode_url, for_check) {
         (Some(url), false) => Some(opencode::OpenCode::new(
@@ -97,7 +115,9 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
     let agent_desc = match (&options.opencode_url, for_check) {
         (Some(url), false) => format!("OpenCode at {url}"),
         (Some(_), true) => "dry run (check never starts an agent)".to_string(),
-        (None, _) => "dry run (no OPENCODE_URL): generate-fix returns the task it would send".to_string(),
+        (None, _) => {
+            "dry run (no OPENCODE_URL): generate-fix returns the task it would send".to_string()
+        }
     };
 
     let mut settings = pipeline::Settings {
@@ -129,6 +149,11 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
     };
     Ok(Built {
         deps: Arc::new(deps),
-        describe: Describe { railway: railway_desc, llm: llm_desc, agent: agent_desc, github: github_desc },
+        describe: Describe {
+            railway: railway_desc,
+            llm: llm_desc,
+            agent: agent_desc,
+            github: github_desc,
+        },
     })
 }

@@ -7,7 +7,11 @@ use autofix::{check, deps, serve};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "autofix", version, about = "Self-healing Railway projects: detect, explain, open a fix PR. Driven by Inngest.")]
+#[command(
+    name = "autofix",
+    version,
+    about = "Self-healing Railway projects: detect, explain, open a fix PR. Driven by Inngest."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -42,7 +46,10 @@ fn main() -> ExitCode {
         Err(e) => return parse_error(e),
     };
     init_tracing(cli.options.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -74,7 +81,10 @@ fn parse_error(e: clap::Error) -> ExitCode {
         e.exit();
     }
     let flag = match e.get(ContextKind::InvalidArg) {
-        Some(ContextValue::String(s)) => s.split_whitespace().next().map(|f| f.trim_start_matches('-').to_string()),
+        Some(ContextValue::String(s)) => s
+            .split_whitespace()
+            .next()
+            .map(|f| f.trim_start_matches('-').to_string()),
         _ => None,
     };
     let env = flag.and_then(|long| {
@@ -96,7 +106,9 @@ fn parse_error(e: clap::Error) -> ExitCode {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),

@@ -38,7 +38,12 @@ pub struct ServeArgs {
 
 impl Default for ServeArgs {
     fn default() -> Self {
-        Self { host: "0.0.0.0".into(), port: 3000, step_timeout: Duration::from_secs(600), sync_on_start: true }
+        Self {
+            host: "0.0.0.0".into(),
+            port: 3000,
+            step_timeout: Duration::from_secs(600),
+            sync_on_start: true,
+        }
     }
 }
 
@@ -59,7 +64,12 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
 
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
-        .with_context(|| format!("HOST/PORT: `{}:{}` is not a socket address", args.host, args.port))?;
+        .with_context(|| {
+            format!(
+                "HOST/PORT: `{}:{}` is not a socket address",
+                args.host, args.port
+            )
+        })?;
 
     print_startup(&options, &built.describe, &inngest_config, addr);
 
@@ -71,7 +81,9 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
     };
     let app = router(client.clone(), functions.clone(), health, args.step_timeout);
 
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "listening");
 
     if args.sync_on_start
@@ -83,36 +95,52 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(sync_with_retries(client, functions, serve_url));
     }
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
     tracing::info!("shut down");
     Ok(())
 }
 
 /// The worker's routes: the Inngest endpoint, liveness and readiness.
-pub fn router(client: inngest::Client, functions: Vec<inngest::ServableFunction>, health: Health, step_timeout: Duration) -> Router {
+pub fn router(
+    client: inngest::Client,
+    functions: Vec<inngest::ServableFunction>,
+    health: Health,
+    step_timeout: Duration,
+) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     // Steps call LLMs and Railway: they get a long limit; the probes a short one.
-    let inngest_routes = inngest::serve(client, functions)
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, step_timeout));
+    let inngest_routes = inngest::serve(client, functions).layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        step_timeout,
+    ));
     let probes = Router::new()
-        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .with_state(Arc::new(health))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(5)));
-    Router::new()
-        .merge(inngest_routes)
-        .merge(probes)
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    axum::http::header::AUTHORIZATION,
-                    HeaderName::from_static("x-inngest-signature"),
-                ]))
-                .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http())
-                .layer(PropagateRequestIdLayer::new(x_request_id))
-                .layer(CatchPanicLayer::new()),
-        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(5),
+        ));
+    Router::new().merge(inngest_routes).merge(probes).layer(
+        tower::ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                axum::http::header::AUTHORIZATION,
+                HeaderName::from_static("x-inngest-signature"),
+            ]))
+            .layer(SetRequestIdLayer::new(
+                x_request_id.clone(),
+                MakeRequestUuid,
+            ))
+            .layer(TraceLayer::new_for_http())
+            .layer(PropagateRequestIdLayer::new(x_request_id))
+            .layer(CatchPanicLayer::new()),
+    )
 }
 
 async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
@@ -128,16 +156,25 @@ async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
         .map(|r| r.status().is_success())
         .unwrap_or(false);
     if reachable {
-        (StatusCode::OK, Json(serde_json::json!({"status": "ready", "inngest": "reachable"})))
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ready", "inngest": "reachable"})),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "not ready", "inngest": format!("dev server not reachable at {url}")})),
+            Json(
+                serde_json::json!({"status": "not ready", "inngest": format!("dev server not reachable at {url}")}),
+            ),
         )
     }
 }
 
-async fn sync_with_retries(client: inngest::Client, functions: Vec<inngest::ServableFunction>, serve_url: url::Url) {
+async fn sync_with_retries(
+    client: inngest::Client,
+    functions: Vec<inngest::ServableFunction>,
+    serve_url: url::Url,
+) {
     let mut delay = Duration::from_secs(1);
     for attempt in 1..=5 {
         match inngest::register(&client, &functions, &serve_url).await {
@@ -152,25 +189,48 @@ async fn sync_with_retries(client: inngest::Client, functions: Vec<inngest::Serv
             }
         }
     }
-    tracing::error!("could not register with Inngest; sync the app from the Inngest dashboard or with a PUT to the serve URL");
+    tracing::error!(
+        "could not register with Inngest; sync the app from the Inngest dashboard or with a PUT to the serve URL"
+    );
 }
 
-fn print_startup(options: &Options, describe: &deps::Describe, inngest: &inngest::Config, addr: SocketAddr) {
+fn print_startup(
+    options: &Options,
+    describe: &deps::Describe,
+    inngest: &inngest::Config,
+    addr: SocketAddr,
+) {
     let mode = match inngest.mode {
-        inngest::Mode::Dev => format!("dev (Inngest dev server at {}; no signature checks)", inngest.api_base_url),
-        inngest::Mode::Cloud => format!("cloud (Inngest API at {}; signed requests only)", inngest.api_base_url),
+        inngest::Mode::Dev => format!(
+            "dev (Inngest dev server at {}; no signature checks)",
+            inngest.api_base_url
+        ),
+        inngest::Mode::Cloud => format!(
+            "cloud (Inngest API at {}; signed requests only)",
+            inngest.api_base_url
+        ),
     };
-    let serve_url = inngest
-        .serve_origin
-        .as_deref()
-        .map_or_else(|| format!("http://{addr}{} (origin from each request)", inngest.serve_path), |o| {
-            format!("{}{}", o.trim_end_matches('/'), inngest.serve_path)
-        });
-    println!("autofix {} — serving {} functions", env!("CARGO_PKG_VERSION"), pipeline::APP_ID);
+    let serve_url = inngest.serve_origin.as_deref().map_or_else(
+        || {
+            format!(
+                "http://{addr}{} (origin from each request)",
+                inngest.serve_path
+            )
+        },
+        |o| format!("{}{}", o.trim_end_matches('/'), inngest.serve_path),
+    );
+    println!(
+        "autofix {} — serving {} functions",
+        env!("CARGO_PKG_VERSION"),
+        pipeline::APP_ID
+    );
     println!("  inngest mode : {mode}");
     println!("  serve url    : {serve_url}");
     println!("  railway      : {}", describe.railway);
-    println!("  schedule     : monitor-project-health on `{}`, window {} min", options.cron, options.window_minutes);
+    println!(
+        "  schedule     : monitor-project-health on `{}`, window {} min",
+        options.cron, options.window_minutes
+    );
     println!("  analysis     : {}", describe.llm);
     println!("  coding agent : {}", describe.agent);
     println!("  github       : {}", describe.github);

@@ -11,7 +11,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_autofix");
 
 fn autofix(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -19,7 +21,11 @@ fn autofix(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
@@ -45,7 +51,10 @@ fn help_lists_every_option_with_its_environment_variable() {
         "INNGEST_SIGNING_KEY",
         "INNGEST_SERVE_ORIGIN",
     ] {
-        assert!(help.contains(&format!("[env: {var}")), "--help misses {var}");
+        assert!(
+            help.contains(&format!("[env: {var}")),
+            "--help misses {var}"
+        );
     }
 }
 
@@ -54,21 +63,39 @@ fn configuration_errors_name_the_variable_and_never_echo_a_secret() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("AUTOFIX_WINDOW_MINUTES", "2")], "AUTOFIX_WINDOW_MINUTES"),
         (&[("AUTOFIX_CRON", "every ten minutes")], "AUTOFIX_CRON"),
-        (&[("AUTOFIX_THRESHOLDS", "{\"cpu_warning\": 80}")], "unknown threshold `cpu_warning`"),
-        (&[("AUTOFIX_AGENT_TIMEOUT", "10")], "AUTOFIX_AGENT_TIMEOUT"),
-        (&[("RAILWAY_API_TOKEN", "tok-super-secret")], "RAILWAY_PROJECT_ID"),
         (
-            &[("RAILWAY_API_TOKEN", "tok-super-secret"), ("RAILWAY_TOKEN", "tok-other-secret")],
+            &[("AUTOFIX_THRESHOLDS", "{\"cpu_warning\": 80}")],
+            "unknown threshold `cpu_warning`",
+        ),
+        (&[("AUTOFIX_AGENT_TIMEOUT", "10")], "AUTOFIX_AGENT_TIMEOUT"),
+        (
+            &[("RAILWAY_API_TOKEN", "tok-super-secret")],
+            "RAILWAY_PROJECT_ID",
+        ),
+        (
+            &[
+                ("RAILWAY_API_TOKEN", "tok-super-secret"),
+                ("RAILWAY_TOKEN", "tok-other-secret"),
+            ],
             "set only one",
         ),
-        (&[("AUTOFIX_LLM_PROVIDER", "anthropic")], "ANTHROPIC_API_KEY"),
+        (
+            &[("AUTOFIX_LLM_PROVIDER", "anthropic")],
+            "ANTHROPIC_API_KEY",
+        ),
     ];
     for (env, expected) in cases {
         let out = autofix(&["check"], env);
         let all = text(&out);
         assert!(!out.status.success(), "{env:?} should fail: {all}");
-        assert!(all.contains(expected), "{env:?}: expected `{expected}` in: {all}");
-        assert!(!all.contains("super-secret") && !all.contains("other-secret"), "secret echoed: {all}");
+        assert!(
+            all.contains(expected),
+            "{env:?}: expected `{expected}` in: {all}"
+        );
+        assert!(
+            !all.contains("super-secret") && !all.contains("other-secret"),
+            "secret echoed: {all}"
+        );
     }
 }
 
@@ -87,7 +114,14 @@ fn check_json_on_the_demo_flags_the_three_broken_services_only() {
     assert_eq!(report["demo"], true);
     let findings = report["findings"].as_array().expect("findings");
     for f in findings {
-        for key in ["service", "kind", "severity", "value", "threshold", "evidence"] {
+        for key in [
+            "service",
+            "kind",
+            "severity",
+            "value",
+            "threshold",
+            "evidence",
+        ] {
             assert!(!f[key].is_null(), "finding without {key}: {f}");
         }
     }
@@ -101,7 +135,10 @@ fn check_json_on_the_demo_flags_the_three_broken_services_only() {
     assert_eq!(kind_of("storefront-api"), ["memory_trend"]);
     assert_eq!(kind_of("image-worker"), ["cpu"]);
     assert_eq!(kind_of("reports-api"), ["latency"]);
-    assert!(kind_of("edge-gateway").is_empty(), "the spiky healthy service is not flagged");
+    assert!(
+        kind_of("edge-gateway").is_empty(),
+        "the spiky healthy service is not flagged"
+    );
     assert!(findings.iter().all(|f| f["service"] != "edge-gateway"));
     // The chain ran to the end: a dry-run task for each fixable repository.
     let fixes = report["fixes"].as_array().unwrap();
@@ -120,7 +157,11 @@ fn check_text_report_is_labelled_as_demo() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Child(std::process::Child);
@@ -163,16 +204,39 @@ async fn serve_registers_three_functions_and_a_requested_check_reaches_a_dry_run
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready, "autofix serve did not become healthy");
-    let readyz: Value = http.get(format!("{base}/readyz")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(readyz["status"], "ready", "the dev server (test executor) answers /health: {readyz}");
+    let readyz: Value = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        readyz["status"], "ready",
+        "the dev server (test executor) answers /health: {readyz}"
+    );
 
     let serve_url = url::Url::parse(&format!("{base}/api/inngest")).unwrap();
     let registration = inngest.sync(&serve_url).await.expect("sync");
-    let mut ids: Vec<&str> = registration.functions.iter().map(|f| f.id.as_str()).collect();
+    let mut ids: Vec<&str> = registration
+        .functions
+        .iter()
+        .map(|f| f.id.as_str())
+        .collect();
     ids.sort();
-    assert_eq!(ids, ["autofix-generate-fix", "autofix-monitor-project-health", "autofix-pull-service-context"]);
+    assert_eq!(
+        ids,
+        [
+            "autofix-generate-fix",
+            "autofix-monitor-project-health",
+            "autofix-pull-service-context"
+        ]
+    );
 
-    inngest.send(json!({"name": "autofix/health.check.requested", "data": {}})).await;
+    inngest
+        .send(json!({"name": "autofix/health.check.requested", "data": {}}))
+        .await;
     inngest.run_until_idle().await.expect("runs finish");
     let fixes = inngest.runs_of("autofix-generate-fix");
     let dry: Vec<&Value> = fixes
@@ -183,7 +247,10 @@ async fn serve_registers_three_functions_and_a_requested_check_reaches_a_dry_run
         })
         .collect();
     assert_eq!(dry.len(), 2, "{fixes:#?}");
-    assert!(dry.iter().all(|o| o["demo"] == true && o["task"]["prompt_text"].as_str().is_some()));
+    assert!(
+        dry.iter()
+            .all(|o| o["demo"] == true && o["task"]["prompt_text"].as_str().is_some())
+    );
 
     // The startup block says what the worker does.
     let _ = child.0.kill();

@@ -9,7 +9,9 @@ use inngest::{Ctx, Event, ServableFunction, Trigger};
 use railway::model::ServiceLogs;
 use serde::{Deserialize, Serialize};
 
-use crate::events::{AffectedService, CONTEXT_REQUESTED, ContextRequested, FIX_REQUESTED, FixRequested};
+use crate::events::{
+    AffectedService, CONTEXT_REQUESTED, ContextRequested, FIX_REQUESTED, FixRequested,
+};
 use crate::{Deps, railway_error};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,15 +62,25 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
                     (s.id.clone(), result)
                 }
             });
-            Ok(futures::future::join_all(checks).await.into_iter().collect())
+            Ok(futures::future::join_all(checks)
+                .await
+                .into_iter()
+                .collect())
         })
         .await?;
 
     let contexts = build_contexts(deps, req, &logs, &upstreams);
-    let context_markdown = contexts.iter().map(evidence::context_markdown).collect::<Vec<_>>().join("\n");
+    let context_markdown = contexts
+        .iter()
+        .map(evidence::context_markdown)
+        .collect::<Vec<_>>()
+        .join("\n");
 
     let requests = fix_requests(req, &contexts, deps.settings.max_event_bytes);
-    let fix_requests = requests.iter().map(|r| (r.concurrency_key.clone(), r.fingerprint.clone())).collect();
+    let fix_requests = requests
+        .iter()
+        .map(|r| (r.concurrency_key.clone(), r.fingerprint.clone()))
+        .collect();
     let mut fix_event_ids = Vec::new();
     if !requests.is_empty() {
         let events = requests
@@ -78,7 +90,13 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
         fix_event_ids = step.send_event("request-fix", events).await?;
     }
 
-    Ok(ContextReport { demo: req.demo, context_markdown, contexts, fix_requests, fix_event_ids })
+    Ok(ContextReport {
+        demo: req.demo,
+        context_markdown,
+        contexts,
+        fix_requests,
+        fix_event_ids,
+    })
 }
 
 fn build_contexts(
@@ -91,8 +109,15 @@ fn build_contexts(
         .iter()
         .map(|s| {
             let service = service_stub(s);
-            let empty = ServiceLogs { service_id: s.id.clone(), ..ServiceLogs::default() };
-            let mut ctx = evidence::build_context(&service, logs.get(&s.id).unwrap_or(&empty), &deps.settings.evidence_limits);
+            let empty = ServiceLogs {
+                service_id: s.id.clone(),
+                ..ServiceLogs::default()
+            };
+            let mut ctx = evidence::build_context(
+                &service,
+                logs.get(&s.id).unwrap_or(&empty),
+                &deps.settings.evidence_limits,
+            );
             if let Some((statuses, notes)) = upstreams.get(&s.id) {
                 ctx.upstreams = statuses.clone();
                 ctx.notes.extend(notes.iter().cloned());
@@ -108,7 +133,10 @@ fn service_stub(s: &AffectedService) -> railway::model::Service {
         id: s.id.clone(),
         instance_id: String::new(),
         name: s.name.clone(),
-        source: railway::model::ServiceSource { repo: s.repo.clone(), image: None },
+        source: railway::model::ServiceSource {
+            repo: s.repo.clone(),
+            image: None,
+        },
         builder: None,
         root_directory: None,
         start_command: None,
@@ -122,7 +150,11 @@ fn service_stub(s: &AffectedService) -> railway::model::Service {
 
 /// One request per repository among the services with incidents; services without a repository
 /// form one group, so the analysis still runs (and records why no fix can be opened).
-pub(crate) fn fix_requests(req: &ContextRequested, contexts: &[ServiceContext], max_bytes: usize) -> Vec<FixRequested> {
+pub(crate) fn fix_requests(
+    req: &ContextRequested,
+    contexts: &[ServiceContext],
+    max_bytes: usize,
+) -> Vec<FixRequested> {
     let mut groups: BTreeMap<Option<String>, Vec<AffectedService>> = BTreeMap::new();
     for s in &req.services {
         if req.findings.iter().any(|f| f.service_id == s.id) {
@@ -162,10 +194,13 @@ pub(crate) fn fix_requests(req: &ContextRequested, contexts: &[ServiceContext], 
         .collect()
 }
 
-
 /// The evidence one group's analysis sees: its own services and the databases of the
 /// environment, because the cause of an API's symptom often sits in its database.
-fn group_contexts(contexts: &[ServiceContext], group: &[AffectedService], all: &[AffectedService]) -> Vec<ServiceContext> {
+fn group_contexts(
+    contexts: &[ServiceContext],
+    group: &[AffectedService],
+    all: &[AffectedService],
+) -> Vec<ServiceContext> {
     contexts
         .iter()
         .filter(|c| {
@@ -188,17 +223,26 @@ pub(crate) fn fit_event(request: &mut FixRequested, max_bytes: usize) {
         for p in &mut ctx.log_patterns {
             p.samples.truncate(1);
         }
-        ctx.notes.push("samples trimmed to one per pattern to fit the event size limit".into());
+        ctx.notes
+            .push("samples trimmed to one per pattern to fit the event size limit".into());
     }
     if size(request) <= max_bytes {
         return;
     }
     for ctx in &mut request.contexts {
         let before = ctx.log_patterns.len();
-        ctx.log_patterns.retain(|p| matches!(p.level.as_str(), "error" | "fatal" | "critical" | "warn" | "warning"));
+        ctx.log_patterns.retain(|p| {
+            matches!(
+                p.level.as_str(),
+                "error" | "fatal" | "critical" | "warn" | "warning"
+            )
+        });
         ctx.slow_requests.truncate(3);
         if ctx.log_patterns.len() < before {
-            ctx.notes.push(format!("{} info-level patterns dropped to fit the event size limit", before - ctx.log_patterns.len()));
+            ctx.notes.push(format!(
+                "{} info-level patterns dropped to fit the event size limit",
+                before - ctx.log_patterns.len()
+            ));
         }
     }
     while size(request) > max_bytes {
@@ -213,8 +257,13 @@ pub(crate) fn fit_event(request: &mut FixRequested, max_bytes: usize) {
                 } else {
                     c.http_failures.pop();
                 }
-                if !c.notes.iter().any(|n| n.starts_with("tail of the evidence")) {
-                    c.notes.push("tail of the evidence dropped to fit the event size limit".into());
+                if !c
+                    .notes
+                    .iter()
+                    .any(|n| n.starts_with("tail of the evidence"))
+                {
+                    c.notes
+                        .push("tail of the evidence dropped to fit the event size limit".into());
                 }
             }
             _ => break,

@@ -53,7 +53,11 @@ pub(crate) fn function(deps: Arc<Deps>) -> ServableFunction {
         // One agent per repository at a time: two sessions pushing to one repo race each other.
         .concurrency(1, Some("event.data.concurrency_key"))
         // A problem that persists for hours yields one attempt per period, not one per cycle.
-        .rate_limit(1, &s.fix_rate_limit_period, Some("event.data.concurrency_key + '-' + event.data.fingerprint"))
+        .rate_limit(
+            1,
+            &s.fix_rate_limit_period,
+            Some("event.data.concurrency_key + '-' + event.data.fingerprint"),
+        )
         .handler(move |ctx: Ctx<FixRequested>| {
             let deps = deps.clone();
             async move { run(&deps, ctx).await }
@@ -78,7 +82,9 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
         .run("analyze", || async {
             analysis::analyze(deps.llm.as_ref(), &input, &settings.prompt_budget)
                 .await
-                .map_err(|e| step_error(e.is_retriable(), None, e.to_string()).with_name("AnalysisError"))
+                .map_err(|e| {
+                    step_error(e.is_retriable(), None, e.to_string()).with_name("AnalysisError")
+                })
         })
         .await?;
 
@@ -120,8 +126,14 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
         .into_iter()
         .find(|d| d.repo == repo);
     match decision {
-        Some(RepoDecision { decision: analysis::Decision::Proceed, .. }) => {}
-        Some(RepoDecision { decision: analysis::Decision::Skip { reason }, .. }) => {
+        Some(RepoDecision {
+            decision: analysis::Decision::Proceed,
+            ..
+        }) => {}
+        Some(RepoDecision {
+            decision: analysis::Decision::Skip { reason },
+            ..
+        }) => {
             outcome.reason = Some(reason);
             outcome.pull_request = existing;
             return Ok(outcome);
@@ -182,7 +194,9 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
                 .create_session(&session_dir, &title)
                 .await
                 .map(|s| s.id)
-                .map_err(|e| step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError"))
+                .map_err(|e| {
+                    step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
+                })
         })
         .await?;
     outcome.session_id = Some(session_id.clone());
@@ -190,26 +204,38 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
     step.run("send-task", || async {
         let request = opencode::PromptRequest {
             text: task.prompt_text.clone(),
-            model: settings.agent_model.as_deref().and_then(opencode::ModelRef::parse),
+            model: settings
+                .agent_model
+                .as_deref()
+                .and_then(opencode::ModelRef::parse),
             agent: Some("build".into()),
             system: None,
         };
         opencode
             .prompt_async(&session_id, &session_dir, &request)
             .await
-            .map_err(|e| step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError"))
+            .map_err(|e| {
+                step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
+            })
     })
     .await?;
 
     let polls = max_polls(settings.agent_timeout, settings.agent_poll_interval);
-    let mut last = Poll { finished: false, failure: None, last_text: None };
+    let mut last = Poll {
+        finished: false,
+        failure: None,
+        last_text: None,
+    };
     for _ in 0..polls {
-        step.sleep("wait-for-agent", settings.agent_poll_interval).await?;
+        step.sleep("wait-for-agent", settings.agent_poll_interval)
+            .await?;
         last = step
             .run("poll-agent", || async {
                 poll(opencode, &session_id, &session_dir)
                     .await
-                    .map_err(|e| step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError"))
+                    .map_err(|e| {
+                        step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
+                    })
             })
             .await?;
         if last.finished {
@@ -223,7 +249,9 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
             opencode
                 .abort(&session_id, &session_dir)
                 .await
-                .map_err(|e| step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError"))
+                .map_err(|e| {
+                    step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
+                })
         })
         .await?;
         outcome.status = FixStatus::Failed;
@@ -242,7 +270,10 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
                     let by_branch = gh.find_pr_by_branch(&repo, &task.branch).await;
                     let found = match by_branch {
                         Ok(Some(pr)) => Some(pr),
-                        Ok(None) => gh.find_open_autofix_pr(&repo, &req.fingerprint).await.map_err(github_error)?,
+                        Ok(None) => gh
+                            .find_open_autofix_pr(&repo, &req.fingerprint)
+                            .await
+                            .map_err(github_error)?,
                         Err(e) => return Err(github_error(e)),
                     };
                     Ok(found)
@@ -266,7 +297,10 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
             outcome.status = FixStatus::Failed;
             outcome.reason = Some(match failure {
                 Some(f) => format!("the agent failed: {f}"),
-                None => format!("the agent finished but no pull request from branch {} exists", task.branch),
+                None => format!(
+                    "the agent finished but no pull request from branch {} exists",
+                    task.branch
+                ),
             });
         }
     }
@@ -277,20 +311,41 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
 pub fn analysis_markdown(a: &Analysis) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "**{}** (confidence {:.2}, {})", a.summary.trim(), a.confidence, a.source.label());
+    let _ = writeln!(
+        out,
+        "**{}** (confidence {:.2}, {})",
+        a.summary.trim(),
+        a.confidence,
+        a.source.label()
+    );
     if !a.root_causes.is_empty() {
         let _ = writeln!(out, "Root causes:");
         for c in &a.root_causes {
-            let _ = writeln!(out, "- {} [services: {}; evidence: {}]", c.cause, c.services.join(", "), c.evidence.join(", "));
+            let _ = writeln!(
+                out,
+                "- {} [services: {}; evidence: {}]",
+                c.cause,
+                c.services.join(", "),
+                c.evidence.join(", ")
+            );
         }
     }
     if !a.actions.is_empty() {
         let _ = writeln!(out, "Actions:");
         for act in &a.actions {
-            let _ = writeln!(out, "- {}: **{}** — {}", act.repo, act.action.as_str(), act.rationale);
+            let _ = writeln!(
+                out,
+                "- {}: **{}** — {}",
+                act.repo,
+                act.action.as_str(),
+                act.rationale
+            );
         }
     }
-    for (title, items) in [("Recommendations", &a.recommendations), ("Debugging steps", &a.debugging_steps)] {
+    for (title, items) in [
+        ("Recommendations", &a.recommendations),
+        ("Debugging steps", &a.debugging_steps),
+    ] {
         if !items.is_empty() {
             let _ = writeln!(out, "{title}:");
             for item in items {
@@ -302,7 +357,11 @@ pub fn analysis_markdown(a: &Analysis) -> String {
         let _ = writeln!(out, "Prompt: ~{} tokens", a.prompt_tokens_estimate);
     }
     if !a.dropped_context.is_empty() {
-        let _ = writeln!(out, "Left out by the prompt budget: {}", a.dropped_context.join("; "));
+        let _ = writeln!(
+            out,
+            "Left out by the prompt budget: {}",
+            a.dropped_context.join("; ")
+        );
     }
     out
 }
@@ -315,18 +374,36 @@ fn github_error(e: github::GitHubError) -> inngest::Error {
     step_error(e.is_retriable(), retry_after, e.to_string()).with_name("GitHubError")
 }
 
-async fn poll(opencode: &opencode::OpenCode, session_id: &str, dir: &str) -> Result<Poll, opencode::OpenCodeError> {
+async fn poll(
+    opencode: &opencode::OpenCode,
+    session_id: &str,
+    dir: &str,
+) -> Result<Poll, opencode::OpenCodeError> {
     let state = opencode.status(session_id, dir).await?;
     if !matches!(state, opencode::SessionState::Idle) {
-        return Ok(Poll { finished: false, failure: None, last_text: None });
+        return Ok(Poll {
+            finished: false,
+            failure: None,
+            last_text: None,
+        });
     }
     let message = opencode.last_assistant_message(session_id, dir).await?;
     Ok(match opencode::judge(&state, message.as_ref()) {
-        opencode::Judgement::Running => Poll { finished: false, failure: None, last_text: None },
-        opencode::Judgement::Completed { text } => Poll { finished: true, failure: None, last_text: Some(text) },
-        opencode::Judgement::Failed { reason, last_text } => {
-            Poll { finished: true, failure: Some(reason), last_text: Some(last_text).filter(|t| !t.is_empty()) }
-        }
+        opencode::Judgement::Running => Poll {
+            finished: false,
+            failure: None,
+            last_text: None,
+        },
+        opencode::Judgement::Completed { text } => Poll {
+            finished: true,
+            failure: None,
+            last_text: Some(text),
+        },
+        opencode::Judgement::Failed { reason, last_text } => Poll {
+            finished: true,
+            failure: Some(reason),
+            last_text: Some(last_text).filter(|t| !t.is_empty()),
+        },
     })
 }
 
@@ -337,8 +414,19 @@ fn max_polls(timeout: Duration, interval: Duration) -> u32 {
 }
 
 fn short_id(run_id: &str) -> String {
-    let clean: String = run_id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    clean.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect::<String>().to_lowercase()
+    let clean: String = run_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    clean
+        .chars()
+        .rev()
+        .take(8)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<String>()
+        .to_lowercase()
 }
 
 fn analysis_input(req: &FixRequested) -> AnalysisInput {
@@ -349,7 +437,11 @@ fn analysis_input(req: &FixRequested) -> AnalysisInput {
         services: req
             .services
             .iter()
-            .map(|s| ServiceRef { id: s.id.clone(), name: s.name.clone(), repo: s.repo.clone() })
+            .map(|s| ServiceRef {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                repo: s.repo.clone(),
+            })
             .collect(),
     }
 }
@@ -360,9 +452,18 @@ mod tests {
 
     #[test]
     fn polls_cover_the_timeout() {
-        assert_eq!(max_polls(Duration::from_secs(60), Duration::from_secs(30)), 2);
-        assert_eq!(max_polls(Duration::from_secs(61), Duration::from_secs(30)), 3);
-        assert_eq!(max_polls(Duration::from_secs(0), Duration::from_secs(30)), 1);
+        assert_eq!(
+            max_polls(Duration::from_secs(60), Duration::from_secs(30)),
+            2
+        );
+        assert_eq!(
+            max_polls(Duration::from_secs(61), Duration::from_secs(30)),
+            3
+        );
+        assert_eq!(
+            max_polls(Duration::from_secs(0), Duration::from_secs(30)),
+            1
+        );
     }
 
     #[test]

@@ -11,17 +11,17 @@
 //! Each function reads through [`Deps`]; the functions hold no other state, so the same code runs
 //! under Inngest (durable steps) and in-process for `autofix check` (`inngest::InlineRunner`).
 
+mod context;
 pub mod events;
 mod fix;
-mod context;
 mod monitor;
 pub mod settings;
 
 use std::sync::Arc;
 
+pub use context::ContextReport;
 pub use fix::{FixOutcome, FixStatus, analysis_markdown};
 pub use monitor::MonitorReport;
-pub use context::ContextReport;
 pub use settings::Settings;
 
 /// Function ids (un-prefixed; on the wire they are `autofix-<id>`).

@@ -11,7 +11,10 @@ use inngest::{Ctx, Event, ServableFunction, Trigger};
 use railway::model::{Architecture, HttpReport, ResourceReport, TimeWindow};
 use serde::{Deserialize, Serialize};
 
-use crate::events::{AffectedService, CONTEXT_REQUESTED, ContextRequested, HEALTH_CHECK_REQUESTED, HealthCheckRequested};
+use crate::events::{
+    AffectedService, CONTEXT_REQUESTED, ContextRequested, HEALTH_CHECK_REQUESTED,
+    HealthCheckRequested,
+};
 use crate::{Deps, MONITOR_FN, railway_error};
 
 /// What a cycle returns: readable in the Inngest UI (markdown) and structured (JSON).
@@ -66,15 +69,23 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
         .await?;
 
     let arch: Architecture = step
-        .run("read-architecture", || async { deps.railway.architecture().await.map_err(railway_error) })
+        .run("read-architecture", || async {
+            deps.railway.architecture().await.map_err(railway_error)
+        })
         .await?;
 
     let (resources, http) = futures::join!(
         step.run("read-resource-usage", || async {
-            deps.railway.resource_usage(&arch, window).await.map_err(railway_error)
+            deps.railway
+                .resource_usage(&arch, window)
+                .await
+                .map_err(railway_error)
         }),
         step.run("read-http-stats", || async {
-            deps.railway.http_stats(&arch, window).await.map_err(railway_error)
+            deps.railway
+                .http_stats(&arch, window)
+                .await
+                .map_err(railway_error)
         }),
     );
     let resources: ResourceReport = resources?;
@@ -101,7 +112,9 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
             demo: deps.demo,
         };
         let event = Event::new(CONTEXT_REQUESTED, &payload)?;
-        context_event_ids = step.send_event("request-service-context", vec![event]).await?;
+        context_event_ids = step
+            .send_event("request-service-context", vec![event])
+            .await?;
     }
 
     Ok(MonitorReport {
@@ -120,7 +133,10 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
 
 /// Services with incidents, plus the databases of the environment: a slow API is often a slow
 /// database, and its logs are the evidence.
-pub(crate) fn affected_services(arch: &Architecture, incidents: &[Finding]) -> Vec<AffectedService> {
+pub(crate) fn affected_services(
+    arch: &Architecture,
+    incidents: &[Finding],
+) -> Vec<AffectedService> {
     arch.services
         .iter()
         .filter(|s| s.is_database || incidents.iter().any(|f| f.service_id == s.id))
