@@ -366,3 +366,35 @@ async fn a_malformed_health_check_event_fails_without_retries_naming_the_field()
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_router_answers_probes_and_refuses_oversized_bodies() {
+    let snapshot = demo::demo_project(pipeline::system_now());
+    let app = App::start(offline_deps(
+        railway::Source::Static(Box::new(snapshot)),
+        true,
+    ))
+    .await;
+    let http = reqwest::Client::new();
+    let base = app.serve_url.join("/").unwrap();
+    let health = http
+        .get(base.join("healthz").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+    let huge = vec![b' '; autofix::serve::MAX_BODY_BYTES + 1];
+    let answer = http
+        .post(app.serve_url.clone())
+        .query(&[
+            ("fnId", "autofix-monitor-project-health"),
+            ("stepId", "step"),
+        ])
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 413);
+}

@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Args;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -46,6 +47,9 @@ impl Default for ServeArgs {
         }
     }
 }
+
+/// Largest request body the worker accepts.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// What `/readyz` checks.
 #[derive(Clone)]
@@ -139,7 +143,10 @@ pub fn router(
             ))
             .layer(TraceLayer::new_for_http())
             .layer(PropagateRequestIdLayer::new(x_request_id))
-            .layer(CatchPanicLayer::new()),
+            .layer(CatchPanicLayer::new())
+            // Inngest sends call bodies up to 4 MiB (event + memoized steps); anything much
+            // larger is not from Inngest.
+            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
     )
 }
 
