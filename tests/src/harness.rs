@@ -22,7 +22,13 @@ impl Drop for App {
 impl App {
     /// Serves the three functions over `deps` in dev mode and syncs them with a fresh executor.
     pub async fn start(deps: pipeline::Deps) -> App {
-        let inngest = TestInngest::start(Options::dev()).await;
+        Self::start_with(deps, Options::dev()).await
+    }
+
+    /// Like [`App::start`] with executor options, e.g. a higher `max_calls` for a run that
+    /// polls a real agent many times (the executor resolves durable sleeps at once).
+    pub async fn start_with(deps: pipeline::Deps, options: Options) -> App {
+        let inngest = TestInngest::start(options).await;
         let config = inngest::Config::dev(pipeline::APP_ID, inngest.base_url());
         let http = reqwest::Client::new();
         let client = inngest::Client::new(config, http.clone());

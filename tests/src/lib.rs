@@ -6,3 +6,4 @@ pub mod fake_opencode;
 pub mod fake_railway;
 pub mod fake_status;
 pub mod harness;
+pub mod real_opencode;
