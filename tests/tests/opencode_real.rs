@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use autofix_tests::fake_llm_script::{FakeLlmScript, ScriptStep};
 use autofix_tests::real_opencode::{
-    KEY_VAR, KEY_VALUE, PASSWORD, PINNED_VERSION, Scratch, Server, client, git, init_repo,
+    KEY_VALUE, KEY_VAR, PASSWORD, PINNED_VERSION, Scratch, Server, client, git, init_repo,
     opencode_bin, wait_healthy,
 };
 use opencode::{
