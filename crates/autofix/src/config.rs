@@ -331,6 +331,18 @@ impl Options {
                 "must be greater than zero",
             ));
         }
+        // Each poll is two durable steps (sleep + poll) and Inngest caps a run at 1 000 steps.
+        let polls = self.agent_timeout.as_secs_f64() / self.agent_poll_interval.as_secs_f64();
+        if polls > pipeline::MAX_AGENT_POLLS as f64 {
+            return Err(err(
+                "AUTOFIX_AGENT_POLL_INTERVAL",
+                format!(
+                    "AUTOFIX_AGENT_TIMEOUT / AUTOFIX_AGENT_POLL_INTERVAL is {polls:.0} polls; at most {} fit in \
+                     Inngest's 1 000 steps per run: raise the interval or lower the timeout",
+                    pipeline::MAX_AGENT_POLLS
+                ),
+            ));
+        }
         if self.agent_timeout < self.agent_poll_interval {
             return Err(err(
                 "AUTOFIX_AGENT_TIMEOUT",

@@ -69,6 +69,10 @@ fn configuration_errors_name_the_variable_and_never_echo_a_secret() {
         ),
         (&[("AUTOFIX_AGENT_TIMEOUT", "10")], "AUTOFIX_AGENT_TIMEOUT"),
         (
+            &[("AUTOFIX_AGENT_POLL_INTERVAL", "2s")],
+            "1 000 steps per run",
+        ),
+        (
             &[("RAILWAY_API_TOKEN", "tok-super-secret")],
             "RAILWAY_PROJECT_ID",
         ),

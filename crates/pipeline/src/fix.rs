@@ -407,10 +407,10 @@ async fn poll(
     })
 }
 
-/// Polls that fit in the timeout, at least one.
+/// Polls that fit in the timeout: at least one, and never more than a run's step limit allows.
 fn max_polls(timeout: Duration, interval: Duration) -> u32 {
     let interval = interval.as_secs_f64().max(0.001);
-    ((timeout.as_secs_f64() / interval).ceil() as u32).max(1)
+    ((timeout.as_secs_f64() / interval).ceil() as u32).clamp(1, crate::MAX_AGENT_POLLS)
 }
 
 fn short_id(run_id: &str) -> String {

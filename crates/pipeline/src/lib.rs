@@ -29,6 +29,10 @@ pub const MONITOR_FN: &str = "monitor-project-health";
 pub const CONTEXT_FN: &str = "pull-service-context";
 pub const FIX_FN: &str = "generate-fix";
 
+/// Most agent polls one `generate-fix` run may make: each is two steps (sleep + poll), and
+/// Inngest runs are limited to 1 000 steps.
+pub const MAX_AGENT_POLLS: u32 = 450;
+
 /// The Inngest app id.
 pub const APP_ID: &str = "autofix";
 
