@@ -58,7 +58,10 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
                 let empty = ServiceLogs::default();
                 let service_logs = logs.get(&s.id).cloned().unwrap_or(empty);
                 async move {
-                    let result = deps.upstreams.check(s.repo.as_deref(), &service_logs).await;
+                    let result = deps
+                        .upstreams
+                        .check_service(&service_stub(s), &service_logs)
+                        .await;
                     (s.id.clone(), result)
                 }
             });
@@ -138,7 +141,7 @@ fn service_stub(s: &AffectedService) -> railway::model::Service {
             image: None,
         },
         builder: None,
-        root_directory: None,
+        root_directory: s.root_directory.clone(),
         start_command: None,
         replicas: None,
         region: None,

@@ -41,6 +41,9 @@ pub struct AffectedService {
     pub name: String,
     /// `owner/name` from Railway's service source; the only place a target repository comes from.
     pub repo: Option<String>,
+    /// Directory of the service inside its repository (monorepos), where its manifests live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_directory: Option<String>,
     pub deployment_id: Option<String>,
     pub is_database: bool,
 }

@@ -144,6 +144,7 @@ pub(crate) fn affected_services(
             id: s.id.clone(),
             name: s.name.clone(),
             repo: s.source.repo.clone(),
+            root_directory: s.root_directory.clone(),
             deployment_id: s.latest_deployment.as_ref().map(|d| d.id.clone()),
             is_database: s.is_database,
         })
