@@ -273,3 +273,179 @@ pub(crate) fn fit_event(request: &mut FixRequested, max_bytes: usize) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use detect::{Finding, FindingKind, Severity, fingerprint};
+    use evidence::{LogPattern, LogSource};
+    use railway::model::{EnvironmentRef, ProjectRef, TimeWindow};
+
+    fn service(id: &str, repo: Option<&str>, is_database: bool) -> AffectedService {
+        AffectedService {
+            id: id.into(),
+            name: format!("{id}-name"),
+            repo: repo.map(Into::into),
+            root_directory: None,
+            deployment_id: None,
+            is_database,
+        }
+    }
+
+    fn finding(service_id: &str, kind: FindingKind) -> Finding {
+        Finding {
+            service_id: service_id.into(),
+            service: format!("{service_id}-name"),
+            kind,
+            severity: Severity::Critical,
+            metric: "m".into(),
+            value: 1.0,
+            threshold: 0.5,
+            unit: "%".into(),
+            window: TimeWindow {
+                start: 0,
+                end: 1800,
+            },
+            evidence: "evidence".into(),
+            fingerprint: fingerprint(service_id, kind),
+        }
+    }
+
+    fn context(service_id: &str, patterns: usize, sample_len: usize) -> ServiceContext {
+        ServiceContext {
+            service_id: service_id.into(),
+            service: format!("{service_id}-name"),
+            repo: None,
+            log_patterns: (0..patterns)
+                .map(|i| LogPattern {
+                    source: LogSource::Deploy,
+                    level: if i % 2 == 0 {
+                        "error".into()
+                    } else {
+                        "info".into()
+                    },
+                    pattern: format!("pattern {i}"),
+                    count: 1,
+                    first_seen: "t".into(),
+                    last_seen: "t".into(),
+                    samples: vec!["x".repeat(sample_len); 3],
+                })
+                .collect(),
+            http_failures: Vec::new(),
+            slow_requests: Vec::new(),
+            upstreams: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn request(services: Vec<AffectedService>, findings: Vec<Finding>) -> ContextRequested {
+        ContextRequested {
+            project: ProjectRef {
+                id: "p".into(),
+                name: "p".into(),
+            },
+            environment: EnvironmentRef {
+                id: "e".into(),
+                name: "e".into(),
+            },
+            window: TimeWindow {
+                start: 0,
+                end: 1800,
+            },
+            architecture_summary: "summary".into(),
+            services,
+            findings,
+            fingerprints: Vec::new(),
+            demo: false,
+        }
+    }
+
+    #[test]
+    fn one_request_per_repository_with_its_own_findings_and_the_database_evidence() {
+        let req = request(
+            vec![
+                service("api", Some("acme/shop"), false),
+                service("worker", Some("acme/shop"), false),
+                service("reports", Some("acme/reports"), false),
+                service("cron", None, false),
+                service("db", None, true),
+            ],
+            vec![
+                finding("api", FindingKind::Memory),
+                finding("worker", FindingKind::Cpu),
+                finding("reports", FindingKind::Latency),
+                finding("cron", FindingKind::Deployment),
+            ],
+        );
+        let contexts: Vec<ServiceContext> = ["api", "worker", "reports", "cron", "db"]
+            .iter()
+            .map(|id| context(id, 2, 10))
+            .collect();
+        let requests = fix_requests(&req, &contexts, usize::MAX);
+
+        let keys: Vec<&str> = requests
+            .iter()
+            .map(|r| r.concurrency_key.as_str())
+            .collect();
+        assert_eq!(keys, ["no-repo:cron", "acme/reports", "acme/shop"]);
+        let shop = &requests[2];
+        assert_eq!(shop.repo.as_deref(), Some("acme/shop"));
+        let ids: Vec<&str> = shop.services.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["api", "worker"]);
+        assert_eq!(shop.findings.len(), 2, "only the group's own findings");
+        let evidence: Vec<&str> = shop
+            .contexts
+            .iter()
+            .map(|c| c.service_id.as_str())
+            .collect();
+        assert_eq!(
+            evidence,
+            ["api", "worker", "db"],
+            "own services plus the database"
+        );
+        // The database without findings gets no request of its own.
+        assert!(
+            requests
+                .iter()
+                .all(|r| r.services.iter().all(|s| s.id != "db"))
+        );
+        // Fingerprints are per repository and stable.
+        assert_ne!(requests[1].fingerprint, requests[2].fingerprint);
+        assert_eq!(
+            fix_requests(&req, &contexts, usize::MAX)[2].fingerprint,
+            shop.fingerprint
+        );
+    }
+
+    #[test]
+    fn oversized_requests_drop_the_least_important_evidence_first_and_say_so() {
+        let req = request(
+            vec![service("api", Some("acme/shop"), false)],
+            vec![finding("api", FindingKind::Memory)],
+        );
+        let contexts = vec![context("api", 40, 2_000)];
+        let full = fix_requests(&req, &contexts, usize::MAX).remove(0);
+        let full_size = serde_json::to_vec(&full).unwrap().len();
+
+        let limit = full_size / 3;
+        let fitted = fix_requests(&req, &contexts, limit).remove(0);
+        let size = serde_json::to_vec(&fitted).unwrap().len();
+        assert!(size <= limit, "{size} > {limit}");
+        let ctx = &fitted.contexts[0];
+        assert!(
+            ctx.log_patterns.iter().all(|p| p.samples.len() <= 1),
+            "samples go first"
+        );
+        assert!(
+            ctx.log_patterns.iter().all(|p| p.level == "error"),
+            "then info-level patterns"
+        );
+        assert!(!ctx.log_patterns.is_empty(), "errors survive");
+        assert!(
+            ctx.notes.iter().any(|n| n.contains("event size limit")),
+            "{:?}",
+            ctx.notes
+        );
+        assert_eq!(fitted.findings, full.findings, "findings are never trimmed");
+    }
+}
