@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::served::Served;
+
 /// A pull request as the fake stores it.
 #[derive(Debug, Clone)]
 pub struct FakePull {
@@ -90,15 +92,8 @@ impl Shared {
 
 /// A running fake; stops when dropped.
 pub struct FakeGitHub {
-    url: String,
+    server: Served,
     shared: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeGitHub {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeGitHub {
@@ -112,23 +107,15 @@ impl FakeGitHub {
             .route("/repos/{owner}/{name}/contents/{*path}", get(contents))
             .route("/repos/{owner}/{name}/pulls", get(pulls))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake github");
-        let addr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Self {
-            url: format!("http://{addr}"),
+            server: Served::start("fake github", app).await,
             shared,
-            task,
         }
     }
 
     /// The API base URL (`GITHUB_API_URL`).
     pub fn url(&self) -> url::Url {
-        url::Url::parse(&self.url).expect("fake url")
+        url::Url::parse(&self.server.url("")).expect("fake url")
     }
 
     pub fn add_file(&self, repo: &str, path: &str, content: &str) {

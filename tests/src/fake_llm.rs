@@ -15,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use crate::served::Served;
+
 /// Which API the fake imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -73,13 +75,8 @@ pub struct FakeLlm {
     /// What to configure as the provider's base URL (`…/v1` for OpenAI, the root for Anthropic).
     pub base_url: String,
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeLlm {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    /// Only held: dropping it stops the server.
+    _server: Served,
 }
 
 impl FakeLlm {
@@ -96,21 +93,15 @@ impl FakeLlm {
         let app = Router::new()
             .route(path, post(handle))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake LLM");
-        let addr = listener.local_addr().expect("fake LLM address");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("fake LLM server");
-        });
+        let server = Served::start("fake LLM", app).await;
         let base_url = match flavor {
-            Flavor::OpenAi => format!("http://{addr}/v1"),
-            Flavor::Anthropic => format!("http://{addr}"),
+            Flavor::OpenAi => server.url("/v1"),
+            Flavor::Anthropic => server.url(""),
         };
         Self {
             base_url,
             shared,
-            server,
+            _server: server,
         }
     }
 

@@ -19,6 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use crate::served::Served;
+
 /// One scripted assistant turn.
 #[derive(Clone, Debug)]
 pub enum ScriptStep {
@@ -65,13 +67,8 @@ struct Inner {
 pub struct FakeLlmScript {
     base: String,
     shared: Arc<Mutex<Inner>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeLlmScript {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    /// Only held: dropping it stops the server.
+    _server: Served,
 }
 
 impl FakeLlmScript {
@@ -89,17 +86,11 @@ impl FakeLlmScript {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake llm");
-        let addr = listener.local_addr().expect("local addr");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("fake llm serve");
-        });
+        let server = Served::start("fake llm", app).await;
         Self {
-            base: format!("http://{addr}/v1"),
+            base: server.url("/v1"),
             shared,
-            server,
+            _server: server,
         }
     }
 

@@ -18,6 +18,8 @@ use axum::{Json, body::Bytes};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::served::Served;
+
 /// How the fake behaves.
 #[derive(Clone, Debug)]
 pub struct FakeOpenCodeConfig {
@@ -108,15 +110,8 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 }
 
 pub struct FakeOpenCode {
-    base: reqwest::Url,
+    server: Served,
     shared: Shared,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeOpenCode {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
 }
 
 impl FakeOpenCode {
@@ -148,24 +143,14 @@ impl FakeOpenCode {
             .route("/session/{id}/abort", post(abort))
             .layer(middleware::from_fn_with_state(shared.clone(), basic_auth))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake opencode");
-        let addr = listener.local_addr().expect("local addr");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("fake opencode serve");
-        });
         Self {
-            base: reqwest::Url::parse(&format!("http://{addr}/")).expect("url"),
+            server: Served::start("fake opencode", app).await,
             shared,
-            server,
         }
     }
 
     pub fn base_url(&self) -> reqwest::Url {
-        self.base.clone()
+        reqwest::Url::parse(&self.server.url("/")).expect("url")
     }
 
     pub fn recorded(&self) -> Recorded {

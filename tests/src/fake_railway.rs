@@ -22,6 +22,8 @@ use railway::graphql_parser::query::{
 use railway::model::{HttpLogLine, LogLine, ProjectSnapshot, Service, ServiceLogs, StatusCounts};
 use serde_json::{Map, Value, json};
 
+use crate::served::Served;
+
 /// Which header and token the fake accepts.
 #[derive(Clone, Debug)]
 pub enum FakeAuth {
@@ -75,13 +77,8 @@ impl Shared {
 pub struct FakeRailway {
     endpoint: String,
     shared: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeRailway {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    /// Only held: dropping it stops the server.
+    _server: Served,
 }
 
 impl FakeRailway {
@@ -96,17 +93,11 @@ impl FakeRailway {
         let app = Router::new()
             .route("/graphql/v2", post(handle))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake railway");
-        let addr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = Served::start("fake railway", app).await;
         Self {
-            endpoint: format!("http://{addr}/graphql/v2"),
+            endpoint: server.url("/graphql/v2"),
             shared,
-            task,
+            _server: server,
         }
     }
 

@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use crate::served::Served;
+
 /// How one provider's page behaves.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PageBehavior {
@@ -37,15 +39,8 @@ struct Shared {
 
 /// A running fake; stops when dropped.
 pub struct FakeStatus {
-    url: String,
+    server: Served,
     shared: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeStatus {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeStatus {
@@ -56,23 +51,15 @@ impl FakeStatus {
             .route("/{key}/api/v2/incidents/unresolved.json", get(incidents))
             .route("/{key}/current", get(stripe_current))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake status");
-        let addr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Self {
-            url: format!("http://{addr}"),
+            server: Served::start("fake status", app).await,
             shared,
-            task,
         }
     }
 
     /// Base for `ProviderTable::with_status_base_override`.
     pub fn base_url(&self) -> url::Url {
-        url::Url::parse(&self.url).expect("fake url")
+        url::Url::parse(&self.server.url("")).expect("fake url")
     }
 
     /// Providers without a behaviour answer 404.

@@ -3,20 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use demo::scenario::{ProjectBuilder, ServiceBuilder};
 use inngest_testkit::{Options, Registration, TestInngest};
+use serde_json::json;
+
+use crate::served::Served;
 
 /// A running Autofix worker (the same router `autofix serve` mounts) and the executor driving it.
 pub struct App {
     pub inngest: TestInngest,
     pub serve_url: url::Url,
     pub registration: Registration,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    /// Only held: dropping it stops the server.
+    _server: Served,
 }
 
 impl App {
@@ -38,14 +37,8 @@ impl App {
             inngest_health_url: None,
         };
         let router = autofix::serve::router(client, functions, health, Duration::from_secs(60));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind worker");
-        let addr = listener.local_addr().expect("worker address");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("worker server");
-        });
-        let serve_url = url::Url::parse(&format!("http://{addr}/api/inngest")).expect("serve url");
+        let server = Served::start("worker", router).await;
+        let serve_url = url::Url::parse(&server.url("/api/inngest")).expect("serve url");
         let registration = inngest
             .sync(&serve_url)
             .await
@@ -54,7 +47,7 @@ impl App {
             inngest,
             serve_url,
             registration,
-            server,
+            _server: server,
         }
     }
 }
@@ -80,4 +73,40 @@ pub fn offline_deps(railway: railway::Source, demo: bool) -> pipeline::Deps {
 /// The composite id Inngest knows a function by.
 pub fn composite(function_id: &str) -> String {
     format!("{}-{function_id}", pipeline::APP_ID)
+}
+
+/// A Railway project with one real incident, over a 30-minute window ending now: `api`
+/// (repository `acme/api`) leaks memory (from 55 % of its limit, +45 MB/h) next to a healthy
+/// `postgres`. The fixture the `generate-fix` tests start from.
+pub fn leak_snapshot() -> railway::model::ProjectSnapshot {
+    ProjectBuilder::new("proj-shop", "shop", pipeline::system_now(), 30)
+        .service(
+            ServiceBuilder::new("api")
+                .repo("acme/api")
+                .memory_leak(55.0, 45.0),
+        )
+        .service(ServiceBuilder::new("postgres").database("postgres:16"))
+        .build()
+}
+
+/// The `autofix/fix.requested` event (`{"name", "data"}`) that `monitor-project-health` and
+/// `pull-service-context` produce for [`leak_snapshot`], computed in-process by the same
+/// function code, so `generate-fix` tests start from exactly what production would send.
+pub async fn leak_fix_request() -> serde_json::Value {
+    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let functions = pipeline::functions(Arc::new(deps)).expect("valid function config");
+    let runner = inngest::InlineRunner::new(functions);
+    let start = inngest::Event::new("autofix/health.check.requested", json!({}))
+        .expect("health check event");
+    let runs = runner.run(start).await;
+    let context = runs
+        .iter()
+        .find(|r| r.function_id == pipeline::CONTEXT_FN)
+        .expect("context run");
+    let event = context
+        .sent
+        .iter()
+        .find(|e| e.name == "autofix/fix.requested")
+        .expect("fix requested");
+    json!({"name": event.name, "data": event.data})
 }

@@ -7,3 +7,4 @@ pub mod fake_railway;
 pub mod fake_status;
 pub mod harness;
 pub mod real_opencode;
+pub mod served;

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use opencode::OpenCode;
+use opencode::{ApiKey, OpenCode, ProviderConfig, headless_config};
 
 pub const PINNED_VERSION: &str = "1.18.33";
 /// What `opencode serve` prints once it accepts requests (requests sent earlier can hang).
@@ -114,6 +114,18 @@ pub struct Server {
 }
 
 impl Server {
+    /// [`Server::start`] with the headless config whose only provider is the OpenAI-compatible
+    /// fake LLM at `llm_base_url` (model `fake-model`, API key read from [`KEY_VAR`]).
+    pub fn with_fake_llm(bin: &Path, home: &Path, llm_base_url: &str) -> Self {
+        let provider = ProviderConfig::openai_compatible(
+            "fake",
+            llm_base_url,
+            "fake-model",
+            ApiKey::Env(KEY_VAR.to_owned()),
+        );
+        Self::start(bin, home, &headless_config(&provider))
+    }
+
     /// Starts the server on a free loopback port with `config` as `OPENCODE_CONFIG_CONTENT`,
     /// [`PASSWORD`] as its basic-auth password and [`KEY_VAR`] set, and waits for
     /// [`READY_LINE`]. `home` holds its state and log.

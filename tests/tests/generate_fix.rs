@@ -5,42 +5,9 @@ use std::time::Duration;
 use autofix_tests::fake_github::{FakeGitHub, FakePull};
 use autofix_tests::fake_llm::{FakeLlm, Flavor, Reply};
 use autofix_tests::fake_opencode::{FakeOpenCode, FakeOpenCodeConfig};
-use autofix_tests::harness::{App, composite, offline_deps};
-use demo::scenario::{ProjectBuilder, ServiceBuilder};
+use autofix_tests::harness::{App, composite, leak_fix_request, leak_snapshot, offline_deps};
 use inngest_testkit::{RunRecord, RunStatus};
 use serde_json::{Value, json};
-
-/// A leaking API with a repository, and a database.
-fn leak_snapshot() -> railway::model::ProjectSnapshot {
-    ProjectBuilder::new("proj-shop", "shop", pipeline::system_now(), 30)
-        .service(
-            ServiceBuilder::new("api")
-                .repo("acme/api")
-                .memory_leak(55.0, 45.0),
-        )
-        .service(ServiceBuilder::new("postgres").database("postgres:16"))
-        .build()
-}
-
-/// The `autofix/fix.requested` event the first two functions produce for the leak, computed
-/// in-process with the same function code.
-async fn leak_fix_request() -> Value {
-    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
-    let functions = pipeline::functions(std::sync::Arc::new(deps)).unwrap();
-    let runner = inngest::InlineRunner::new(functions);
-    let start = inngest::Event::new("autofix/health.check.requested", json!({})).unwrap();
-    let runs = runner.run(start).await;
-    let context = runs
-        .iter()
-        .find(|r| r.function_id == pipeline::CONTEXT_FN)
-        .expect("context run");
-    let event = context
-        .sent
-        .iter()
-        .find(|e| e.name == "autofix/fix.requested")
-        .expect("fix requested");
-    json!({"name": event.name, "data": event.data})
-}
 
 fn plan(request: &Value, action: &str, confidence: f64) -> Value {
     let finding = &request["data"]["findings"][0];

@@ -13,14 +13,12 @@ use std::time::{Duration, Instant};
 
 use autofix_tests::fake_github::{FakeGitHub, FakePull};
 use autofix_tests::fake_llm_script::{FakeLlmScript, ScriptStep};
-use autofix_tests::harness::{App, composite, offline_deps};
+use autofix_tests::harness::{App, composite, leak_fix_request, leak_snapshot, offline_deps};
 use autofix_tests::real_opencode::{
-    KEY_VAR, PASSWORD, Scratch, Server, client, git, init_repo, opencode_bin, wait_healthy,
+    PASSWORD, Scratch, Server, client, git, init_repo, opencode_bin, wait_healthy,
 };
-use demo::scenario::{ProjectBuilder, ServiceBuilder};
 use inngest_testkit::{Options, RunStatus};
-use opencode::{ApiKey, ProviderConfig, headless_config};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const COMMIT_MESSAGE: &str = "autofix: bound the cache";
 const FINAL_TEXT: &str = "Committed the bounded cache on the fix branch.";
@@ -37,38 +35,6 @@ const AGENT_TIMEOUT: Duration = Duration::from_secs(400);
 /// default cap of 200 would cut the run off after ~95 polls.
 const MAX_CALLS: u32 = 500;
 const WALL_CLOCK_LIMIT: Duration = Duration::from_secs(60);
-
-/// A leaking API with a repository, and a database.
-fn leak_snapshot() -> railway::model::ProjectSnapshot {
-    ProjectBuilder::new("proj-shop", "shop", pipeline::system_now(), 30)
-        .service(
-            ServiceBuilder::new("api")
-                .repo("acme/api")
-                .memory_leak(55.0, 45.0),
-        )
-        .service(ServiceBuilder::new("postgres").database("postgres:16"))
-        .build()
-}
-
-/// The `autofix/fix.requested` event the first two functions produce for the leak, computed
-/// in-process with the same function code.
-async fn leak_fix_request() -> Value {
-    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
-    let functions = pipeline::functions(std::sync::Arc::new(deps)).unwrap();
-    let runner = inngest::InlineRunner::new(functions);
-    let start = inngest::Event::new("autofix/health.check.requested", json!({})).unwrap();
-    let runs = runner.run(start).await;
-    let context = runs
-        .iter()
-        .find(|r| r.function_id == pipeline::CONTEXT_FN)
-        .expect("context run");
-    let event = context
-        .sent
-        .iter()
-        .find(|e| e.name == "autofix/fix.requested")
-        .expect("fix requested");
-    json!({"name": event.name, "data": event.data})
-}
 
 /// Text of the user messages of a `GET /session/{id}/message` answer.
 fn user_texts(messages: &Value) -> Vec<String> {
@@ -127,13 +93,7 @@ async fn generate_fix_drives_the_real_opencode_to_a_committed_branch_and_a_verif
         (String::new(), vec![ScriptStep::Text(NO_MARKER_TEXT.to_owned())]),
     ])
     .await;
-    let provider = ProviderConfig::openai_compatible(
-        "fake",
-        llm.base_url(),
-        "fake-model",
-        ApiKey::Env(KEY_VAR.to_owned()),
-    );
-    let server = Server::start(&bin, &home, &headless_config(&provider));
+    let server = Server::with_fake_llm(&bin, &home, llm.base_url());
     wait_healthy(&client(&server, PASSWORD), &server).await;
 
     let github = FakeGitHub::start(Some("ghp-test-secret")).await;

@@ -11,13 +11,10 @@ use std::time::{Duration, Instant};
 
 use autofix_tests::fake_llm_script::{FakeLlmScript, ScriptStep};
 use autofix_tests::real_opencode::{
-    KEY_VALUE, KEY_VAR, PASSWORD, PINNED_VERSION, Scratch, Server, client, git, init_repo,
-    opencode_bin, wait_healthy,
+    KEY_VALUE, PASSWORD, PINNED_VERSION, Scratch, Server, client, git, init_repo, opencode_bin,
+    wait_healthy,
 };
-use opencode::{
-    ApiKey, ModelRef, OpenCode, OpenCodeError, Outcome, PromptRequest, ProviderConfig,
-    SessionState, headless_config, judge,
-};
+use opencode::{ModelRef, OpenCode, OpenCodeError, Outcome, PromptRequest, SessionState, judge};
 
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 const POLL_EVERY: Duration = Duration::from_millis(250);
@@ -49,13 +46,7 @@ async fn real_opencode_commits_the_fix_on_the_expected_branch() {
         ),
     ])
     .await;
-    let provider = ProviderConfig::openai_compatible(
-        "fake",
-        llm.base_url(),
-        "fake-model",
-        ApiKey::Env(KEY_VAR.to_owned()),
-    );
-    let server = Server::start(&bin, &home, &headless_config(&provider));
+    let server = Server::with_fake_llm(&bin, &home, llm.base_url());
     let oc = client(&server, PASSWORD);
     wait_healthy(&oc, &server).await;
     let ready = started.elapsed();
