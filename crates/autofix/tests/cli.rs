@@ -279,3 +279,41 @@ impl WaitOutput for std::process::Child {
         s
     }
 }
+
+#[tokio::test]
+async fn send_posts_the_event_to_the_configured_inngest() {
+    let inngest = TestInngest::start(Options::dev()).await;
+    let base = inngest.base_url().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        autofix(
+            &[
+                "send",
+                "autofix/health.check.requested",
+                "--data",
+                r#"{"window_minutes": 60}"#,
+            ],
+            &[("INNGEST_DEV", "1"), ("INNGEST_BASE_URL", base.as_str())],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("sent autofix/health.check.requested"));
+    let events = inngest.events();
+    let sent = events
+        .iter()
+        .find(|e| e["name"] == "autofix/health.check.requested")
+        .expect("event received");
+    assert_eq!(sent["data"]["window_minutes"], 60);
+
+    let bad = autofix(
+        &["send", "autofix/x", "--data", "[1]"],
+        &[("INNGEST_DEV", "1")],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad).contains("--data: must be a JSON object"),
+        "{}",
+        text(&bad)
+    );
+}
