@@ -398,3 +398,27 @@ async fn the_router_answers_probes_and_refuses_oversized_bodies() {
         .unwrap();
     assert_eq!(answer.status(), 413);
 }
+
+#[tokio::test]
+async fn the_demo_source_has_data_for_windows_long_after_start() {
+    // `autofix serve` on the demo runs for days: its cycles must keep finding the demo incidents.
+    let source = railway::Source::Generated(std::sync::Arc::new(demo::demo_project));
+    let arch = source.architecture().await.unwrap();
+    let later = railway::model::TimeWindow::last_minutes(pipeline::system_now() + 6 * 3600, 30);
+    let resources = source.resource_usage(&arch, later).await.unwrap();
+    assert!(
+        resources.services.values().all(|u| !u.cpu.is_empty()),
+        "samples in the later window"
+    );
+    let http = source.http_stats(&arch, later).await.unwrap();
+    let report = detect::detect(&arch, &resources, &http, &detect::Thresholds::default());
+    let mut flagged: Vec<&str> = report.incidents().map(|f| f.service.as_str()).collect();
+    flagged.sort();
+    flagged.dedup();
+    assert_eq!(flagged, ["image-worker", "reports-api", "storefront-api"]);
+
+    // A snapshot taken at start would have aged out of that window.
+    let frozen = railway::Source::Static(Box::new(demo::demo_project(pipeline::system_now())));
+    let stale = frozen.resource_usage(&arch, later).await.unwrap();
+    assert!(stale.services.values().all(|u| u.cpu.is_empty()));
+}

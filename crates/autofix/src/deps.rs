@@ -37,14 +37,11 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
     let thresholds = options.thresholds()?;
 
     let (railway, demo, railway_desc) = match options.railway_target()? {
-        RailwayTarget::Demo { reason } => {
-            let snapshot = demo::demo_project(pipeline::system_now());
-            (
-                railway::Source::Static(Box::new(snapshot)),
-                true,
-                format!("DEMO project (built-in data; {reason})"),
-            )
-        }
+        RailwayTarget::Demo { reason } => (
+            railway::Source::Generated(std::sync::Arc::new(demo::demo_project)),
+            true,
+            format!("DEMO project (built-in data; {reason})"),
+        ),
         RailwayTarget::Live {
             token,
             project_id,

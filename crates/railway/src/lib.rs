@@ -60,7 +60,7 @@ pub use live::{
 };
 pub use logs::LogLimits;
 pub use ops::{is_database_image, mark_databases};
-pub use source::{Source, slice_http, slice_logs, slice_resources};
+pub use source::{SnapshotGenerator, Source, slice_http, slice_logs, slice_resources};
 
 /// The parser the fake Railway server in `tests/` uses to read our documents.
 #[doc(hidden)]

@@ -1,6 +1,7 @@
 //! One interface for the live API and for static snapshots (demo project, tests).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::client::RailwayClient;
 use crate::error::RailwayError;
@@ -13,11 +14,37 @@ use crate::model::{
 };
 use crate::timefmt;
 
-#[derive(Debug, Clone)]
+/// Builds a snapshot whose data ends at the given Unix time.
+pub type SnapshotGenerator = Arc<dyn Fn(i64) -> ProjectSnapshot + Send + Sync>;
+
+#[derive(Clone)]
 pub enum Source {
     Live(RailwayClient),
-    /// Demo project and tests: answers from the snapshot, sliced to the asked window.
+    /// Tests: answers from the snapshot, sliced to the asked window.
     Static(Box<ProjectSnapshot>),
+    /// The built-in demo: regenerated for every read so that a long-running worker always finds
+    /// data in the window it asks for (a snapshot taken at start would age out of the window).
+    Generated(SnapshotGenerator),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Live(c) => f.debug_tuple("Live").field(c).finish(),
+            Self::Static(s) => f
+                .debug_tuple("Static")
+                .field(&s.architecture.project.name)
+                .finish(),
+            Self::Generated(_) => f.write_str("Generated"),
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 impl Source {
@@ -25,6 +52,7 @@ impl Source {
         match self {
             Self::Live(c) => c.architecture().await,
             Self::Static(s) => Ok(s.architecture.clone()),
+            Self::Generated(g) => Ok(g(unix_now()).architecture),
         }
     }
 
@@ -37,6 +65,7 @@ impl Source {
         match self {
             Self::Live(c) => c.resource_usage(window).await,
             Self::Static(s) => Ok(slice_resources(&s.resources, window)),
+            Self::Generated(g) => Ok(slice_resources(&g(window.end).resources, window)),
         }
     }
 
@@ -48,6 +77,7 @@ impl Source {
         match self {
             Self::Live(c) => c.http_stats(arch, window).await,
             Self::Static(s) => Ok(slice_http(arch, &s.http, window)),
+            Self::Generated(g) => Ok(slice_http(arch, &g(window.end).http, window)),
         }
     }
 
@@ -61,6 +91,13 @@ impl Source {
         match self {
             Self::Live(c) => c.logs(arch, service_ids, window, limits).await,
             Self::Static(s) => Ok(slice_logs(arch, &s.logs, service_ids, window, limits)),
+            Self::Generated(g) => Ok(slice_logs(
+                arch,
+                &g(window.end).logs,
+                service_ids,
+                window,
+                limits,
+            )),
         }
     }
 
@@ -68,7 +105,7 @@ impl Source {
     pub fn request_count(&self) -> u64 {
         match self {
             Self::Live(c) => c.request_count(),
-            Self::Static(_) => 0,
+            Self::Static(_) | Self::Generated(_) => 0,
         }
     }
 }
