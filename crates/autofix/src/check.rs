@@ -117,7 +117,7 @@ fn print_text(r: &CheckReport, d: &deps::Describe) {
     for f in &r.fixes {
         let repo = f.repo.as_deref().unwrap_or("(no repository)");
         println!("### {repo} — fingerprint {}", f.fingerprint);
-        println!("{}", pipeline::analysis_markdown(&f.analysis).trim_end());
+        println!("{}", f.analysis_markdown.trim_end());
         println!(
             "outcome: {:?}{}",
             f.status,

@@ -37,6 +37,8 @@ pub struct FixOutcome {
     pub fingerprint: String,
     pub reason: Option<String>,
     pub analysis: Analysis,
+    /// The analysis as compact markdown, readable in the Inngest UI.
+    pub analysis_markdown: String,
     /// Size of the budgeted analysis prompt (estimated tokens), also when no LLM is configured.
     pub prompt_tokens: usize,
     pub task: Option<AgentTask>,
@@ -95,6 +97,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
         fingerprint: req.fingerprint.clone(),
         reason: None,
         prompt_tokens: analysis::build_prompt(&input, &settings.prompt_budget).tokens_estimate,
+        analysis_markdown: analysis_markdown(&analysis),
         analysis,
         task: None,
         session_id: None,
