@@ -400,44 +400,25 @@ impl Options {
 
     /// The LLM provider, or `None` for the rule-based analysis.
     pub fn llm_provider(&self) -> Result<Option<llm::Provider>, ConfigError> {
-        let kind = match self.llm_provider {
-            Some(k) => k,
-            None if self.anthropic_api_key.is_some() => LlmProviderKind::Anthropic,
-            None if self.openai_api_key.is_some() || self.openai_base_url.is_some() => {
-                LlmProviderKind::Openai
-            }
-            None => LlmProviderKind::None,
+        let provider = match self.llm_provider {
+            Some(LlmProviderKind::None) => return Ok(None),
+            Some(LlmProviderKind::Openai) => Some("openai"),
+            Some(LlmProviderKind::Anthropic) => Some("anthropic"),
+            None => None,
         };
-        Ok(match kind {
-            LlmProviderKind::None => None,
-            LlmProviderKind::Openai => Some(llm::Provider::OpenAi {
-                base_url: self
-                    .openai_base_url
-                    .as_ref()
-                    .map_or_else(|| "https://api.openai.com/v1".to_string(), Url::to_string),
-                api_key: self.openai_api_key.clone(),
-                model: self
-                    .llm_model
-                    .clone()
-                    .unwrap_or_else(|| "gpt-4o-mini".into()),
-            }),
-            LlmProviderKind::Anthropic => Some(llm::Provider::Anthropic {
-                base_url: self
-                    .anthropic_base_url
-                    .as_ref()
-                    .map_or_else(|| "https://api.anthropic.com".to_string(), Url::to_string),
-                api_key: self.anthropic_api_key.clone().ok_or_else(|| {
-                    err(
-                        "ANTHROPIC_API_KEY",
-                        "required when AUTOFIX_LLM_PROVIDER=anthropic",
-                    )
-                })?,
-                model: self
-                    .llm_model
-                    .clone()
-                    .unwrap_or_else(|| "claude-sonnet-4-5".into()),
-            }),
-        })
+        // The llm crate owns the selection rules and defaults; this only feeds it the values.
+        let lookup = |key: &str| -> Option<String> {
+            match key {
+                "AUTOFIX_LLM_PROVIDER" => provider.map(str::to_string),
+                "OPENAI_API_KEY" => self.openai_api_key.clone(),
+                "OPENAI_BASE_URL" => self.openai_base_url.as_ref().map(Url::to_string),
+                "ANTHROPIC_API_KEY" => self.anthropic_api_key.clone(),
+                "ANTHROPIC_BASE_URL" => self.anthropic_base_url.as_ref().map(Url::to_string),
+                "AUTOFIX_LLM_MODEL" => self.llm_model.clone(),
+                _ => None,
+            }
+        };
+        llm::Provider::from_lookup(lookup).map_err(|e| err("LLM configuration", e.to_string()))
     }
 
     /// Inngest settings with the official SDKs' variable semantics.
