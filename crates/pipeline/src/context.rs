@@ -93,6 +93,11 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
         fix_event_ids = step.send_event("request-fix", events).await?;
     }
 
+    tracing::info!(
+        services = contexts.len(),
+        fix_requests = requests.len(),
+        "service context gathered"
+    );
     Ok(ContextReport {
         demo: req.demo,
         context_markdown,

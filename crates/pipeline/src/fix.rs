@@ -62,7 +62,17 @@ pub(crate) fn function(deps: Arc<Deps>) -> ServableFunction {
         )
         .handler(move |ctx: Ctx<FixRequested>| {
             let deps = deps.clone();
-            async move { run(&deps, ctx).await }
+            async move {
+                let outcome = run(&deps, ctx).await?;
+                tracing::info!(
+                    repo = outcome.repo.as_deref().unwrap_or("-"),
+                    fingerprint = %outcome.fingerprint,
+                    status = ?outcome.status,
+                    reason = outcome.reason.as_deref().unwrap_or(""),
+                    "fix run finished"
+                );
+                Ok(outcome)
+            }
         })
 }
 

@@ -117,6 +117,14 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
             .await?;
     }
 
+    // Logged once per cycle: only the call that completes the run gets here.
+    tracing::info!(
+        project = %arch.project.name,
+        services = arch.services.len(),
+        incidents = incidents.len(),
+        observations = report.findings.len() - incidents.len(),
+        "health cycle analysed"
+    );
     Ok(MonitorReport {
         healthy: incidents.is_empty(),
         demo: deps.demo,
