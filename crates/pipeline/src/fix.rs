@@ -207,9 +207,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
                 .create_session(&session_dir, &title)
                 .await
                 .map(|s| s.id)
-                .map_err(|e| {
-                    step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
-                })
+                .map_err(opencode_error)
         })
         .await?;
     outcome.session_id = Some(session_id.clone());
@@ -227,9 +225,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
         opencode
             .prompt_async(&session_id, &session_dir, &request)
             .await
-            .map_err(|e| {
-                step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
-            })
+            .map_err(opencode_error)
     })
     .await?;
 
@@ -246,9 +242,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
             .run("poll-agent", || async {
                 poll(opencode, &session_id, &session_dir)
                     .await
-                    .map_err(|e| {
-                        step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
-                    })
+                    .map_err(opencode_error)
             })
             .await?;
         if last.finished {
@@ -262,9 +256,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
             opencode
                 .abort(&session_id, &session_dir)
                 .await
-                .map_err(|e| {
-                    step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
-                })
+                .map_err(opencode_error)
         })
         .await?;
         outcome.status = FixStatus::Failed;
@@ -377,6 +369,10 @@ pub fn analysis_markdown(a: &Analysis) -> String {
         );
     }
     out
+}
+
+fn opencode_error(e: opencode::OpenCodeError) -> inngest::Error {
+    step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
 }
 
 fn github_error(e: github::GitHubError) -> inngest::Error {
