@@ -5,6 +5,7 @@
 //! Without `OPENCODE_BIN` a test is skipped with a note, unless `CI` is set, in which case it
 //! fails: CI must exercise the real server.
 
+use client_error::ClientError;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,7 @@
 //! The analysis step against fake OpenAI-compatible and Anthropic servers, then the guards and the
 //! agent task built from its result.
 
+use client_error::ClientError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

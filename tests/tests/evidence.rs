@@ -1,6 +1,7 @@
 //! Evidence I/O: upstream providers from manifests (through a fake GitHub) and error-log hosts,
 //! their status pages (a fake Statuspage), and the GitHub client's pull request lookups.
 
+use client_error::ClientError;
 use std::time::{Duration, Instant};
 
 use autofix_tests::fake_github::{FakeGitHub, FakePull, GitHubFault};

@@ -1,6 +1,7 @@
 //! The `opencode` client against the fake OpenCode server: the session flow the pipeline runs,
 //! basic auth, error mapping, and abort of a run that never finishes.
 
+use client_error::ClientError;
 use std::time::Duration;
 
 use autofix_tests::fake_opencode::{FakeOpenCode, FakeOpenCodeConfig, FakeReply};

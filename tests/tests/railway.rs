@@ -1,6 +1,7 @@
 //! The Railway client against the fake Railway GraphQL server: architecture, resource usage, HTTP
 //! stats, logs, error mapping, token hygiene and the request budget of one health read.
 
+use client_error::ClientError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

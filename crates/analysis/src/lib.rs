@@ -171,13 +171,25 @@ pub enum AnalysisError {
     InvalidOutput { calls: u32, problems: Vec<String> },
 }
 
-impl AnalysisError {
+impl client_error::ClientError for AnalysisError {
+    fn error_name(&self) -> &'static str {
+        "AnalysisError"
+    }
+
     /// Transport-level failures may succeed later; a model that cannot produce a valid plan twice
     /// in a row will not do better on a blind retry.
-    pub fn is_retriable(&self) -> bool {
+    fn is_retriable(&self) -> bool {
         match self {
             Self::Llm(e) => e.is_retriable(),
             Self::InvalidOutput { .. } => false,
+        }
+    }
+
+    /// The provider's `Retry-After`, so a rate-limited analysis waits as long as it was told.
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Llm(e) => e.retry_after(),
+            Self::InvalidOutput { .. } => None,
         }
     }
 }

@@ -72,9 +72,13 @@ fn retry_hint(retry_after: &Option<Duration>) -> String {
     }
 }
 
-impl GitHubError {
+impl client_error::ClientError for GitHubError {
+    fn error_name(&self) -> &'static str {
+        "GitHubError"
+    }
+
     /// Worth retrying later: rate limits, transport failures and GitHub's own 5xx.
-    pub fn is_retriable(&self) -> bool {
+    fn is_retriable(&self) -> bool {
         match self {
             Self::RateLimited { .. } | Self::Http(_) => true,
             Self::Status { status, .. } => *status >= 500,
@@ -82,6 +86,13 @@ impl GitHubError {
             | Self::NotFound { .. }
             | Self::Decode { .. }
             | Self::InvalidArgument { .. } => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -332,7 +343,7 @@ fn status_error(
             .map(str::trim)
     };
     let out_of_quota = header("x-ratelimit-remaining") == Some("0");
-    let retry_after = header(RETRY_AFTER.as_str()).and_then(|v| v.parse::<u64>().ok());
+    let retry_after = header(RETRY_AFTER.as_str()).and_then(client_error::parse_retry_after);
     // Secondary rate limits can come as a bare 403 whose message is the only hint.
     let says_rate_limit = status == StatusCode::FORBIDDEN
         && error_message(body)
@@ -345,7 +356,7 @@ fn status_error(
                 || retry_after.is_some()
                 || says_rate_limit =>
         {
-            let retry_after = retry_after.map(Duration::from_secs).or_else(|| {
+            let retry_after = retry_after.or_else(|| {
                 let reset = header("x-ratelimit-reset")?.parse::<u64>().ok()?;
                 let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
                 Some(Duration::from_secs(reset.saturating_sub(now)))

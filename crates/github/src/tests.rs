@@ -1,3 +1,4 @@
+use client_error::ClientError;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;

@@ -269,9 +269,13 @@ pub enum LlmError {
     },
 }
 
-impl LlmError {
+impl client_error::ClientError for LlmError {
+    fn error_name(&self) -> &'static str {
+        "LlmError"
+    }
+
     /// Whether the same request may succeed later (rate limits, 5xx, timeouts, network).
-    pub fn is_retriable(&self) -> bool {
+    fn is_retriable(&self) -> bool {
         matches!(
             self,
             Self::RateLimited { .. }
@@ -282,7 +286,7 @@ impl LlmError {
     }
 
     /// The wait the provider asked for, if any.
-    pub fn retry_after(&self) -> Option<Duration> {
+    fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after, .. } => *retry_after,
             _ => None,
@@ -446,7 +450,7 @@ impl Llm {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+            .and_then(client_error::parse_retry_after);
         let text = response
             .text()
             .await
@@ -516,16 +520,6 @@ fn redact_key(text: &str, key: Option<&str>) -> String {
         Some(key) if key.len() >= 4 => text.replace(key, "<redacted>"),
         _ => text.to_owned(),
     }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare on these APIs and ignored).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
 }
 
 /// Maps a non-2xx answer to an error. Provider messages are kept for 4xx (they explain schema
@@ -713,6 +707,7 @@ fn parse_anthropic_response(text: &str, tool: &str, max_tokens: u32) -> Result<S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use client_error::ClientError;
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -967,7 +962,7 @@ mod tests {
             "{e}"
         );
         assert!(!e.is_retriable());
-        let e = status_error(&p, 429, parse_retry_after("7"), "");
+        let e = status_error(&p, 429, client_error::parse_retry_after("7"), "");
         assert!(e.is_retriable());
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert!(status_error(&p, 503, None, "").is_retriable());

@@ -233,9 +233,19 @@ impl OpenCode {
         if status.is_success() {
             return Ok(response);
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(client_error::parse_retry_after);
         let body = response.text().await.unwrap_or_default();
         tracing::debug!(operation, status = status.as_u16(), "opencode call failed");
-        Err(OpenCodeError::from_status(operation, status, &body))
+        Err(OpenCodeError::from_status(
+            operation,
+            status,
+            retry_after,
+            &body,
+        ))
     }
 
     async fn call_json<T: DeserializeOwned>(

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 /// Everything that can go wrong talking to the OpenCode server.
@@ -25,6 +27,13 @@ pub enum OpenCodeError {
         operation: &'static str,
         message: String,
     },
+    /// HTTP 429 from the server or a proxy in front of it; `retry_after` is its `Retry-After`.
+    #[error("OpenCode {operation} was rate limited (HTTP 429){}: {message}", retry_hint(*.retry_after))]
+    RateLimited {
+        operation: &'static str,
+        retry_after: Option<Duration>,
+        message: String,
+    },
     /// Any other non-success status; `message` is the server's error text, shortened.
     #[error("OpenCode {operation} failed with HTTP {status}: {message}")]
     Http {
@@ -43,11 +52,22 @@ pub enum OpenCodeError {
     },
 }
 
-impl OpenCodeError {
+fn retry_hint(retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!(", retry after {}s", d.as_secs()),
+        None => String::new(),
+    }
+}
+
+impl client_error::ClientError for OpenCodeError {
+    fn error_name(&self) -> &'static str {
+        "OpenCodeError"
+    }
+
     /// Whether trying the same call again later can succeed without a configuration change.
-    pub fn is_retriable(&self) -> bool {
+    fn is_retriable(&self) -> bool {
         match self {
-            Self::Unreachable { .. } => true,
+            Self::Unreachable { .. } | Self::RateLimited { .. } => true,
             Self::Http { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS.as_u16()
                     || *status == StatusCode::REQUEST_TIMEOUT.as_u16()
@@ -60,6 +80,15 @@ impl OpenCodeError {
         }
     }
 
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+impl OpenCodeError {
     pub(crate) fn from_transport(operation: &'static str, err: &reqwest::Error) -> Self {
         // `without_url` keeps the query string (the session directory) out of the message;
         // the operation name says which call it was.
@@ -82,11 +111,22 @@ impl OpenCodeError {
         Self::Unreachable { operation, reason }
     }
 
-    pub(crate) fn from_status(operation: &'static str, status: StatusCode, body: &str) -> Self {
+    /// `retry_after` is the answer's `Retry-After` header, if any; it matters only for a 429.
+    pub(crate) fn from_status(
+        operation: &'static str,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        body: &str,
+    ) -> Self {
         let message = error_message(body);
         match status {
             StatusCode::UNAUTHORIZED => Self::Unauthorized { operation },
             StatusCode::NOT_FOUND => Self::NotFound { operation, message },
+            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited {
+                operation,
+                retry_after,
+                message,
+            },
             _ => Self::Http {
                 operation,
                 status: status.as_u16(),
@@ -149,12 +189,14 @@ pub(crate) fn shorten(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use client_error::ClientError;
 
     #[test]
     fn not_found_body_keeps_server_message() {
         let err = OpenCodeError::from_status(
             "get messages",
             StatusCode::NOT_FOUND,
+            None,
             r#"{"name":"NotFoundError","data":{"message":"Session not found: ses_1"}}"#,
         );
         assert!(matches!(&err, OpenCodeError::NotFound { message, .. }
@@ -167,6 +209,7 @@ mod tests {
         let err = OpenCodeError::from_status(
             "prompt",
             StatusCode::INTERNAL_SERVER_ERROR,
+            None,
             r#"{"name":"UnknownError","data":{"message":"Unexpected server error.","ref":"err_879598d2"}}"#,
         );
         let text = err.to_string();
@@ -188,7 +231,7 @@ mod tests {
 
     #[test]
     fn unauthorized_names_the_variable() {
-        let err = OpenCodeError::from_status("health", StatusCode::UNAUTHORIZED, "");
+        let err = OpenCodeError::from_status("health", StatusCode::UNAUTHORIZED, None, "");
         assert!(err.to_string().contains("OPENCODE_SERVER_PASSWORD"));
         assert!(!err.is_retriable());
     }
@@ -204,6 +247,19 @@ mod tests {
         assert!(http(503).is_retriable());
         assert!(!http(400).is_retriable());
         assert!(!http(409).is_retriable());
+    }
+
+    #[test]
+    fn rate_limit_keeps_the_requested_delay() {
+        let err = OpenCodeError::from_status(
+            "prompt",
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Duration::from_secs(7)),
+            "slow down",
+        );
+        assert!(err.is_retriable());
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+        assert!(err.to_string().contains("retry after 7s"), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::events::{
     AffectedService, CONTEXT_REQUESTED, ContextRequested, FIX_REQUESTED, FixRequested,
 };
-use crate::{Deps, railway_error};
+use crate::{Deps, step_error};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContextReport {
@@ -44,11 +44,11 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
         .run("read-logs", || async {
             // Architecture is re-read inside the step: the event carries a summary, not the
             // deployment details the log queries need.
-            let arch = deps.railway.architecture().await.map_err(railway_error)?;
+            let arch = deps.railway.architecture().await.map_err(step_error)?;
             deps.railway
                 .logs(&arch, &ids, req.window, &deps.settings.log_limits)
                 .await
-                .map_err(railway_error)
+                .map_err(step_error)
         })
         .await?;
 

@@ -94,9 +94,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
         .run("analyze", || async {
             analysis::analyze(deps.llm.as_ref(), &input, &settings.prompt_budget)
                 .await
-                .map_err(|e| {
-                    step_error(e.is_retriable(), None, e.to_string()).with_name("AnalysisError")
-                })
+                .map_err(step_error)
         })
         .await?;
 
@@ -127,7 +125,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
                 Some(gh) => gh
                     .find_open_autofix_pr(&repo, &req.fingerprint)
                     .await
-                    .map_err(github_error),
+                    .map_err(step_error),
             }
         })
         .await?;
@@ -207,7 +205,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
                 .create_session(&session_dir, &title)
                 .await
                 .map(|s| s.id)
-                .map_err(opencode_error)
+                .map_err(step_error)
         })
         .await?;
     outcome.session_id = Some(session_id.clone());
@@ -225,7 +223,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
         opencode
             .prompt_async(&session_id, &session_dir, &request)
             .await
-            .map_err(opencode_error)
+            .map_err(step_error)
     })
     .await?;
 
@@ -242,7 +240,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
             .run("poll-agent", || async {
                 poll(opencode, &session_id, &session_dir)
                     .await
-                    .map_err(opencode_error)
+                    .map_err(step_error)
             })
             .await?;
         if last.finished {
@@ -256,7 +254,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
             opencode
                 .abort(&session_id, &session_dir)
                 .await
-                .map_err(opencode_error)
+                .map_err(step_error)
         })
         .await?;
         outcome.status = FixStatus::Failed;
@@ -278,8 +276,8 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
                         Ok(None) => gh
                             .find_open_autofix_pr(&repo, &req.fingerprint)
                             .await
-                            .map_err(github_error)?,
-                        Err(e) => return Err(github_error(e)),
+                            .map_err(step_error)?,
+                        Err(e) => return Err(step_error(e)),
                     };
                     Ok(found)
                 }
@@ -369,18 +367,6 @@ pub fn analysis_markdown(a: &Analysis) -> String {
         );
     }
     out
-}
-
-fn opencode_error(e: opencode::OpenCodeError) -> inngest::Error {
-    step_error(e.is_retriable(), None, e.to_string()).with_name("OpenCodeError")
-}
-
-fn github_error(e: github::GitHubError) -> inngest::Error {
-    let retry_after = match &e {
-        github::GitHubError::RateLimited { retry_after } => *retry_after,
-        _ => None,
-    };
-    step_error(e.is_retriable(), retry_after, e.to_string()).with_name("GitHubError")
 }
 
 async fn poll(

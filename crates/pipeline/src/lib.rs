@@ -67,19 +67,70 @@ pub fn functions(deps: Arc<Deps>) -> Result<Vec<inngest::ServableFunction>, inng
     ])
 }
 
-/// Maps an I/O client error onto Inngest's retry semantics.
-pub(crate) fn step_error(
-    retriable: bool,
-    retry_after: Option<std::time::Duration>,
-    message: String,
-) -> inngest::Error {
-    match (retriable, retry_after) {
-        (_, Some(after)) => inngest::Error::retry_after(message, after),
-        (true, None) => inngest::Error::retriable(message),
-        (false, None) => inngest::Error::non_retriable(message),
-    }
+/// The one way a client error becomes an Inngest step error: the peer's `Retry-After` wins,
+/// otherwise the client's retriable verdict decides. Every message reaches Inngest (and its UI,
+/// logs and run history) through here, so this is where it is made safe to show.
+pub(crate) fn step_error<E: client_error::ClientError>(e: E) -> inngest::Error {
+    let message = e.user_message();
+    let error = match e.retry_after() {
+        Some(after) => inngest::Error::retry_after(message, after),
+        None if e.is_retriable() => inngest::Error::retriable(message),
+        None => inngest::Error::non_retriable(message),
+    };
+    error.with_name(e.error_name())
 }
 
-pub(crate) fn railway_error(e: railway::RailwayError) -> inngest::Error {
-    step_error(e.is_retriable(), e.retry_after(), e.to_string()).with_name("RailwayError")
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use inngest::Retry;
+
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("peer said no")]
+    struct Peer {
+        retriable: bool,
+        after: Option<Duration>,
+    }
+
+    impl client_error::ClientError for Peer {
+        fn error_name(&self) -> &'static str {
+            "PeerError"
+        }
+        fn is_retriable(&self) -> bool {
+            self.retriable
+        }
+        fn retry_after(&self) -> Option<Duration> {
+            self.after
+        }
+    }
+
+    #[test]
+    fn step_error_keeps_the_peers_delay_and_verdict() {
+        let seven = Duration::from_secs(7);
+        let cases = [
+            (true, Some(seven), Retry::After(seven)),
+            (true, None, Retry::Retriable),
+            (false, None, Retry::NonRetriable),
+        ];
+        for (retriable, after, want) in cases {
+            let e = step_error(Peer { retriable, after });
+            assert_eq!(e.retry(), want);
+            assert_eq!(e.name(), "PeerError");
+            assert_eq!(e.message(), "peer said no");
+        }
+    }
+
+    #[test]
+    fn an_llm_rate_limit_reaches_the_step_error_through_the_analysis() {
+        let e = analysis::AnalysisError::Llm(llm::LlmError::RateLimited {
+            provider: "openai",
+            retry_after: Some(Duration::from_secs(7)),
+        });
+        let step = step_error(e);
+        assert_eq!(step.retry(), Retry::After(Duration::from_secs(7)));
+        assert_eq!(step.name(), "AnalysisError");
+    }
 }

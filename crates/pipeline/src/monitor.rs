@@ -15,7 +15,7 @@ use crate::events::{
     AffectedService, CONTEXT_REQUESTED, ContextRequested, HEALTH_CHECK_REQUESTED,
     HealthCheckRequested,
 };
-use crate::{Deps, MONITOR_FN, railway_error};
+use crate::{Deps, MONITOR_FN, step_error};
 
 /// What a cycle returns: readable in the Inngest UI (markdown) and structured (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,7 +70,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
 
     let arch: Architecture = step
         .run("read-architecture", || async {
-            deps.railway.architecture().await.map_err(railway_error)
+            deps.railway.architecture().await.map_err(step_error)
         })
         .await?;
 
@@ -79,13 +79,13 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
             deps.railway
                 .resource_usage(&arch, window)
                 .await
-                .map_err(railway_error)
+                .map_err(step_error)
         }),
         step.run("read-http-stats", || async {
             deps.railway
                 .http_stats(&arch, window)
                 .await
-                .map_err(railway_error)
+                .map_err(step_error)
         }),
     );
     let resources: ResourceReport = resources?;

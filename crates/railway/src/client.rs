@@ -191,8 +191,8 @@ impl RailwayClient {
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs);
+                .and_then(client_error::parse_retry_after)
+                .unwrap_or(DEFAULT_RETRY_AFTER);
             return Err(RailwayError::RateLimited { retry_after });
         }
         let text = response
@@ -369,6 +369,7 @@ fn snippet(text: &str, secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use client_error::ClientError;
 
     const VAR: &str = "RAILWAY_API_TOKEN";
 

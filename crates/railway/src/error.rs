@@ -68,9 +68,13 @@ pub enum RailwayError {
     Config(String),
 }
 
-impl RailwayError {
+impl client_error::ClientError for RailwayError {
+    fn error_name(&self) -> &'static str {
+        "RailwayError"
+    }
+
     /// Whether repeating the same request later may succeed.
-    pub fn is_retriable(&self) -> bool {
+    fn is_retriable(&self) -> bool {
         match self {
             Self::RateLimited { .. }
             | Self::Server { .. }
@@ -90,7 +94,7 @@ impl RailwayError {
     }
 
     /// How long Railway asked us to wait, when it did.
-    pub fn retry_after(&self) -> Option<Duration> {
+    fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
             _ => None,
