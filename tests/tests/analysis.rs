@@ -2,16 +2,13 @@
 //! agent task built from its result.
 
 use client_error::ClientError;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use analysis::{
-    Action, AnalysisError, AnalysisInput, AnalysisSource, Decision, GuardPolicy, PromptBudget,
-    ServiceRef,
-};
+use analysis::{Action, AnalysisError, AnalysisInput, AnalysisSource, PromptBudget, ServiceRef};
 use autofix_tests::fake_llm::{FakeLlm, Flavor, Reply};
 use detect::{Finding, FindingKind, Severity};
 use evidence::{HttpGroup, LogPattern, LogSource, ServiceContext, UpstreamHealth, UpstreamStatus};
+use fix_plan::{Decision, GuardPolicy, naming};
 use llm::{Llm, LlmError};
 use railway::model::TimeWindow;
 use serde_json::{Value, json};
@@ -507,9 +504,7 @@ async fn without_an_llm_the_rule_based_analysis_waits_on_an_upstream_incident() 
         json!("rule-based")
     );
     assert_eq!(analysis.actions[0].action, Action::Wait);
-    let decisions = analysis::decide(&analysis, &input, &BTreeMap::new(), &GuardPolicy::default());
-    assert_eq!(decisions.len(), 1);
-    match &decisions[0].decision {
+    match fix_plan::decide(&analysis, target("acme/api", None), &GuardPolicy::default()) {
         Decision::Skip { reason } => assert!(
             reason.contains("`wait`") && reason.contains("Stripe"),
             "{reason}"
@@ -530,41 +525,46 @@ async fn llm_analysis_to_guards_to_agent_task() {
         .await
         .unwrap();
 
-    let none = BTreeMap::new();
-    let decisions = analysis::decide(&analysis, &input, &none, &GuardPolicy::default());
-    let d = decisions.iter().find(|d| d.repo == "acme/api").unwrap();
-    assert_eq!(d.decision, Decision::Proceed);
+    let fp = naming::incident_fingerprint("acme/api", &input.findings);
+    let api = |existing_pr| fix_plan::Target {
+        repo: "acme/api",
+        fingerprint: &fp,
+        existing_pr,
+    };
+    let policy = GuardPolicy::default();
     assert_eq!(
-        d.fingerprint,
-        analysis::repo_fingerprint("acme/api", &input.findings)
+        fix_plan::decide(&analysis, api(None), &policy),
+        Decision::Proceed
     );
-
     let low = GuardPolicy {
         min_confidence: 0.9,
         ..GuardPolicy::default()
     };
-    assert!(!analysis::decide(&analysis, &input, &none, &low)[0].proceeds());
-    let open = BTreeMap::from([(
-        "acme/api".to_string(),
-        Some("https://github.com/acme/api/pull/12".to_string()),
-    )]);
-    assert!(!analysis::decide(&analysis, &input, &open, &GuardPolicy::default())[0].proceeds());
+    assert_ne!(
+        fix_plan::decide(&analysis, api(None), &low),
+        Decision::Proceed
+    );
+    let open = Some("https://github.com/acme/api/pull/12");
+    assert_ne!(
+        fix_plan::decide(&analysis, api(open), &policy),
+        Decision::Proceed
+    );
     let report_only = GuardPolicy {
         report_only: true,
         ..GuardPolicy::default()
     };
-    assert!(
-        analysis::decide(&analysis, &input, &none, &report_only)
-            .iter()
-            .all(|d| !d.proceeds())
+    assert_ne!(
+        fix_plan::decide(&analysis, api(None), &report_only),
+        Decision::Proceed
     );
 
-    let task = analysis::agent_task(&d.repo, &d.fingerprint, &analysis, &input);
+    let workdir = naming::workdir("/workspace", &fp, "01RUN");
+    let task = fix_plan::agent_task("acme/api", &fp, &workdir, &analysis, &input);
     let t = &task.prompt_text;
-    assert_eq!(task.branch, github::autofix_branch(&d.fingerprint));
+    assert_eq!(task.branch, naming::branch(&fp));
     assert!(t.contains("gh repo clone acme/api"));
     assert!(!t.contains("gh repo clone evil"));
-    assert!(t.contains(&github::fingerprint_marker(&d.fingerprint)));
+    assert!(t.contains(&naming::marker(&fp)));
     assert!(t.contains(&format!("git checkout -b {}", task.branch)));
     assert!(t.contains("gh pr create --repo acme/api"));
     // Log text is quoted inside an untrusted, fenced block.
@@ -682,16 +682,28 @@ fn demo_project_rule_based_plan_and_prompt_size() {
         "spiky CPU is not an incident"
     );
 
-    let decisions = analysis::decide(&plan, &input, &BTreeMap::new(), &GuardPolicy::default());
-    let proceeding: Vec<&str> = decisions
+    let repos = input.repos();
+    let proceeding: Vec<&str> = repos
         .iter()
-        .filter(|d| d.proceeds())
-        .map(|d| d.repo.as_str())
+        .map(String::as_str)
+        .filter(|repo| {
+            fix_plan::decide(&plan, target(repo, None), &GuardPolicy::default())
+                == Decision::Proceed
+        })
         .collect();
     assert_eq!(
         proceeding,
         ["acme-demo/reports-api", "acme-demo/storefront-api"]
     );
+}
+
+/// A guard target with a fixed fingerprint (the guards only quote it).
+fn target<'a>(repo: &'a str, existing_pr: Option<&'a str>) -> fix_plan::Target<'a> {
+    fix_plan::Target {
+        repo,
+        fingerprint: "af-test",
+        existing_pr,
+    }
 }
 
 #[test]

@@ -10,7 +10,8 @@ use evidence::{
     Limits, ProviderTable, UpstreamChecker, UpstreamHealth, UpstreamStatus, build_context,
     context_markdown,
 };
-use github::{GitHub, GitHubError, fingerprint_marker};
+use fix_plan::naming::marker as fingerprint_marker;
+use github::{GitHub, GitHubError};
 use railway::model::{LogLine, Service, ServiceLogs, ServiceSource};
 
 const TOKEN: &str = "ghs_fake_token_for_tests";
@@ -342,7 +343,11 @@ async fn open_autofix_pr_is_found_by_branch_or_marker() {
     let client = github(&gh, Some(TOKEN));
 
     let by_branch = client
-        .find_open_autofix_pr("acme/shop", "fp-a")
+        .find_open_pr(
+            "acme/shop",
+            &fix_plan::naming::branch("fp-a"),
+            &fingerprint_marker("fp-a"),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -351,14 +356,22 @@ async fn open_autofix_pr_is_found_by_branch_or_marker() {
         (4, "autofix/fp-a")
     );
     let by_marker = client
-        .find_open_autofix_pr("acme/shop", "fp-b")
+        .find_open_pr(
+            "acme/shop",
+            &fix_plan::naming::branch("fp-b"),
+            &fingerprint_marker("fp-b"),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(by_marker.number, 5);
     assert_eq!(
         client
-            .find_open_autofix_pr("acme/shop", "fp-c")
+            .find_open_pr(
+                "acme/shop",
+                &fix_plan::naming::branch("fp-c"),
+                &fingerprint_marker("fp-c")
+            )
             .await
             .unwrap(),
         None,
@@ -429,7 +442,11 @@ async fn github_errors_are_specific() {
     assert!(client.file("acme/shop?x=1", "a").await.is_err());
     assert!(
         client
-            .find_open_autofix_pr("acme/shop", "../../etc")
+            .find_open_pr(
+                "acme/shop",
+                &fix_plan::naming::branch("../../etc"),
+                &fingerprint_marker("../../etc")
+            )
             .await
             .is_err()
     );
@@ -453,7 +470,11 @@ async fn fake_pull_requests_can_appear_later() {
     let client = github(&gh, None);
     assert_eq!(
         client
-            .find_open_autofix_pr("acme/shop", "fp-late")
+            .find_open_pr(
+                "acme/shop",
+                &fix_plan::naming::branch("fp-late"),
+                &fingerprint_marker("fp-late")
+            )
             .await
             .unwrap(),
         None

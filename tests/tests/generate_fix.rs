@@ -98,7 +98,7 @@ async fn a_leak_gets_an_llm_analysis_and_one_agent_session_with_the_expected_tas
         FakePull::open(
             42,
             &format!("autofix/{fp}"),
-            Some(&github::fingerprint_marker(&fp)),
+            Some(&fix_plan::naming::marker(&fp)),
         ),
         1,
     );
@@ -126,7 +126,7 @@ async fn a_leak_gets_an_llm_analysis_and_one_agent_session_with_the_expected_tas
     let text = seen.prompts[0].body["parts"][0]["text"].as_str().unwrap();
     assert!(text.contains("gh repo clone acme/api"), "{text}");
     assert!(text.contains(&format!("autofix/{fp}")));
-    assert!(text.contains(&github::fingerprint_marker(&fp)));
+    assert!(text.contains(&fix_plan::naming::marker(&fp)));
     assert!(text.contains("UNTRUSTED"));
     assert!(seen.aborts.is_empty());
     // Durable polls: sleeps between short status calls, never one long call.
@@ -177,7 +177,7 @@ async fn an_open_pr_with_the_same_fingerprint_opens_nothing() {
         FakePull::open(
             7,
             "fix/something-else",
-            Some(&github::fingerprint_marker(&fp)),
+            Some(&fix_plan::naming::marker(&fp)),
         ),
     );
     let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;

@@ -68,9 +68,9 @@ async fn generate_fix_drives_the_real_opencode_to_a_committed_branch_and_a_verif
         .as_str()
         .expect("fingerprint")
         .to_owned();
-    let branch = github::autofix_branch(&fp);
+    let branch = fix_plan::naming::branch(&fp);
     assert_eq!(branch, format!("autofix/{fp}"));
-    let marker = github::fingerprint_marker(&fp);
+    let marker = fix_plan::naming::marker(&fp);
 
     let scratch = Scratch::new("generate-fix-real");
     let repo = scratch.path().join("repo");

@@ -2,27 +2,32 @@
 //!
 //! - [`analyze`]: one structured LLM call over a budgeted prompt ([`build_prompt`]), validated
 //!   against the plan schema, with exactly one repair attempt; without an LLM, [`rule_based`].
-//! - [`decide`]: the guards, per repository: proceed or skip with a recorded reason.
-//! - [`agent_task`]: the task text for the coding agent, one per repository.
+//! - [`markdown`]: an [`Analysis`] rendered for run outputs and `autofix check`.
+//!
+//! What happens with the plan (the guards, the coding agent's task, the PR body) is the
+//! `fix-plan` crate's job.
 //!
 //! Repositories only ever come from Railway's service config ([`ServiceRef::repo`]); model output
 //! can choose an action for a repository the input names, never introduce one.
 
-mod guard;
 mod plan;
 mod prompt;
+mod render;
 mod rules;
-mod task;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 #[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use guard::{Decision, GuardPolicy, RepoDecision, decide, no_repo_key, repo_fingerprint};
 pub use plan::{SCHEMA_NAME, plan_schema, validate_plan};
-pub use prompt::{Prompt, PromptBudget, build_prompt, estimate_tokens, evidence_ids};
+pub use prompt::{
+    Prompt, PromptBudget, build_prompt, estimate_tokens, evidence_ids, fence, http_id, http_line,
+    informative_samples, is_error_level, log_id, one_line, pattern_line,
+};
+pub use render::markdown;
 pub use rules::rule_based;
-pub use task::{AgentTask, agent_task, fingerprint_marker};
 
 use detect::Finding;
 use evidence::ServiceContext;
@@ -247,22 +252,4 @@ pub async fn analyze(
         Ok(plan) => Ok(plan.into_analysis(source, &prompt)),
         Err(problems) => Err(AnalysisError::InvalidOutput { calls: 2, problems }),
     }
-}
-
-/// Names of the services an analysis item refers to, resolved through the input (ids or names).
-fn service_names<'a>(
-    input: &'a AnalysisInput,
-    ids_or_names: impl IntoIterator<Item = &'a str>,
-) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for s in ids_or_names {
-        let name = input
-            .service(s)
-            .map(|r| r.name.clone())
-            .unwrap_or_else(|| s.to_owned());
-        if !out.contains(&name) {
-            out.push(name);
-        }
-    }
-    out
 }

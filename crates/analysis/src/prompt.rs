@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::AnalysisInput;
 use crate::plan::plan_schema;
-use crate::task::fence;
 
 /// Size limits of the analysis call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +108,8 @@ struct Unit {
     text: String,
 }
 
-pub(crate) fn is_error_level(level: &str) -> bool {
+/// Whether a log level counts as an error or warning (what tasks and prompts quote first).
+pub fn is_error_level(level: &str) -> bool {
     matches!(
         level.to_ascii_lowercase().as_str(),
         "error"
@@ -126,7 +126,7 @@ pub(crate) fn is_error_level(level: &str) -> bool {
 }
 
 /// Log text is already sanitised by `evidence`; this only keeps one item on one line.
-pub(crate) fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     text.split(['\n', '\r'])
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -134,11 +134,13 @@ pub(crate) fn one_line(text: &str) -> String {
         .join(" ⏎ ")
 }
 
-pub(crate) fn log_id(service: &str, index: usize) -> String {
+/// Evidence id of a service's log pattern (`log:<service>#<n>`, 1-based).
+pub fn log_id(service: &str, index: usize) -> String {
     format!("log:{service}#{}", index + 1)
 }
 
-pub(crate) fn http_id(service: &str, index: usize) -> String {
+/// Evidence id of a service's HTTP failure group (`http:<service>#<n>`, 1-based).
+pub fn http_id(service: &str, index: usize) -> String {
     format!("http:{service}#{}", index + 1)
 }
 
@@ -195,7 +197,8 @@ fn short_ts(ts: &str) -> String {
     }
 }
 
-pub(crate) fn pattern_line(id: &str, p: &LogPattern) -> String {
+/// One log pattern as a prompt line, under its evidence id.
+pub fn pattern_line(id: &str, p: &LogPattern) -> String {
     let source = match p.source {
         evidence::LogSource::Build => "build",
         evidence::LogSource::Deploy => "deploy",
@@ -214,7 +217,8 @@ pub(crate) fn pattern_line(id: &str, p: &LogPattern) -> String {
     )
 }
 
-pub(crate) fn http_line(id: &str, g: &HttpGroup) -> String {
+/// One HTTP failure group as a prompt line, under its evidence id.
+pub fn http_line(id: &str, g: &HttpGroup) -> String {
     format!(
         "- [{id}] {} {} → {} ×{}, p95 {}, max {}\n",
         one_line(&g.method),
@@ -228,13 +232,28 @@ pub(crate) fn http_line(id: &str, g: &HttpGroup) -> String {
 
 /// Samples that add something to the pattern line: a sample identical to its pattern (a line
 /// without numbers or ids) only costs tokens.
-pub(crate) fn informative_samples(p: &LogPattern) -> Vec<String> {
+pub fn informative_samples(p: &LogPattern) -> Vec<String> {
     let pattern = one_line(&p.pattern);
     p.samples
         .iter()
         .filter(|s| one_line(s) != pattern)
         .cloned()
         .collect()
+}
+
+/// A Markdown fence longer than any run of backticks in `content`, so quoted text cannot close it.
+pub fn fence(content: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in content.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat((longest + 1).max(3))
 }
 
 /// A fenced block of untrusted lines under a label line.

@@ -121,7 +121,6 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
         cron: options.cron.clone(),
         window_minutes: options.window_minutes,
         thresholds,
-        report_only: options.report_only,
         approval_required: options.approval_required,
         approval_timeout: options.approval_timeout,
         agent_poll_interval: options.agent_poll_interval,
@@ -129,10 +128,13 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
         agent_workdir: options.agent_workdir.clone(),
         agent_model: options.agent_model.clone(),
         fix_rate_limit_period: options.fix_rate_limit.clone(),
+        guard: fix_plan::GuardPolicy {
+            min_confidence: options.min_confidence,
+            report_only: options.report_only,
+        },
         ..pipeline::Settings::default()
     };
     settings.prompt_budget.max_prompt_tokens = options.prompt_token_budget;
-    settings.guard.min_confidence = options.min_confidence;
 
     let deps = pipeline::Deps {
         railway,

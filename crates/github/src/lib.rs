@@ -19,27 +19,12 @@ use url::Url;
 /// `GITHUB_API_URL` default.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
-/// Head branches of autofix pull requests are `autofix/<fingerprint>`.
-pub const BRANCH_PREFIX: &str = "autofix/";
-
 const API_VERSION: &str = "2022-11-28";
 const USER_AGENT_VALUE: &str = concat!("autofix/", env!("CARGO_PKG_VERSION"));
 const PER_PAGE: usize = 100;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// GitHub's messages can be long HTML pages when a proxy answers; keep errors readable.
 const MAX_ERROR_MESSAGE_CHARS: usize = 300;
-
-/// The exact marker the PR body builder writes and [`GitHub::find_open_autofix_pr`] looks for.
-///
-/// An HTML comment renders as nothing on GitHub, so it can sit in every PR body.
-pub fn fingerprint_marker(fp: &str) -> String {
-    format!("<!-- autofix:fingerprint={fp} -->")
-}
-
-/// The head branch an autofix PR for `fp` uses.
-pub fn autofix_branch(fp: &str) -> String {
-    format!("{BRANCH_PREFIX}{fp}")
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -192,17 +177,16 @@ impl GitHub {
         decode_contents(&content).map(Some)
     }
 
-    /// The open autofix PR of an incident: head branch `autofix/<fp>`, or a body carrying
-    /// [`fingerprint_marker`] (a PR a human renamed the branch of still counts).
-    pub async fn find_open_autofix_pr(
+    /// The open pull request whose head is `branch` or whose body contains `marker` (so a PR a
+    /// human renamed the branch of still counts). Autofix passes an incident's branch and marker.
+    pub async fn find_open_pr(
         &self,
         repo: &str,
-        fingerprint: &str,
+        branch: &str,
+        marker: &str,
     ) -> Result<Option<PullRequest>, GitHubError> {
         let (owner, name) = split_repo(repo)?;
-        check_ref_part("fingerprint", fingerprint)?;
-        let branch = autofix_branch(fingerprint);
-        let marker = fingerprint_marker(fingerprint);
+        check_branch(branch)?;
         for page in 1..=self.max_pages {
             let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
             url.query_pairs_mut()
@@ -212,7 +196,7 @@ impl GitHub {
             let pulls = self.pulls(url, repo).await?;
             let full_page = pulls.len() >= PER_PAGE;
             if let Some(found) = pulls.into_iter().find(|p| {
-                p.head.r#ref == branch || p.body.as_deref().is_some_and(|b| b.contains(&marker))
+                p.head.r#ref == branch || p.body.as_deref().is_some_and(|b| b.contains(marker))
             }) {
                 return Ok(Some(found.into()));
             }
@@ -505,22 +489,6 @@ fn split_file_path(path: &str) -> Result<Vec<&str>, GitHubError> {
         return Err(invalid("control characters or backslashes"));
     }
     Ok(segments)
-}
-
-fn check_ref_part(what: &'static str, value: &str) -> Result<(), GitHubError> {
-    let ok = (1..=100).contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(GitHubError::InvalidArgument {
-            what,
-            value: value.chars().take(120).collect(),
-            reason: "expected 1-100 letters, digits, '-', '_' or '.'",
-        })
-    }
 }
 
 fn check_branch(branch: &str) -> Result<(), GitHubError> {

@@ -171,15 +171,6 @@ fn contents_are_base64_decoded_across_wrapped_lines() {
     ));
 }
 
-#[test]
-fn marker_and_branch_share_the_fingerprint() {
-    assert_eq!(
-        fingerprint_marker("ab12"),
-        "<!-- autofix:fingerprint=ab12 -->"
-    );
-    assert_eq!(autofix_branch("ab12"), "autofix/ab12");
-}
-
 #[derive(Default)]
 struct Seen {
     auth: Vec<Option<String>>,
@@ -248,7 +239,7 @@ async fn pulls(
         (0..100).map(|i| json!({"number": 1000 + i, "html_url": "https://h", "state": "open", "title": "t", "body": "unrelated", "head": {"ref": format!("feature-{i}")}})).collect()
     } else {
         vec![
-            json!({"number": 7, "html_url": "https://h/7", "state": "open", "title": "Fix", "body": format!("text\n{}", fingerprint_marker("fp9")), "head": {"ref": "renamed"}}),
+            json!({"number": 7, "html_url": "https://h/7", "state": "open", "title": "Fix", "body": format!("text\n{}", "<!-- autofix:fingerprint=fp9 -->"), "head": {"ref": "renamed"}}),
         ]
     };
     axum::Json(items)
@@ -285,13 +276,17 @@ async fn reads_files_and_pull_requests_with_the_documented_headers() {
     );
 
     let pr = gh
-        .find_open_autofix_pr("acme/web", "fp9")
+        .find_open_pr(
+            "acme/web",
+            "autofix/fp9",
+            "<!-- autofix:fingerprint=fp9 -->",
+        )
         .await
         .unwrap()
         .expect("marker PR on page 2");
     assert_eq!(pr.number, 7);
     assert_eq!(
-        gh.find_open_autofix_pr("acme/web", "nothing")
+        gh.find_open_pr("acme/web", "autofix/nothing", "<!-- nothing -->")
             .await
             .unwrap(),
         None

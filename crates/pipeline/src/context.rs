@@ -178,11 +178,11 @@ pub(crate) fn fix_requests(
                 .filter(|f| services.iter().any(|s| s.id == f.service_id))
                 .cloned()
                 .collect();
-            let key = repo.clone().unwrap_or_else(|| {
-                let ids: Vec<&str> = services.iter().map(|s| s.id.as_str()).collect();
-                format!("no-repo:{}", ids.join(","))
-            });
-            let fingerprint = analysis::repo_fingerprint(&key, &group_findings);
+            let key = fix_plan::naming::group_key(
+                repo.as_deref(),
+                services.iter().map(|s| s.id.as_str()),
+            );
+            let fingerprint = fix_plan::naming::incident_fingerprint(&key, &group_findings);
             let mut request = FixRequested {
                 project: req.project.clone(),
                 environment: req.environment.clone(),

@@ -78,7 +78,7 @@ pub struct FixRequested {
     pub repo: Option<String>,
     /// Key for Inngest concurrency: the repo, or `no-repo:<service ids>`.
     pub concurrency_key: String,
-    /// Stable id of this repository's ongoing incident (see `analysis::repo_fingerprint`).
+    /// Stable id of this repository's ongoing incident (see `fix_plan::naming::incident_fingerprint`); computed once, here.
     pub fingerprint: String,
     /// Services of this group.
     pub services: Vec<AffectedService>,

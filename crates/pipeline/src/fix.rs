@@ -3,12 +3,12 @@
 //! Every write (starting an agent that pushes and opens a PR) sits behind the guards, and the
 //! target repository comes only from Railway's service config carried in the event.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use analysis::{AgentTask, Analysis, AnalysisInput, RepoDecision, ServiceRef};
-use inngest::{Ctx, ServableFunction, Trigger, WaitForEvent};
+use analysis::{Analysis, AnalysisInput, ServiceRef};
+use fix_plan::{AgentTask, Decision, naming};
+use inngest::{Ctx, ServableFunction, Step, Trigger, WaitForEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::{FIX_APPROVED, FIX_REQUESTED, FixRequested};
@@ -84,89 +84,37 @@ struct Poll {
     last_text: Option<String>,
 }
 
+/// Analyse, guard, drive one agent session, verify the PR. Each phase is one helper below; the
+/// early returns are the outcomes a guard or a missing client decides.
 async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest::Error> {
     let req = &ctx.event.data;
     let step = &ctx.step;
     let settings = &deps.settings;
     let input = analysis_input(req);
 
-    let analysis: Analysis = step
-        .run("analyze", || async {
-            analysis::analyze(deps.llm.as_ref(), &input, &settings.prompt_budget)
-                .await
-                .map_err(step_error)
-        })
-        .await?;
+    let analysis = analyse(deps, step, &input).await?;
+    let mut outcome = FixOutcome::new(req, analysis, &input, &settings.prompt_budget);
 
-    let mut outcome = FixOutcome {
-        status: FixStatus::Skipped,
-        demo: req.demo,
-        repo: req.repo.clone(),
-        fingerprint: req.fingerprint.clone(),
-        reason: None,
-        prompt_tokens: analysis::build_prompt(&input, &settings.prompt_budget).tokens_estimate,
-        analysis_markdown: analysis_markdown(&analysis),
-        analysis,
-        task: None,
-        session_id: None,
-        pull_request: None,
-        agent_last_message: None,
-    };
-
-    let Some(repo) = req.repo.clone() else {
+    let Some(repo) = req.repo.as_deref() else {
         outcome.reason = Some("no source repository: the affected services deploy from an image or have no repo configured".into());
         return Ok(outcome);
     };
 
-    let existing: Option<github::PullRequest> = step
-        .run("check-existing-pr", || async {
-            match &deps.github {
-                None => Ok(None),
-                Some(gh) => gh
-                    .find_open_autofix_pr(&repo, &req.fingerprint)
-                    .await
-                    .map_err(step_error),
-            }
-        })
-        .await?;
-
-    let existing_prs = BTreeMap::from([(repo.clone(), existing.as_ref().map(|pr| pr.url.clone()))]);
-    let mut policy = settings.guard.clone();
-    policy.report_only |= settings.report_only;
-    let decision = analysis::decide(&outcome.analysis, &input, &existing_prs, &policy)
-        .into_iter()
-        .find(|d| d.repo == repo);
-    match decision {
-        Some(RepoDecision {
-            decision: analysis::Decision::Proceed,
-            ..
-        }) => {}
-        Some(RepoDecision {
-            decision: analysis::Decision::Skip { reason },
-            ..
-        }) => {
-            outcome.reason = Some(reason);
-            outcome.pull_request = existing;
-            return Ok(outcome);
-        }
-        None => {
-            outcome.reason = Some(format!("the analysis recommends no action for {repo}"));
-            return Ok(outcome);
-        }
+    let existing = existing_pr(deps, step, repo, &req.fingerprint).await?;
+    let target = fix_plan::Target {
+        repo,
+        fingerprint: &req.fingerprint,
+        existing_pr: existing.as_ref().map(|pr| pr.url.as_str()),
+    };
+    if let Decision::Skip { reason } = fix_plan::decide(&outcome.analysis, target, &settings.guard)
+    {
+        outcome.reason = Some(reason);
+        outcome.pull_request = existing;
+        return Ok(outcome);
     }
 
-    let mut task = analysis::agent_task(&repo, &req.fingerprint, &outcome.analysis, &input);
-    let workdir = format!(
-        "{}/autofix-{}-{}",
-        settings.agent_workdir.trim_end_matches('/'),
-        req.fingerprint,
-        short_id(&ctx.run_id)
-    );
-    task.prompt_text = format!(
-        "Work only inside the fresh directory `{workdir}`: start with `mkdir -p {workdir} && cd {workdir}`, \
-         and clone the repository there.\n\n{}",
-        task.prompt_text
-    );
+    let workdir = naming::workdir(&settings.agent_workdir, &req.fingerprint, &ctx.run_id);
+    let task = fix_plan::agent_task(repo, &req.fingerprint, &workdir, &outcome.analysis, &input);
     outcome.task = Some(task.clone());
 
     let Some(opencode) = &deps.opencode else {
@@ -175,40 +123,164 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
         return Ok(outcome);
     };
 
-    if settings.approval_required {
-        let approval = step
-            .wait_for_event(
-                "await-approval",
-                WaitForEvent {
-                    event: FIX_APPROVED.into(),
-                    timeout: settings.approval_timeout,
-                    if_expr: Some("async.data.fingerprint == event.data.fingerprint".into()),
-                },
-            )
-            .await?;
-        if approval.is_none() {
-            outcome.status = FixStatus::ApprovalTimedOut;
-            outcome.reason = Some(format!(
-                "no {FIX_APPROVED} event for fingerprint {} within {}s",
-                req.fingerprint,
-                settings.approval_timeout.as_secs()
-            ));
-            return Ok(outcome);
+    if settings.approval_required && !approved(settings, step).await? {
+        outcome.status = FixStatus::ApprovalTimedOut;
+        outcome.reason = Some(format!(
+            "no {FIX_APPROVED} event for fingerprint {} within {}s",
+            req.fingerprint,
+            settings.approval_timeout.as_secs()
+        ));
+        return Ok(outcome);
+    }
+
+    let session = drive_agent(settings, step, opencode, &task).await?;
+    outcome.session_id = Some(session.id);
+    outcome.agent_last_message = session.last.last_text.clone();
+    if !session.last.finished {
+        outcome.status = FixStatus::Failed;
+        outcome.reason = Some(format!(
+            "the agent did not finish within {}s; the session was aborted",
+            settings.agent_timeout.as_secs()
+        ));
+        return Ok(outcome);
+    }
+
+    let pr = verify_pr(deps, step, &task).await?;
+    outcome.conclude(
+        pr,
+        deps.github.is_some(),
+        session.last.failure,
+        &task.branch,
+    );
+    Ok(outcome)
+}
+
+impl FixOutcome {
+    /// A skipped outcome carrying the analysis; the phases of [`run`] fill in the rest.
+    fn new(
+        req: &FixRequested,
+        analysis: Analysis,
+        input: &AnalysisInput,
+        budget: &analysis::PromptBudget,
+    ) -> Self {
+        FixOutcome {
+            status: FixStatus::Skipped,
+            demo: req.demo,
+            repo: req.repo.clone(),
+            fingerprint: req.fingerprint.clone(),
+            reason: None,
+            prompt_tokens: analysis::build_prompt(input, budget).tokens_estimate,
+            analysis_markdown: analysis::markdown(&analysis),
+            analysis,
+            task: None,
+            session_id: None,
+            pull_request: None,
+            agent_last_message: None,
         }
     }
 
-    let session_dir = settings.agent_workdir.clone();
+    /// The verdict once the agent finished: a PR on GitHub, or why there is none.
+    fn conclude(
+        &mut self,
+        pr: Option<github::PullRequest>,
+        can_verify: bool,
+        failure: Option<String>,
+        branch: &str,
+    ) {
+        if let Some(pr) = pr {
+            self.status = FixStatus::PrOpened;
+            self.pull_request = Some(pr);
+            return;
+        }
+        self.status = FixStatus::Failed;
+        self.reason = Some(match (failure, can_verify) {
+            (Some(f), true) => format!("the agent failed: {f}"),
+            (Some(f), false) => f,
+            (None, true) => {
+                format!("the agent finished but no pull request from branch {branch} exists")
+            }
+            (None, false) => "the agent finished, but GITHUB_TOKEN is not set, so the pull request cannot be verified".into(),
+        });
+    }
+}
+
+/// Step `analyze`: the LLM analysis, or the rule-based one without an LLM.
+async fn analyse(
+    deps: &Deps,
+    step: &Step,
+    input: &AnalysisInput,
+) -> Result<Analysis, inngest::Error> {
+    step.run("analyze", || async {
+        analysis::analyze(deps.llm.as_ref(), input, &deps.settings.prompt_budget)
+            .await
+            .map_err(step_error)
+    })
+    .await
+}
+
+/// Step `check-existing-pr`: the open autofix PR of this incident, if GitHub is configured.
+async fn existing_pr(
+    deps: &Deps,
+    step: &Step,
+    repo: &str,
+    fingerprint: &str,
+) -> Result<Option<github::PullRequest>, inngest::Error> {
+    step.run("check-existing-pr", || async {
+        match &deps.github {
+            None => Ok(None),
+            Some(gh) => gh
+                .find_open_pr(
+                    repo,
+                    &naming::branch(fingerprint),
+                    &naming::marker(fingerprint),
+                )
+                .await
+                .map_err(step_error),
+        }
+    })
+    .await
+}
+
+/// Wait `await-approval`: whether `autofix/fix.approved` for this fingerprint came in time.
+async fn approved(settings: &crate::Settings, step: &Step) -> Result<bool, inngest::Error> {
+    let approval = step
+        .wait_for_event(
+            "await-approval",
+            WaitForEvent {
+                event: FIX_APPROVED.into(),
+                timeout: settings.approval_timeout,
+                if_expr: Some("async.data.fingerprint == event.data.fingerprint".into()),
+            },
+        )
+        .await?;
+    Ok(approval.is_some())
+}
+
+/// How the agent session ended.
+struct AgentSession {
+    id: String,
+    /// The last poll; not `finished` means the timeout ran out and the session was aborted.
+    last: Poll,
+}
+
+/// Steps `create-session`, `send-task`, then `wait-for-agent` + `poll-agent` until the agent is
+/// done or the timeout runs out, and `abort-session` in that case.
+async fn drive_agent(
+    settings: &crate::Settings,
+    step: &Step,
+    opencode: &opencode::OpenCode,
+    task: &AgentTask,
+) -> Result<AgentSession, inngest::Error> {
+    let session_dir = settings.agent_workdir.as_str();
     let session_id: String = step
         .run("create-session", || async {
-            let title = task.title.clone();
             opencode
-                .create_session(&session_dir, &title)
+                .create_session(session_dir, &task.title)
                 .await
                 .map(|s| s.id)
                 .map_err(step_error)
         })
         .await?;
-    outcome.session_id = Some(session_id.clone());
 
     step.run("send-task", || async {
         let request = opencode::PromptRequest {
@@ -221,7 +293,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
             system: None,
         };
         opencode
-            .prompt_async(&session_id, &session_dir, &request)
+            .prompt_async(&session_id, session_dir, &request)
             .await
             .map_err(step_error)
     })
@@ -238,7 +310,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
             .await?;
         last = step
             .run("poll-agent", || async {
-                poll(opencode, &session_id, &session_dir)
+                poll(opencode, &session_id, session_dir)
                     .await
                     .map_err(step_error)
             })
@@ -247,126 +319,44 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
             break;
         }
     }
-    outcome.agent_last_message = last.last_text.clone();
 
     if !last.finished {
         step.run("abort-session", || async {
             opencode
-                .abort(&session_id, &session_dir)
+                .abort(&session_id, session_dir)
                 .await
                 .map_err(step_error)
         })
         .await?;
-        outcome.status = FixStatus::Failed;
-        outcome.reason = Some(format!(
-            "the agent did not finish within {}s; the session was aborted",
-            settings.agent_timeout.as_secs()
-        ));
-        return Ok(outcome);
     }
-
-    let pr: Option<github::PullRequest> = step
-        .run("verify-pr", || async {
-            match &deps.github {
-                None => Ok(None),
-                Some(gh) => {
-                    let by_branch = gh.find_pr_by_branch(&repo, &task.branch).await;
-                    let found = match by_branch {
-                        Ok(Some(pr)) => Some(pr),
-                        Ok(None) => gh
-                            .find_open_autofix_pr(&repo, &req.fingerprint)
-                            .await
-                            .map_err(step_error)?,
-                        Err(e) => return Err(step_error(e)),
-                    };
-                    Ok(found)
-                }
-            }
-        })
-        .await?;
-
-    match (pr, &deps.github, last.failure) {
-        (Some(pr), _, _) => {
-            outcome.status = FixStatus::PrOpened;
-            outcome.pull_request = Some(pr);
-        }
-        (None, None, failure) => {
-            outcome.status = FixStatus::Failed;
-            outcome.reason = Some(failure.unwrap_or_else(|| {
-                "the agent finished, but GITHUB_TOKEN is not set, so the pull request cannot be verified".into()
-            }));
-        }
-        (None, Some(_), failure) => {
-            outcome.status = FixStatus::Failed;
-            outcome.reason = Some(match failure {
-                Some(f) => format!("the agent failed: {f}"),
-                None => format!(
-                    "the agent finished but no pull request from branch {} exists",
-                    task.branch
-                ),
-            });
-        }
-    }
-    Ok(outcome)
+    Ok(AgentSession {
+        id: session_id,
+        last,
+    })
 }
 
-/// The analysis as compact markdown, for `autofix check` and run outputs.
-pub fn analysis_markdown(a: &Analysis) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "**{}** (confidence {:.2}, {})",
-        a.summary.trim(),
-        a.confidence,
-        a.source.label()
-    );
-    if !a.root_causes.is_empty() {
-        let _ = writeln!(out, "Root causes:");
-        for c in &a.root_causes {
-            let _ = writeln!(
-                out,
-                "- {} [services: {}; evidence: {}]",
-                c.cause,
-                c.services.join(", "),
-                c.evidence.join(", ")
-            );
+/// Step `verify-pr`: the PR from the task's branch, else any open PR carrying its marker.
+async fn verify_pr(
+    deps: &Deps,
+    step: &Step,
+    task: &AgentTask,
+) -> Result<Option<github::PullRequest>, inngest::Error> {
+    step.run("verify-pr", || async {
+        let Some(gh) = &deps.github else {
+            return Ok(None);
+        };
+        if let Some(pr) = gh
+            .find_pr_by_branch(&task.repo, &task.branch)
+            .await
+            .map_err(step_error)?
+        {
+            return Ok(Some(pr));
         }
-    }
-    if !a.actions.is_empty() {
-        let _ = writeln!(out, "Actions:");
-        for act in &a.actions {
-            let _ = writeln!(
-                out,
-                "- {}: **{}** — {}",
-                act.repo,
-                act.action.as_str(),
-                act.rationale
-            );
-        }
-    }
-    for (title, items) in [
-        ("Recommendations", &a.recommendations),
-        ("Debugging steps", &a.debugging_steps),
-    ] {
-        if !items.is_empty() {
-            let _ = writeln!(out, "{title}:");
-            for item in items {
-                let _ = writeln!(out, "- {item}");
-            }
-        }
-    }
-    if a.prompt_tokens_estimate > 0 {
-        let _ = writeln!(out, "Prompt: ~{} tokens", a.prompt_tokens_estimate);
-    }
-    if !a.dropped_context.is_empty() {
-        let _ = writeln!(
-            out,
-            "Left out by the prompt budget: {}",
-            a.dropped_context.join("; ")
-        );
-    }
-    out
+        gh.find_open_pr(&task.repo, &task.branch, &naming::marker(&task.fingerprint))
+            .await
+            .map_err(step_error)
+    })
+    .await
 }
 
 async fn poll(
@@ -408,22 +398,6 @@ fn max_polls(timeout: Duration, interval: Duration) -> u32 {
     ((timeout.as_secs_f64() / interval).ceil() as u32).clamp(1, crate::MAX_AGENT_POLLS)
 }
 
-fn short_id(run_id: &str) -> String {
-    let clean: String = run_id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    clean
-        .chars()
-        .rev()
-        .take(8)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<String>()
-        .to_lowercase()
-}
-
 fn analysis_input(req: &FixRequested) -> AnalysisInput {
     AnalysisInput {
         findings: req.findings.clone(),
@@ -459,11 +433,5 @@ mod tests {
             max_polls(Duration::from_secs(0), Duration::from_secs(30)),
             1
         );
-    }
-
-    #[test]
-    fn short_id_keeps_the_tail_of_the_run_id() {
-        assert_eq!(short_id("01HX-ABCDEFGHJK"), "cdefghjk");
-        assert_eq!(short_id("ab"), "ab");
     }
 }

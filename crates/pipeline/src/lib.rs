@@ -20,7 +20,7 @@ pub mod settings;
 use std::sync::Arc;
 
 pub use context::ContextReport;
-pub use fix::{FixOutcome, FixStatus, analysis_markdown};
+pub use fix::{FixOutcome, FixStatus};
 pub use monitor::MonitorReport;
 pub use settings::Settings;
 

@@ -13,9 +13,8 @@ pub struct Settings {
     pub log_limits: railway::LogLimits,
     pub evidence_limits: evidence::Limits,
     pub prompt_budget: analysis::PromptBudget,
-    pub guard: analysis::GuardPolicy,
-    /// Stop after the analysis: never start a coding agent.
-    pub report_only: bool,
+    /// Confidence floor and report-only mode.
+    pub guard: fix_plan::GuardPolicy,
     /// Wait for `autofix/fix.approved` before starting the agent.
     pub approval_required: bool,
     /// How long to wait for that approval.
@@ -45,8 +44,7 @@ impl Default for Settings {
             log_limits: railway::LogLimits::default(),
             evidence_limits: evidence::Limits::default(),
             prompt_budget: analysis::PromptBudget::default(),
-            guard: analysis::GuardPolicy::default(),
-            report_only: false,
+            guard: fix_plan::GuardPolicy::default(),
             approval_required: false,
             approval_timeout: Duration::from_secs(24 * 3600),
             agent_poll_interval: Duration::from_secs(30),

@@ -7,10 +7,12 @@
 use detect::FindingKind;
 use serde::{Deserialize, Serialize};
 
-use crate::prompt::{
-    http_id, http_line, informative_samples, is_error_level, log_id, one_line, pattern_line,
+use analysis::{
+    Analysis, AnalysisInput, RootCause, ServiceRef, fence, http_id, http_line, informative_samples,
+    is_error_level, log_id, one_line, pattern_line,
 };
-use crate::{Analysis, AnalysisInput, service_names};
+
+use crate::naming;
 
 /// How many log patterns (and samples of each) a task quotes per service.
 const MAX_PATTERNS: usize = 5;
@@ -40,27 +42,6 @@ impl AgentTask {
             self.repo, self.branch, self.fingerprint, self.title, self.prompt_text
         )
     }
-}
-
-/// The HTML comment that marks a pull request as Autofix's for one fingerprint; the GitHub
-/// client's duplicate check searches for exactly this string.
-pub fn fingerprint_marker(fingerprint: &str) -> String {
-    github::fingerprint_marker(fingerprint)
-}
-
-/// A Markdown fence longer than any run of backticks in `content`, so quoted text cannot close it.
-pub(crate) fn fence(content: &str) -> String {
-    let mut longest = 0;
-    let mut run = 0;
-    for c in content.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    "`".repeat((longest + 1).max(3))
 }
 
 fn kind_words(kind: FindingKind) -> &'static str {
@@ -150,7 +131,7 @@ fn pr_body(repo: &str, fingerprint: &str, analysis: &Analysis, input: &AnalysisI
         .collect();
     bullet_list(&mut b, &findings);
     b.push('\n');
-    b.push_str(&fingerprint_marker(fingerprint));
+    b.push_str(&naming::marker(fingerprint));
     b.push('\n');
     b
 }
@@ -171,12 +152,11 @@ pub(crate) fn mentions(text: &str, name: &str) -> bool {
 /// The items that concern `repo`: an item naming only services deployed from other repositories
 /// would send the agent after code it does not have.
 fn for_repo(repo: &str, items: &[String], input: &AnalysisInput) -> Vec<String> {
-    let (own, other): (Vec<&crate::ServiceRef>, Vec<&crate::ServiceRef>) = input
+    let (own, other): (Vec<&ServiceRef>, Vec<&ServiceRef>) = input
         .services
         .iter()
         .partition(|s| s.repo.as_deref() == Some(repo));
-    let names =
-        |item: &str, set: &[&crate::ServiceRef]| set.iter().any(|s| mentions(item, &s.name));
+    let names = |item: &str, set: &[&ServiceRef]| set.iter().any(|s| mentions(item, &s.name));
     items
         .iter()
         .filter(|item| names(item, &own) || !names(item, &other))
@@ -184,19 +164,37 @@ fn for_repo(repo: &str, items: &[String], input: &AnalysisInput) -> Vec<String> 
         .collect()
 }
 
+/// Names of the services an analysis item refers to, resolved through the input (ids or names).
+fn service_names<'a>(
+    input: &'a AnalysisInput,
+    ids_or_names: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in ids_or_names {
+        let name = input
+            .service(s)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| s.to_owned());
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
 /// Root causes that concern one of the repository's services; all of them if none does.
 fn relevant_causes<'a>(
     repo: &str,
     analysis: &'a Analysis,
     input: &AnalysisInput,
-) -> Vec<&'a crate::RootCause> {
+) -> Vec<&'a RootCause> {
     let names: Vec<&str> = input
         .services
         .iter()
         .filter(|s| s.repo.as_deref() == Some(repo))
         .map(|s| s.name.as_str())
         .collect();
-    let matching: Vec<&crate::RootCause> = analysis
+    let matching: Vec<&RootCause> = analysis
         .root_causes
         .iter()
         .filter(|rc| {
@@ -265,14 +263,16 @@ fn log_excerpts(repo: &str, input: &AnalysisInput) -> String {
     out
 }
 
-/// The task for the coding agent on `repo` (which must come from Railway's service config).
+/// The whole task for the coding agent on `repo` (which must come from Railway's service config),
+/// working in the fresh directory `workdir` (see [`naming::workdir`]).
 pub fn agent_task(
     repo: &str,
     fingerprint: &str,
+    workdir: &str,
     analysis: &Analysis,
     input: &AnalysisInput,
 ) -> AgentTask {
-    let branch = github::autofix_branch(fingerprint);
+    let branch = naming::branch(fingerprint);
     let title = title(repo, fingerprint, input);
     let body = pr_body(repo, fingerprint, analysis, input);
     let body_fence = fence(&body);
@@ -280,6 +280,10 @@ pub fn agent_task(
     let dir = repo.rsplit('/').next().unwrap_or(repo);
 
     let mut t = String::new();
+    t.push_str(&format!(
+        "Work only inside the fresh directory `{workdir}`: start with `mkdir -p {workdir} && cd {workdir}`, \
+         and clone the repository there.\n\n"
+    ));
     t.push_str(&format!(
         "You are fixing a production incident in the GitHub repository {repo} (https://github.com/{repo}). \
          Work autonomously and finish with an open pull request.\n\n"
