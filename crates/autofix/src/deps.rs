@@ -33,6 +33,8 @@ pub struct Built {
 /// `for_check` forces the dry-run agent: `check` must never open a pull request.
 pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> {
     options.validate_common()?;
+    // Before any client exists, so nothing they say can carry a secret past the redactor.
+    crate::secrets::register(options);
     let http = http_client()?;
     let thresholds = options.thresholds()?;
 
@@ -75,7 +77,7 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
     let llm = provider.map(|p| llm::Llm::new(http.clone(), p));
     let llm_desc = llm.as_ref().map_or_else(
         || "rule-based analysis (no LLM configured)".to_string(),
-        |l| l.describe(),
+        |l| redact::display_url(&l.describe()),
     );
 
     let github = options.github_token.as_ref().map(|token| {
@@ -86,7 +88,10 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
         )
     });
     let github_desc = if github.is_some() {
-        format!("GitHub API at {} (token set)", options.github_api_url)
+        format!(
+            "GitHub API at {} (token set)",
+            redact::display_url(options.github_api_url.as_str())
+        )
     } else {
         "no GITHUB_TOKEN: manifests not read, existing PRs not checked".to_string()
     };
@@ -110,7 +115,7 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
         _ => None,
     };
     let agent_desc = match (&options.opencode_url, for_check) {
-        (Some(url), false) => format!("OpenCode at {url}"),
+        (Some(url), false) => format!("OpenCode at {}", redact::display_url(url.as_str())),
         (Some(_), true) => "dry run (check never starts an agent)".to_string(),
         (None, _) => {
             "dry run (no OPENCODE_URL): generate-fix returns the task it would send".to_string()

@@ -4,4 +4,5 @@
 pub mod check;
 pub mod config;
 pub mod deps;
+pub mod secrets;
 pub mod serve;

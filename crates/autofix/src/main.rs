@@ -108,7 +108,8 @@ fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        // Every log line passes the redactor, whatever a field or an error message holds.
+        .with_writer(|| redact::Writer::new(std::io::stderr()));
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -124,6 +125,7 @@ async fn send(options: Options, name: &str, data: &str) -> anyhow::Result<()> {
     if name.trim().is_empty() {
         anyhow::bail!("event name: must not be empty");
     }
+    autofix::secrets::register(&options);
     let config = options.inngest_config()?;
     let client = inngest::Client::new(config, deps::http_client()?);
     let event = inngest::Event::new(name, data)?;

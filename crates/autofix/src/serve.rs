@@ -210,11 +210,11 @@ fn print_startup(
     let mode = match inngest.mode {
         inngest::Mode::Dev => format!(
             "dev (Inngest dev server at {}; no signature checks)",
-            inngest.api_base_url
+            redact::display_url(inngest.api_base_url.as_str())
         ),
         inngest::Mode::Cloud => format!(
             "cloud (Inngest API at {}; signed requests only)",
-            inngest.api_base_url
+            redact::display_url(inngest.api_base_url.as_str())
         ),
     };
     let serve_url = inngest.serve_origin.as_deref().map_or_else(
@@ -224,7 +224,13 @@ fn print_startup(
                 inngest.serve_path
             )
         },
-        |o| format!("{}{}", o.trim_end_matches('/'), inngest.serve_path),
+        |o| {
+            format!(
+                "{}{}",
+                redact::display_url(o).trim_end_matches('/'),
+                inngest.serve_path
+            )
+        },
     );
     println!(
         "autofix {} — serving {} functions",

@@ -370,6 +370,8 @@ fn error_message(body: &[u8]) -> String {
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
     let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    // Redacted before the cut, so a token straddling it cannot leak its prefix.
+    let text = redact::redact_string(text);
     match text.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text,

@@ -316,11 +316,11 @@ pub(crate) fn error_message(text: &str) -> String {
     if let Ok(v) = serde_json::from_str::<Value>(text) {
         for k in ["error", "message"] {
             if let Some(s) = v.get(k).and_then(Value::as_str) {
-                return s.to_owned();
+                return redact::redact_string(s.to_owned());
             }
         }
     }
-    text.chars().take(200).collect()
+    redact::redact(text).chars().take(200).collect()
 }
 
 #[cfg(test)]

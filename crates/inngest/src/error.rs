@@ -24,12 +24,14 @@ pub struct Error {
     retry: Retry,
 }
 
+// Every constructor redacts: an error message is stored in Inngest's run state and shown in its
+// UI, and it often quotes a peer that echoed a credential.
 impl Error {
     /// A failure the executor retries.
     pub fn retriable(msg: impl Into<String>) -> Error {
         Error {
             name: "Error".into(),
-            message: msg.into(),
+            message: redact::redact_string(msg.into()),
             retry: Retry::Retriable,
         }
     }
@@ -38,7 +40,7 @@ impl Error {
     pub fn non_retriable(msg: impl Into<String>) -> Error {
         Error {
             name: "NonRetriableError".into(),
-            message: msg.into(),
+            message: redact::redact_string(msg.into()),
             retry: Retry::NonRetriable,
         }
     }
@@ -47,7 +49,7 @@ impl Error {
     pub fn retry_after(msg: impl Into<String>, after: Duration) -> Error {
         Error {
             name: "RetryAfterError".into(),
-            message: msg.into(),
+            message: redact::redact_string(msg.into()),
             retry: Retry::After(after),
         }
     }

@@ -33,7 +33,11 @@ impl Event {
         if name.trim().is_empty() {
             return Err(Error::non_retriable("event name must not be empty"));
         }
-        let data = match serde_json::to_value(data) {
+        // Event payloads are stored by Inngest and fan out to other functions.
+        let data = match serde_json::to_value(data).map(|mut v| {
+            redact::redact_json(&mut v);
+            v
+        }) {
             Ok(Value::Null) => Value::Object(Default::default()),
             Ok(v @ Value::Object(_)) => v,
             Ok(other) => {

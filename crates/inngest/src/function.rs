@@ -306,9 +306,11 @@ impl FunctionBuilder {
             });
             Box::pin(async move {
                 let out = fut.await?;
-                serde_json::to_value(&out).map_err(|e| {
+                let mut value = serde_json::to_value(&out).map_err(|e| {
                     Error::non_retriable(format!("function output does not serialize: {e}"))
-                })
+                })?;
+                redact::redact_json(&mut value);
+                Ok(value)
             })
         });
         ServableFunction {

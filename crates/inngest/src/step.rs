@@ -379,6 +379,14 @@ impl Step {
         opts: Value,
         body: impl Future<Output = Result<Value, Error>>,
     ) -> Result<Value, Error> {
+        // Step outputs are stored by Inngest and sent back on every later call: no secret may
+        // be in them, and the run sees the same redacted value first time and on replay.
+        let body = async move {
+            body.await.map(|mut v| {
+                redact::redact_json(&mut v);
+                v
+            })
+        };
         let state = match &*self.inner {
             StepInner::Inline(inline) => return inline.run(id, body).await,
             StepInner::Durable(state) => state,

@@ -567,10 +567,12 @@ fn error_message(body: &str) -> String {
     cut(&message, 400)
 }
 
+/// Redacts, then cuts: a key straddling the cut would otherwise leak its prefix.
 fn cut(text: &str, max_chars: usize) -> String {
+    let text = redact::redact(text);
     match text.char_indices().nth(max_chars) {
         Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_owned(),
+        None => text.into_owned(),
     }
 }
 

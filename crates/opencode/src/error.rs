@@ -176,7 +176,8 @@ fn error_message(body: &str) -> String {
             trimmed.to_owned()
         }
     });
-    shorten(&text, MAX_MESSAGE_CHARS)
+    // Redacted before the cut, so a password straddling it cannot leak its prefix.
+    shorten(&redact::redact(&text), MAX_MESSAGE_CHARS)
 }
 
 pub(crate) fn shorten(text: &str, max_chars: usize) -> String {

@@ -71,7 +71,7 @@ pub fn functions(deps: Arc<Deps>) -> Result<Vec<inngest::ServableFunction>, inng
 /// otherwise the client's retriable verdict decides. Every message reaches Inngest (and its UI,
 /// logs and run history) through here, so this is where it is made safe to show.
 pub(crate) fn step_error<E: client_error::ClientError>(e: E) -> inngest::Error {
-    let message = e.user_message();
+    let message = redact::redact_string(e.user_message());
     let error = match e.retry_after() {
         Some(after) => inngest::Error::retry_after(message, after),
         None if e.is_retriable() => inngest::Error::retriable(message),

@@ -296,7 +296,7 @@ pub(crate) fn interpret(
         let messages: Vec<String> = body
             .errors
             .iter()
-            .map(|e| scrub(&e.message, secret))
+            .map(|e| redact::redact_string(scrub(&e.message, secret)))
             .collect();
         if let Some(m) = messages.iter().find(|m| is_auth_message(m)) {
             return Err(RailwayError::Unauthorized {
@@ -361,9 +361,10 @@ fn scrub(text: &str, secret: &str) -> String {
 }
 
 fn snippet(text: &str, secret: &str) -> String {
+    // Redacted before the cut: a secret straddling the cut would otherwise leak its prefix.
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let cut: String = flat.chars().take(SNIPPET_CHARS).collect();
-    scrub(&cut, secret)
+    let clean = redact::redact_string(scrub(&flat, secret));
+    clean.chars().take(SNIPPET_CHARS).collect()
 }
 
 #[cfg(test)]
