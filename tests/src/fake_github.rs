@@ -54,6 +54,9 @@ pub enum GitHubFault {
     RateLimited,
     /// 500 with a JSON message.
     ServerError,
+    /// 500 whose message echoes the request's credentials, raw and base64-encoded, the way a
+    /// debugging proxy or a misconfigured gateway does.
+    EchoCredentials,
 }
 
 /// One request as received.
@@ -200,6 +203,19 @@ fn admit(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
                 axum::Json(json!({"message": "boom"})),
             )
                 .into_response(),
+            GitHubFault::EchoCredentials => {
+                let auth = header("authorization");
+                let token = auth.strip_prefix("Bearer ").unwrap_or(&auth).to_owned();
+                let basic = base64_wrapped(format!("x-access-token:{token}").as_bytes());
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(json!({"message": format!(
+                        "upstream failed for request with Authorization: {auth} (basic {}) token={token}",
+                        basic.trim()
+                    )})),
+                )
+                    .into_response()
+            }
         });
     }
     if !authorized {
