@@ -1,7 +1,6 @@
 //! The trust-boundary suite (issue #10): one test per attack, named for the attack. Each test
 //! plays the attacker against the real functions, router or clients and asserts the defence.
 
-
 use autofix_tests::fake_github::{FakeGitHub, GitHubFault};
 use autofix_tests::harness::{App, composite, leak_fix_request, leak_snapshot, offline_deps};
 use base64::Engine;
@@ -62,6 +61,9 @@ async fn github_error_echoing_its_token_raw_and_base64_leaves_no_trace_in_innges
     );
     assert!(!stored.contains(TOKEN), "raw token stored by Inngest");
     for form in base64_forms(TOKEN) {
-        assert!(!stored.contains(&form), "base64 form {form} stored by Inngest");
+        assert!(
+            !stored.contains(&form),
+            "base64 form {form} stored by Inngest"
+        );
     }
 }
