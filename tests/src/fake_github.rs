@@ -57,6 +57,8 @@ pub enum GitHubFault {
     /// 500 whose message echoes the request's credentials, raw and base64-encoded, the way a
     /// debugging proxy or a misconfigured gateway does.
     EchoCredentials,
+    /// 429 with `Retry-After: <seconds>` (GitHub's secondary rate limit).
+    TooManyRequests { retry_after_secs: u64 },
 }
 
 /// One request as received.
@@ -198,6 +200,12 @@ fn admit(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
                 )
                     .into_response()
             }
+            GitHubFault::TooManyRequests { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", retry_after_secs.to_string())],
+                axum::Json(json!({"message": "You have exceeded a secondary rate limit"})),
+            )
+                .into_response(),
             GitHubFault::ServerError => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 axum::Json(json!({"message": "boom"})),

@@ -95,6 +95,8 @@ impl FakeSession {
 
 struct Inner {
     config: FakeOpenCodeConfig,
+    /// `(requests, seconds)`: the next `requests` requests are answered 429 with that `Retry-After`.
+    throttle: (usize, u64),
     expected_auth: Option<HeaderValue>,
     sessions: HashMap<String, FakeSession>,
     next_id: usize,
@@ -128,6 +130,7 @@ impl FakeOpenCode {
         });
         let shared: Shared = Arc::new(Mutex::new(Inner {
             config,
+            throttle: (0, 0),
             expected_auth,
             sessions: HashMap::new(),
             next_id: 0,
@@ -142,6 +145,7 @@ impl FakeOpenCode {
             .route("/session/{id}/message", get(messages))
             .route("/session/{id}/abort", post(abort))
             .layer(middleware::from_fn_with_state(shared.clone(), basic_auth))
+            .layer(middleware::from_fn_with_state(shared.clone(), throttle))
             .with_state(shared.clone());
         Self {
             server: Served::start("fake opencode", app).await,
@@ -155,6 +159,34 @@ impl FakeOpenCode {
 
     pub fn recorded(&self) -> Recorded {
         lock(&self.shared).recorded.clone()
+    }
+
+    /// Answers the next `requests` requests with 429 and `Retry-After: <retry_after_secs>`,
+    /// as a rate-limiting proxy in front of the server would.
+    pub fn throttle_next(&self, requests: usize, retry_after_secs: u64) {
+        lock(&self.shared).throttle = (requests, retry_after_secs);
+    }
+}
+
+async fn throttle(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let retry_after = {
+        let mut inner = lock(&shared);
+        match inner.throttle {
+            (0, _) => None,
+            (n, secs) => {
+                inner.throttle = (n - 1, secs);
+                Some(secs)
+            }
+        }
+    };
+    match retry_after {
+        Some(secs) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, secs.to_string())],
+            "rate limited",
+        )
+            .into_response(),
+        None => next.run(request).await,
     }
 }
 

@@ -424,3 +424,85 @@ async fn a_session_that_ends_without_a_pr_is_a_failure_with_the_agents_last_mess
     );
     assert!(out["pull_request"].is_null());
 }
+
+/// The step retries the executor recorded with the delay the SDK asked for.
+fn delayed_retries(run: &RunRecord) -> Vec<(u32, Option<Duration>, bool)> {
+    run.retries
+        .iter()
+        .map(|r| (r.attempt, r.retry_after, r.retried))
+        .collect()
+}
+
+const SEVEN: Option<Duration> = Some(Duration::from_secs(7));
+
+#[tokio::test]
+async fn an_llm_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
+    let request = leak_fix_request().await;
+    let peers = peers(
+        vec![
+            Reply::Raw {
+                status: 429,
+                headers: vec![("retry-after".into(), "7".into())],
+                body: r#"{"error":{"message":"Rate limit reached"}}"#.into(),
+            },
+            Reply::answer(&plan(&request, "wait", 0.9)),
+        ],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
+    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
+    app.inngest.send(request).await;
+    app.inngest.run_until_idle().await.unwrap();
+
+    let run = only_fix_run(&app);
+    assert_eq!(delayed_retries(&run), [(0, SEVEN, true)], "{:?}", run.retries);
+    assert!(run.retries[0].reason.contains("rate limit"), "{:?}", run.retries);
+    assert_eq!(peers.llm.requests().len(), 2, "the retry asked again");
+    assert_eq!(outcome(&run)["status"], "skipped");
+}
+
+#[tokio::test]
+async fn an_opencode_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
+    let request = leak_fix_request().await;
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
+    peers.opencode.throttle_next(1, 7);
+    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
+    app.inngest.send(request).await;
+    app.inngest.run_until_idle().await.unwrap();
+
+    let run = only_fix_run(&app);
+    assert_eq!(delayed_retries(&run), [(0, SEVEN, true)], "{:?}", run.retries);
+    assert!(run.retries[0].reason.contains("OpenCode"), "{:?}", run.retries);
+    assert_eq!(
+        peers.opencode.recorded().sessions.len(),
+        1,
+        "the retried create-session went through"
+    );
+}
+
+#[tokio::test]
+async fn a_github_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
+    let request = leak_fix_request().await;
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "wait", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
+    peers
+        .github
+        .fail_next(autofix_tests::fake_github::GitHubFault::TooManyRequests {
+            retry_after_secs: 7,
+        });
+    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
+    app.inngest.send(request).await;
+    app.inngest.run_until_idle().await.unwrap();
+
+    let run = only_fix_run(&app);
+    assert_eq!(delayed_retries(&run), [(0, SEVEN, true)], "{:?}", run.retries);
+    assert!(run.retries[0].reason.contains("GitHub"), "{:?}", run.retries);
+    assert_eq!(outcome(&run)["status"], "skipped");
+}
