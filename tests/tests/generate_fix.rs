@@ -455,8 +455,17 @@ async fn an_llm_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
     app.inngest.run_until_idle().await.unwrap();
 
     let run = only_fix_run(&app);
-    assert_eq!(delayed_retries(&run), [(0, SEVEN, true)], "{:?}", run.retries);
-    assert!(run.retries[0].reason.contains("rate limit"), "{:?}", run.retries);
+    assert_eq!(
+        delayed_retries(&run),
+        [(0, SEVEN, true)],
+        "{:?}",
+        run.retries
+    );
+    assert!(
+        run.retries[0].reason.contains("rate limit"),
+        "{:?}",
+        run.retries
+    );
     assert_eq!(peers.llm.requests().len(), 2, "the retry asked again");
     assert_eq!(outcome(&run)["status"], "skipped");
 }
@@ -475,8 +484,17 @@ async fn an_opencode_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() 
     app.inngest.run_until_idle().await.unwrap();
 
     let run = only_fix_run(&app);
-    assert_eq!(delayed_retries(&run), [(0, SEVEN, true)], "{:?}", run.retries);
-    assert!(run.retries[0].reason.contains("OpenCode"), "{:?}", run.retries);
+    assert_eq!(
+        delayed_retries(&run),
+        [(0, SEVEN, true)],
+        "{:?}",
+        run.retries
+    );
+    assert!(
+        run.retries[0].reason.contains("OpenCode"),
+        "{:?}",
+        run.retries
+    );
     assert_eq!(
         peers.opencode.recorded().sessions.len(),
         1,
@@ -502,7 +520,16 @@ async fn a_github_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
     app.inngest.run_until_idle().await.unwrap();
 
     let run = only_fix_run(&app);
-    assert_eq!(delayed_retries(&run), [(0, SEVEN, true)], "{:?}", run.retries);
-    assert!(run.retries[0].reason.contains("GitHub"), "{:?}", run.retries);
+    assert_eq!(
+        delayed_retries(&run),
+        [(0, SEVEN, true)],
+        "{:?}",
+        run.retries
+    );
+    assert!(
+        run.retries[0].reason.contains("GitHub"),
+        "{:?}",
+        run.retries
+    );
     assert_eq!(outcome(&run)["status"], "skipped");
 }

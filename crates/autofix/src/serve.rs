@@ -29,7 +29,7 @@ pub struct ServeArgs {
     /// Port to listen on (Railway sets PORT).
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
-    /// Longest a single Inngest call (one step) may take before it is answered 408.
+    /// Longest one step may run; past it the step fails as a retriable `StepTimeout` step error.
     #[arg(long, env = "AUTOFIX_STEP_TIMEOUT", default_value = "10m", value_parser = crate::config::parse_duration)]
     pub step_timeout: Duration,
     /// Register the functions with Inngest at start (needs INNGEST_SERVE_ORIGIN).
@@ -48,8 +48,12 @@ impl Default for ServeArgs {
     }
 }
 
-/// Largest request body the worker accepts.
-pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest request body the worker accepts: the Inngest endpoint's own limit.
+pub const MAX_BODY_BYTES: usize = inngest::DEFAULT_BODY_LIMIT;
+
+/// Time a call gets beyond the step budget to answer with the `StepTimeout` error before the
+/// backstop cuts the connection (which Inngest can only see as a bare 408).
+const STEP_ANSWER_GRACE: Duration = Duration::from_secs(30);
 
 /// What `/readyz` checks.
 #[derive(Clone)]
@@ -115,11 +119,17 @@ pub fn router(
     step_timeout: Duration,
 ) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    // Steps call LLMs and Railway: they get a long limit; the probes a short one.
-    let inngest_routes = inngest::serve(client, functions).layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        step_timeout,
-    ));
+    // Steps call LLMs and Railway: they get a long budget, enforced by the SDK so an overrun is a
+    // step error Inngest retries; the layer is only a backstop. The probes get a short limit.
+    let options = inngest::ServeOptions {
+        step_timeout: Some(step_timeout),
+        ..inngest::ServeOptions::default()
+    };
+    let inngest_routes =
+        inngest::serve_with(client, functions, options).layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            step_timeout + STEP_ANSWER_GRACE,
+        ));
     let probes = Router::new()
         .route(
             "/healthz",

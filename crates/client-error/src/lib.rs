@@ -1,11 +1,18 @@
-//! The retry contract shared by every Autofix I/O client.
+//! What every Autofix I/O client shares.
 //!
-//! Each client crate (`railway`, `github`, `llm`, `opencode`, …) has its own error enum; they all
-//! implement [`ClientError`] so the orchestration layer can turn any of them into an Inngest step
-//! error with one function, without knowing the clients. This crate depends on nothing, so leaf
-//! clients can implement the trait without depending on each other or on the Inngest SDK.
+//! - [`ClientError`], the retry contract: each client crate (`railway`, `github`, `llm`,
+//!   `opencode`, …) has its own error enum, and they all implement it, so the orchestration layer
+//!   turns any of them into an Inngest step error with one function, without knowing the clients.
+//! - [`outbound`], the span around each outbound HTTP call, with the same field names in every
+//!   client: `peer`, `operation`, `status`, `duration_ms`.
+//!
+//! This crate depends only on `tracing`, so leaf clients use it without depending on each other
+//! or on the Inngest SDK.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument as _;
 
 /// What an orchestrator needs to know about a failed client call.
 pub trait ClientError: std::error::Error {
@@ -38,6 +45,34 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// Runs one outbound call inside an `outbound` span (`peer`, `operation`) and, when it ends,
+/// logs one `debug` line in that span with the HTTP `status` (absent when no answer came) and the
+/// `duration_ms`, so a slow or failing step can be attributed from the worker's own logs.
+/// `status_of` reads the status from the call's result.
+pub async fn outbound<T, E>(
+    peer: &'static str,
+    operation: &str,
+    call: impl Future<Output = Result<T, E>>,
+    status_of: impl FnOnce(&T) -> u16,
+) -> Result<T, E> {
+    let span = tracing::info_span!("outbound", peer, operation);
+    let started = Instant::now();
+    let result = call.instrument(span.clone()).await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let status = result.as_ref().ok().map(status_of);
+    span.in_scope(|| {
+        tracing::debug!(
+            peer,
+            operation,
+            status,
+            duration_ms,
+            ok = status.is_some(),
+            "outbound call"
+        )
+    });
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +89,51 @@ mod tests {
         assert_eq!(parse_retry_after("NaN"), None);
         assert_eq!(parse_retry_after("inf"), None);
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[tokio::test]
+    async fn outbound_logs_peer_operation_status_and_duration() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let ok: Result<u16, ()> = outbound("github", "list pulls", async { Ok(201) }, |s| *s).await;
+        assert_eq!(ok, Ok(201));
+        let failed: Result<u16, &str> =
+            outbound("llm", "complete", async { Err("refused") }, |s| *s).await;
+        assert!(failed.is_err());
+
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].contains("outbound{peer=\"github\" operation=\"list pulls\"}"),
+            "{text}"
+        );
+        assert!(
+            lines[0].contains("status=201") && lines[0].contains("duration_ms="),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("peer=\"llm\"") && !lines[1].contains("status="),
+            "{text}"
+        );
     }
 }

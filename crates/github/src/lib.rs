@@ -280,8 +280,7 @@ impl GitHub {
             value.set_sensitive(true);
             req = req.header(AUTHORIZATION, value);
         }
-        let resp = req
-            .send()
+        let resp = client_error::outbound("github", what, req.send(), |r| r.status().as_u16())
             .await
             .map_err(|e| GitHubError::Http(e.without_url()))?;
         let status = resp.status();

@@ -60,6 +60,8 @@ pub(crate) struct CallInput {
     pub request: CallRequest,
     /// Hashed step id from `stepId`, `None` for `step` (discovery).
     pub target: Option<String>,
+    /// Longest one step body may run in this call (see [`crate::ServeOptions::step_timeout`]).
+    pub step_timeout: Option<std::time::Duration>,
 }
 
 /// Replays `function` for one call.
@@ -69,7 +71,11 @@ pub(crate) async fn execute(
     local_functions: Arc<HashSet<String>>,
     input: CallInput,
 ) -> CallOutcome {
-    let CallInput { request, target } = input;
+    let CallInput {
+        request,
+        target,
+        step_timeout,
+    } = input;
     let memo: HashMap<String, Value> = parse_memo(request.steps.unwrap_or_default());
     let events: Vec<Event> = request
         .events
@@ -93,6 +99,7 @@ pub(crate) async fn execute(
             .unwrap_or_else(|| function.max_attempts()),
         client: client.clone(),
         local_functions,
+        step_timeout,
     });
     let step = Step::durable(state);
     let inner = step.inner.clone();

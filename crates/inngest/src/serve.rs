@@ -27,15 +27,23 @@ pub struct ServeOptions {
     /// Largest accepted request body. Inngest sends up to 4 MiB before switching to
     /// `use_api`, plus envelope; axum's own default (2 MB) is too small.
     pub body_limit: usize,
+    /// Longest one `step.run` body may take in a call. Past it the step fails as a retriable
+    /// `StepTimeout` step error (logged, with the SDK headers), so Inngest retries it like any
+    /// other failure. `None`: no limit.
+    pub step_timeout: Option<Duration>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
-            body_limit: 8 * 1024 * 1024,
+            body_limit: DEFAULT_BODY_LIMIT,
+            step_timeout: None,
         }
     }
 }
+
+/// [`ServeOptions::body_limit`] by default: 8 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 struct Handler {
     client: Client,
@@ -209,7 +217,7 @@ async fn handle_get(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Respon
             auth.key(),
         ),
         Err(e) => {
-            tracing::debug!(reason = %e, "introspection refused");
+            tracing::debug!(error = %e, "introspection refused");
             unauthorized()
         }
     }
@@ -236,7 +244,7 @@ async fn handle_put(
         let auth = match auth {
             Ok(a) => a,
             Err(e) => {
-                tracing::debug!(reason = %e, "in-band sync refused");
+                tracing::debug!(error = %e, "in-band sync refused");
                 return unauthorized();
             }
         };
@@ -279,7 +287,7 @@ async fn handle_put(
     let sign_with = match &auth {
         Ok(a) => a.key(),
         Err(e) if !config.allow_unsigned_sync => {
-            tracing::debug!(reason = %e, "sync refused");
+            tracing::debug!(error = %e, "sync refused");
             return unauthorized();
         }
         Err(_) => None,
@@ -333,7 +341,7 @@ async fn handle_post(
     let auth = match h.authenticate(&headers, &body) {
         Ok(a) => a,
         Err(e) => {
-            tracing::debug!(reason = %e, "call refused");
+            tracing::debug!(error = %e, "call refused");
             return unauthorized();
         }
     };
@@ -379,11 +387,15 @@ async fn handle_post(
         .get("stepId")
         .cloned()
         .unwrap_or_else(|| "step".into());
+    let call = CallLog {
+        fn_id: fn_id.clone(),
+        attempt: request.ctx.attempt,
+    };
     let span = tracing::info_span!(
         "inngest.call",
         fn_id = %fn_id,
         run_id = %request.ctx.run_id,
-        step_id = %step_id,
+        step.id = %step_id,
         attempt = request.ctx.attempt,
     );
     async {
@@ -403,10 +415,14 @@ async fn handle_post(
             &function,
             &h.client,
             h.local_ids.clone(),
-            CallInput { request, target },
+            CallInput {
+                request,
+                target,
+                step_timeout: h.opts.step_timeout,
+            },
         )
         .await;
-        outcome_response(outcome, key)
+        outcome_response(outcome, key, &call)
     }
     .instrument(span)
     .await
@@ -452,7 +468,50 @@ fn retry_after_secs(d: Duration) -> u64 {
     d.as_secs_f64().ceil().clamp(1.0, 86_400.0) as u64
 }
 
-fn outcome_response(outcome: CallOutcome, key: Option<&SigningKey>) -> Response {
+/// What every failure line of one call names besides its cause.
+struct CallLog {
+    /// Composite function id (`<app>-<function>`).
+    fn_id: String,
+    /// 0-based attempt of the step or function this call runs.
+    attempt: u32,
+}
+
+/// Logs a failed function once: at `warn` while Inngest will retry, at `error` when it will not.
+fn log_function_failure(e: &Error, call: &CallLog) {
+    let (fn_id, attempt) = (call.fn_id.as_str(), call.attempt);
+    if e.is_retriable() {
+        tracing::warn!(fn_id, attempt, error.name = %e.name(), error = %e.message(), "function failed; Inngest will retry it");
+    } else {
+        tracing::error!(fn_id, attempt, error.name = %e.name(), error = %e.message(), "function failed for good");
+    }
+}
+
+/// Logs a failed step once, with its human name (the wire id is a hash): `StepError` at `warn`
+/// (Inngest retries it), `StepFailed` at `error`.
+fn log_step_failure(op: &crate::step::Op, retry: Option<Retry>, call: &CallLog) {
+    let (fn_id, attempt) = (call.fn_id.as_str(), call.attempt);
+    let field = |k: &str| {
+        op.error
+            .as_ref()
+            .and_then(|e| e.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (name, message) = (field("name"), field("message"));
+    let step_name = op.userland.id.as_str();
+    let retry_after_s = match retry {
+        Some(Retry::After(d)) => Some(retry_after_secs(d)),
+        _ => None,
+    };
+    if op.op == "StepError" {
+        tracing::warn!(fn_id, step.name = step_name, step.id = %op.id, attempt, error.name = %name, error = %message, retry_after_s, "step failed; Inngest will retry it");
+    } else {
+        tracing::error!(fn_id, step.name = step_name, step.id = %op.id, attempt, error.name = %name, error = %message, "step failed for good");
+    }
+}
+
+fn outcome_response(outcome: CallOutcome, key: Option<&SigningKey>, call: &CallLog) -> Response {
     match outcome {
         CallOutcome::Done(Ok(v)) => {
             tracing::info!("function completed");
@@ -464,11 +523,15 @@ fn outcome_response(outcome: CallOutcome, key: Option<&SigningKey>) -> Response 
             } else {
                 (StatusCode::BAD_REQUEST, Retry::NonRetriable)
             };
-            tracing::info!(error.name = %e.name(), retriable = e.is_retriable(), "function failed");
+            log_function_failure(&e, call);
             reply(status, &e.to_json(), &retry_headers(retry), key)
         }
         CallOutcome::Step(executed) => {
-            tracing::info!(step.id = %executed.op.id, op = executed.op.op, "step executed");
+            if executed.op.error.is_some() {
+                log_step_failure(&executed.op, executed.retry, call);
+            } else {
+                tracing::info!(step.name = %executed.op.userland.id, step.id = %executed.op.id, op = executed.op.op, "step executed");
+            }
             let headers = executed.retry.map(retry_headers).unwrap_or_default();
             let body = serde_json::to_value([&executed.op]).unwrap_or(Value::Null);
             reply(StatusCode::PARTIAL_CONTENT, &body, &headers, key)
@@ -482,7 +545,7 @@ fn outcome_response(outcome: CallOutcome, key: Option<&SigningKey>) -> Response 
             let msg = format!(
                 "step {target} was not found while replaying the function; is the code deterministic?"
             );
-            tracing::warn!(step.id = %target, "targeted step not reached");
+            tracing::warn!(fn_id = %call.fn_id, step.id = %target, attempt = call.attempt, "targeted step not reached");
             let mut body = Error::retriable(&msg).to_json();
             body["error"] = json!(msg);
             reply(

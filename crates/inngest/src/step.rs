@@ -127,6 +127,7 @@ pub(crate) struct RunState {
     max_attempts: u32,
     client: Client,
     local_functions: Arc<HashSet<String>>,
+    step_timeout: Option<Duration>,
 }
 
 pub(crate) struct RunStateInit {
@@ -137,6 +138,7 @@ pub(crate) struct RunStateInit {
     pub max_attempts: u32,
     pub client: Client,
     pub local_functions: Arc<HashSet<String>>,
+    pub step_timeout: Option<Duration>,
 }
 
 impl RunState {
@@ -160,6 +162,7 @@ impl RunState {
             max_attempts: init.max_attempts.max(1),
             client: init.client,
             local_functions: init.local_functions,
+            step_timeout: init.step_timeout,
         }
     }
 
@@ -246,6 +249,15 @@ impl RunState {
             }
         }
     }
+}
+
+/// The error of a step whose body ran past its time budget.
+fn step_timed_out(id: &str, budget: Duration) -> Error {
+    Error::retriable(format!(
+        "step {id:?} ran past its time budget of {} and was stopped; it will be retried",
+        format_duration(budget)
+    ))
+    .with_name("StepTimeout")
 }
 
 /// How a new step is described on the wire.
@@ -401,16 +413,25 @@ impl Step {
             Claim::New(hash) => hash,
         };
         Permit { state, hash: &hash }.await;
-        let op = {
+        let (op, budget) = {
             let mut st = Self::lock(state);
             st.running = true;
-            st.new_ops
+            let op = st
+                .new_ops
                 .get(&hash)
                 .cloned()
-                .expect("claim registered every new op")
+                .expect("claim registered every new op");
+            (op, st.step_timeout)
         };
         tracing::debug!(step.id = %hash, step.name = %id, "running step");
-        let result = body.await;
+        let result = match budget {
+            None => body.await,
+            // Past the budget the step fails retriably, with SDK headers and a message, instead
+            // of the connection being cut by a proxy or server timeout that Inngest cannot read.
+            Some(budget) => tokio::time::timeout(budget, body)
+                .await
+                .unwrap_or_else(|_| Err(step_timed_out(id, budget))),
+        };
         Self::lock(state).finish(op, result);
         // The executor answers with the step's result; this replay ends here.
         std::future::pending().await

@@ -444,7 +444,14 @@ impl Llm {
                 .header("anthropic-version", ANTHROPIC_VERSION),
         };
         tracing::debug!(llm = %self.describe(), messages = messages.len(), "structured LLM call");
-        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let response = client_error::outbound(
+            self.provider.kind(),
+            "structured completion",
+            request.send(),
+            |r| r.status().as_u16(),
+        )
+        .await
+        .map_err(|e| self.transport_error(&e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

@@ -225,10 +225,11 @@ impl OpenCode {
         operation: &'static str,
         builder: RequestBuilder,
     ) -> Result<Response, OpenCodeError> {
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| OpenCodeError::from_transport(operation, &e))?;
+        let response = client_error::outbound("opencode", operation, builder.send(), |r| {
+            r.status().as_u16()
+        })
+        .await
+        .map_err(|e| OpenCodeError::from_transport(operation, &e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

@@ -168,14 +168,16 @@ impl RailwayClient {
     async fn post(&self, operation: &str, body: &Value) -> Result<Value, RailwayError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let (name, value) = self.credentials.token.header();
-        let response = self
+        let request = self
             .http
             .post(&self.endpoint)
             .header(name, value)
             .json(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(operation, e))?;
+            .send();
+        let response =
+            client_error::outbound("railway", operation, request, |r| r.status().as_u16())
+                .await
+                .map_err(|e| transport_error(operation, e))?;
         let status = response.status().as_u16();
         if let Some(remaining) = response
             .headers()
