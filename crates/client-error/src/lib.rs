@@ -9,6 +9,8 @@
 //! This crate depends only on `tracing`, so leaf clients use it without depending on each other
 //! or on the Inngest SDK.
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,8 @@
 //! sent. Repositories only ever come from Railway's service config; model output can choose an
 //! action for a repository the input names, never introduce one.
 
+#![warn(missing_docs)]
+
 mod guard;
 pub mod naming;
 mod task;

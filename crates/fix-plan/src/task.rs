@@ -26,6 +26,7 @@ pub struct AgentTask {
     pub repo: String,
     /// `autofix/<fingerprint>`.
     pub branch: String,
+    /// The incident fingerprint the branch and marker are named after.
     pub fingerprint: String,
     /// Pull request title and commit message.
     pub title: String,
