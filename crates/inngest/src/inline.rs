@@ -263,7 +263,10 @@ impl InlineStep {
         body: impl Future<Output = Result<Value, Error>>,
     ) -> Result<Value, Error> {
         let unique = self.unique_id(id);
-        let out = body.await;
+        // The durable path checks the same limit when the step finishes.
+        let out = body
+            .await
+            .and_then(|v| crate::limits::check_step_output(id, &v).map(|()| v));
         let recorded = match &out {
             Ok(v) => v.clone(),
             Err(e) => json!({ "error": e.to_json() }),
@@ -280,6 +283,12 @@ impl InlineStep {
 
     pub(crate) fn send_event(&self, id: &str, events: Vec<Event>) -> Result<Vec<String>, Error> {
         let unique = self.unique_id(id);
+        if let Err(e) = crate::limits::check_events(id, &events) {
+            self.lock()
+                .steps
+                .push((unique, json!({ "error": e.to_json() })));
+            return Err(e);
+        }
         if let Some(bad) = events.iter().find(|e| !e.data.is_object()) {
             return Err(Error::non_retriable(format!(
                 "data of event {:?} must be a JSON object",

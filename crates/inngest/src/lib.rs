@@ -51,6 +51,7 @@ mod event;
 mod exec;
 mod function;
 mod inline;
+pub mod limits;
 mod serve;
 mod signature;
 mod step;
@@ -62,9 +63,8 @@ pub use error::{Error, Retry};
 pub use event::{Event, FUNCTION_INVOKED_EVENT, SCHEDULED_TIMER_EVENT};
 pub use function::{FunctionBuilder, ServableFunction, Trigger, function};
 pub use inline::{DEFAULT_MAX_DEPTH, InlineRun, InlineRunner};
+pub use limits::{MAX_EVENT_BYTES, MAX_STEP_OUTPUT_BYTES};
 pub use serve::{DEFAULT_BODY_LIMIT, ServeOptions, serve, serve_with};
 pub use signature::{MAX_SKEW_SECS, SignatureError, canonicalize_bytes, sign, verify};
-pub use step::{
-    Ctx, Invoke, MAX_STEP_OUTPUT_BYTES, Step, WaitForEvent, format_duration, hash_step_id,
-};
+pub use step::{Ctx, Invoke, Step, WaitForEvent, format_duration, hash_step_id};
 pub use sync::{RegisterOutcome, SyncError, register, register_body};

@@ -71,9 +71,6 @@ pub(crate) enum StepInner {
     Inline(crate::inline::InlineStep),
 }
 
-/// Largest step output Inngest stores (4 MiB); larger outputs fail the step for good.
-pub const MAX_STEP_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
-
 /// Lowercase hex SHA-1 of a user step id, as the executor expects step ids.
 pub fn hash_step_id(id: &str) -> String {
     hex::encode(Sha1::digest(id.as_bytes()))
@@ -214,18 +211,8 @@ impl RunState {
 
     fn finish(&mut self, mut op: Op, result: Result<Value, Error>) {
         self.running = false;
-        let result = result.and_then(|v| {
-            let size = serde_json::to_vec(&v).map_or(0, |b| b.len());
-            if size > MAX_STEP_OUTPUT_BYTES {
-                Err(Error::non_retriable(format!(
-                    "output of step {:?} is {size} bytes; Inngest accepts at most {MAX_STEP_OUTPUT_BYTES}",
-                    op.userland.id
-                ))
-                .with_name("StepOutputTooLarge"))
-            } else {
-                Ok(v)
-            }
-        });
+        let result =
+            result.and_then(|v| crate::limits::check_step_output(&op.userland.id, &v).map(|()| v));
         match result {
             Ok(data) => {
                 op.op = "StepRun";
@@ -369,6 +356,7 @@ impl Step {
                 Some("sendEvent".into()),
                 json!({"type": "step.sendEvent"}),
                 async move {
+                    crate::limits::check_events(id, &events)?;
                     let ids = client
                         .send(&events)
                         .await
