@@ -65,9 +65,19 @@ pub fn offline_deps(railway: railway::Source, demo: bool) -> pipeline::Deps {
         upstreams: evidence::UpstreamChecker::new(http, table, None, Duration::from_millis(300)),
         llm: None,
         opencode: None,
-        settings: pipeline::Settings::default(),
+        settings: default_settings(),
         now: pipeline::system_now,
     }
+}
+
+/// The pipeline settings `autofix` runs with when no flag or variable is set, built by the
+/// binary's own parser, so a changed default is what the tests exercise.
+pub fn default_settings() -> pipeline::Settings {
+    autofix::cli::parse_from(["autofix", "check"], |_| None)
+        .expect("the defaults parse")
+        .options
+        .pipeline_settings()
+        .expect("the defaults are valid")
 }
 
 /// The composite id Inngest knows a function by.

@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{ArgAction, Args, ValueEnum};
+use pipeline::settings::defaults;
 use url::Url;
 
-/// Options shared by every subcommand. Each flag is also an environment variable.
+/// Options shared by every subcommand. Each flag is also an environment variable; an empty
+/// variable counts as unset, and every flag works before or after the subcommand
+/// (see [`crate::cli::parse_from`]).
 #[derive(Debug, Clone, Args)]
 pub struct Options {
     // ---- Railway -------------------------------------------------------------------------
@@ -28,22 +31,19 @@ pub struct Options {
     #[arg(long, env = "RAILWAY_ENVIRONMENT_NAME")]
     pub railway_environment_name: Option<String>,
     /// Railway GraphQL endpoint.
-    #[arg(
-        long,
-        env = "RAILWAY_API_URL",
-        default_value = "https://backboard.railway.com/graphql/v2"
-    )]
+    #[arg(long, env = "RAILWAY_API_URL", default_value = railway::DEFAULT_ENDPOINT, value_parser = http_url)]
     pub railway_api_url: Url,
     /// Use the built-in demo project even when a Railway token is set.
-    #[arg(long, env = "AUTOFIX_DEMO", default_value_t = false)]
+    #[arg(long, env = "AUTOFIX_DEMO", default_value = "false", value_parser = flag,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub demo: bool,
 
     // ---- Detection ----------------------------------------------------------------------
     /// Schedule of monitor-project-health (5-field cron, optional `TZ=Area/City ` prefix).
-    #[arg(long, env = "AUTOFIX_CRON", default_value = "*/10 * * * *")]
+    #[arg(long, env = "AUTOFIX_CRON", default_value = defaults::CRON)]
     pub cron: String,
     /// Detection window in minutes (5..=1440).
-    #[arg(long, env = "AUTOFIX_WINDOW_MINUTES", default_value_t = 30)]
+    #[arg(long, env = "AUTOFIX_WINDOW_MINUTES", default_value_t = defaults::WINDOW_MINUTES)]
     pub window_minutes: u32,
     /// Threshold overrides as JSON, merged over the defaults (see README "Thresholds").
     #[arg(long, env = "AUTOFIX_THRESHOLDS")]
@@ -61,76 +61,102 @@ pub struct Options {
     /// OPENAI_BASE_URL is set, else none.
     #[arg(long, env = "AUTOFIX_LLM_PROVIDER", value_enum)]
     pub llm_provider: Option<LlmProviderKind>,
+    /// OpenAI (or compatible) API key.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub openai_api_key: Option<String>,
     /// OpenAI-compatible base URL (OpenAI, OpenRouter, Ollama, vLLM …).
-    #[arg(long, env = "OPENAI_BASE_URL")]
+    #[arg(long, env = "OPENAI_BASE_URL", value_parser = http_url)]
     pub openai_base_url: Option<Url>,
+    /// Anthropic API key.
     #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
     pub anthropic_api_key: Option<String>,
-    #[arg(long, env = "ANTHROPIC_BASE_URL")]
+    /// Anthropic API base URL (a proxy or gateway in front of the Messages API).
+    #[arg(long, env = "ANTHROPIC_BASE_URL", value_parser = http_url)]
     pub anthropic_base_url: Option<Url>,
     /// Model for the analysis. Default: gpt-4o-mini (openai) / claude-sonnet-4-5 (anthropic).
     #[arg(long, env = "AUTOFIX_LLM_MODEL")]
     pub llm_model: Option<String>,
     /// Token budget of the analysis prompt.
-    #[arg(long, env = "AUTOFIX_PROMPT_TOKEN_BUDGET", default_value_t = 12_000)]
+    #[arg(long, env = "AUTOFIX_PROMPT_TOKEN_BUDGET",
+          default_value_t = analysis::PromptBudget::default().max_prompt_tokens)]
     pub prompt_token_budget: usize,
     /// Below this confidence (0..1) no agent is started.
-    #[arg(long, env = "AUTOFIX_MIN_CONFIDENCE", default_value_t = 0.6)]
+    #[arg(long, env = "AUTOFIX_MIN_CONFIDENCE",
+          default_value_t = fix_plan::GuardPolicy::default().min_confidence)]
     pub min_confidence: f64,
     /// Stop after the analysis; never start a coding agent.
-    #[arg(long, env = "AUTOFIX_REPORT_ONLY", default_value_t = false)]
+    #[arg(long, env = "AUTOFIX_REPORT_ONLY", default_value = "false", value_parser = flag,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub report_only: bool,
     /// Wait for an `autofix/fix.approved` event before starting the agent.
-    #[arg(long, env = "AUTOFIX_APPROVAL_REQUIRED", default_value_t = false)]
+    #[arg(long, env = "AUTOFIX_APPROVAL_REQUIRED", default_value = "false", value_parser = flag,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub approval_required: bool,
-    #[arg(long, env = "AUTOFIX_APPROVAL_TIMEOUT", default_value = "24h", value_parser = parse_duration)]
+    /// How long generate-fix waits for that approval before giving up.
+    #[arg(long, env = "AUTOFIX_APPROVAL_TIMEOUT",
+          default_value = inngest::format_duration(defaults::APPROVAL_TIMEOUT), value_parser = parse_duration)]
     pub approval_timeout: Duration,
-    /// At most one fix run per incident fingerprint and repository in this period.
-    #[arg(long, env = "AUTOFIX_FIX_RATE_LIMIT", default_value = "4h")]
-    pub fix_rate_limit: String,
+    /// At most one fix run per incident fingerprint and repository in this period (1s..=24h).
+    #[arg(long, env = "AUTOFIX_FIX_RATE_LIMIT",
+          default_value = inngest::format_duration(defaults::FIX_RATE_LIMIT), value_parser = parse_duration)]
+    pub fix_rate_limit: Duration,
 
     // ---- Coding agent ----------------------------------------------------------------------
     /// OpenCode server URL. Without it generate-fix is a dry run that returns the task.
-    #[arg(long, env = "OPENCODE_URL")]
+    #[arg(long, env = "OPENCODE_URL", value_parser = http_url)]
     pub opencode_url: Option<Url>,
+    /// Basic-auth user of the OpenCode server (OpenCode's default is `opencode`).
     #[arg(long, env = "OPENCODE_SERVER_USERNAME")]
     pub opencode_username: Option<String>,
+    /// Basic-auth password of the OpenCode server.
     #[arg(long, env = "OPENCODE_SERVER_PASSWORD", hide_env_values = true)]
     pub opencode_password: Option<String>,
     /// `provider/model` for the agent; default: the OpenCode server's configured model.
     #[arg(long, env = "AUTOFIX_AGENT_MODEL")]
     pub agent_model: Option<String>,
     /// Existing directory on the OpenCode server under which each fix gets a fresh sub-directory.
-    #[arg(long, env = "AUTOFIX_AGENT_WORKDIR", default_value = "/workspace")]
+    #[arg(long, env = "AUTOFIX_AGENT_WORKDIR", default_value = defaults::AGENT_WORKDIR)]
     pub agent_workdir: String,
-    #[arg(long, env = "AUTOFIX_AGENT_TIMEOUT", default_value = "45m", value_parser = parse_duration)]
+    /// Longest an agent session may run before it is aborted.
+    #[arg(long, env = "AUTOFIX_AGENT_TIMEOUT",
+          default_value = inngest::format_duration(defaults::AGENT_TIMEOUT), value_parser = parse_duration)]
     pub agent_timeout: Duration,
-    #[arg(long, env = "AUTOFIX_AGENT_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    /// Time between two durable polls of the agent session.
+    #[arg(long, env = "AUTOFIX_AGENT_POLL_INTERVAL",
+          default_value = inngest::format_duration(defaults::AGENT_POLL_INTERVAL), value_parser = parse_duration)]
     pub agent_poll_interval: Duration,
 
     // ---- GitHub -----------------------------------------------------------------------------
     /// Token for reading manifests and checking/verifying autofix pull requests.
     #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
-    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    /// GitHub REST API base URL (GitHub Enterprise: `https://<host>/api/v3`).
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com", value_parser = http_url)]
     pub github_api_url: Url,
 
     // ---- Inngest (names as the official SDKs use them) -------------------------------------
+    /// Inngest app id; give each worker its own to share one Inngest environment.
+    #[arg(long, env = "INNGEST_APP_ID", default_value = pipeline::APP_ID)]
+    pub inngest_app_id: String,
     /// `1`/`true` for the local dev server (no signing), or the dev server's URL.
-    #[arg(long, env = "INNGEST_DEV")]
-    pub inngest_dev: Option<String>,
-    #[arg(long, env = "INNGEST_BASE_URL")]
-    pub inngest_base_url: Option<String>,
-    #[arg(long, env = "INNGEST_API_BASE_URL")]
-    pub inngest_api_base_url: Option<String>,
-    #[arg(long, env = "INNGEST_EVENT_API_BASE_URL")]
-    pub inngest_event_api_base_url: Option<String>,
-    #[arg(long, env = "INNGEST_SIGNING_KEY", hide_env_values = true)]
-    pub inngest_signing_key: Option<String>,
-    #[arg(long, env = "INNGEST_SIGNING_KEY_FALLBACK", hide_env_values = true)]
-    pub inngest_signing_key_fallback: Option<String>,
+    #[arg(long, env = "INNGEST_DEV", value_parser = inngest::DevFlag::parse)]
+    pub inngest_dev: Option<inngest::DevFlag>,
+    /// Origin of both Inngest APIs (a self-hosted server or the dev server).
+    #[arg(long, env = "INNGEST_BASE_URL", value_parser = http_url)]
+    pub inngest_base_url: Option<Url>,
+    /// Origin of Inngest's REST API (sync, run lookups).
+    #[arg(long, env = "INNGEST_API_BASE_URL", value_parser = http_url)]
+    pub inngest_api_base_url: Option<Url>,
+    /// Origin of Inngest's Event API (sending events).
+    #[arg(long, env = "INNGEST_EVENT_API_BASE_URL", value_parser = http_url)]
+    pub inngest_event_api_base_url: Option<Url>,
+    /// Signing key of the Inngest environment (cloud mode).
+    #[arg(long, env = "INNGEST_SIGNING_KEY", hide_env_values = true, value_parser = signing_key)]
+    pub inngest_signing_key: Option<inngest::SigningKey>,
+    /// Second signing key, accepted during a key rotation.
+    #[arg(long, env = "INNGEST_SIGNING_KEY_FALLBACK", hide_env_values = true, value_parser = signing_key)]
+    pub inngest_signing_key_fallback: Option<inngest::SigningKey>,
+    /// Event key (cloud mode): the functions send events between each other.
     #[arg(long, env = "INNGEST_EVENT_KEY", hide_env_values = true)]
     pub inngest_event_key: Option<String>,
     /// Inngest branch environment.
@@ -139,18 +165,37 @@ pub struct Options {
     /// Public origin Inngest calls, e.g. `https://autofix.up.railway.app` (needed behind a proxy).
     #[arg(long, env = "INNGEST_SERVE_ORIGIN")]
     pub inngest_serve_origin: Option<String>,
+    /// Older name of INNGEST_SERVE_ORIGIN (which wins when both are set).
+    #[arg(long, env = "INNGEST_SERVE_HOST")]
+    pub inngest_serve_host: Option<String>,
+    /// Path of the Inngest endpoint (default /api/inngest).
     #[arg(long, env = "INNGEST_SERVE_PATH")]
     pub inngest_serve_path: Option<String>,
     /// Cloud mode: accept unsigned PUT syncs (off: the URL would come from an unauthenticated Host).
-    #[arg(long, env = "INNGEST_ENABLE_UNAUTHED_SYNC")]
-    pub inngest_enable_unauthed_sync: Option<String>,
+    #[arg(long, env = "INNGEST_ENABLE_UNAUTHED_SYNC", value_parser = flag)]
+    pub inngest_enable_unauthed_sync: Option<bool>,
     /// Cloud mode: answer signed in-band syncs from the Inngest dashboard (default true).
-    #[arg(long, env = "INNGEST_ALLOW_IN_BAND_SYNC")]
-    pub inngest_allow_in_band_sync: Option<String>,
+    #[arg(long, env = "INNGEST_ALLOW_IN_BAND_SYNC", value_parser = flag)]
+    pub inngest_allow_in_band_sync: Option<bool>,
 
     // ---- Logging -----------------------------------------------------------------------------
+    /// `text` (coloured only on a terminal) or `json` (one object per line).
     #[arg(long, env = "AUTOFIX_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// The one boolean grammar of every flag and variable (`1/0`, `true/false`, `yes/no`, `on/off`).
+pub fn flag(text: &str) -> Result<bool, String> {
+    inngest::parse_flag(text)
+}
+
+/// An absolute http(s) URL; anything else is refused at start, not at the first call.
+pub fn http_url(text: &str) -> Result<Url, String> {
+    inngest::parse_http_url(text)
+}
+
+fn signing_key(text: &str) -> Result<inngest::SigningKey, String> {
+    inngest::SigningKey::new(text)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -306,11 +351,18 @@ impl Options {
         })
     }
 
+    /// Everything that does not need a network call, checked before anything starts.
     pub fn validate_common(&self) -> Result<(), ConfigError> {
-        if !(5..=1440).contains(&self.window_minutes) {
+        let range = defaults::WINDOW_MINUTES_RANGE;
+        if !range.contains(&self.window_minutes) {
             return Err(err(
                 "AUTOFIX_WINDOW_MINUTES",
-                format!("must be 5..=1440, got {}", self.window_minutes),
+                format!(
+                    "must be {}..={}, got {}",
+                    range.start(),
+                    range.end(),
+                    self.window_minutes
+                ),
             ));
         }
         if !(0.0..=1.0).contains(&self.min_confidence) {
@@ -350,7 +402,17 @@ impl Options {
             ));
         }
         inngest::Trigger::cron(&self.cron).map_err(|e| err("AUTOFIX_CRON", e.to_string()))?;
-        parse_duration(&self.fix_rate_limit).map_err(|e| err("AUTOFIX_FIX_RATE_LIMIT", e))?;
+        flow_period("AUTOFIX_FIX_RATE_LIMIT", self.fix_rate_limit)?;
+        if self.approval_timeout.is_zero() || self.approval_timeout > defaults::MAX_WAIT_TIMEOUT {
+            return Err(err(
+                "AUTOFIX_APPROVAL_TIMEOUT",
+                format!(
+                    "must be between 1s and {} (Inngest's longest wait for an event), got {}",
+                    inngest::format_duration(defaults::MAX_WAIT_TIMEOUT),
+                    inngest::format_duration(self.approval_timeout)
+                ),
+            ));
+        }
         if let Some(model) = &self.agent_model
             && opencode::ModelRef::parse(model).is_none()
         {
@@ -360,6 +422,28 @@ impl Options {
             ));
         }
         Ok(())
+    }
+
+    /// The pipeline's settings, exactly as the functions will run with them (validated).
+    pub fn pipeline_settings(&self) -> Result<pipeline::Settings, ConfigError> {
+        self.validate_common()?;
+        let mut settings = pipeline::Settings {
+            cron: self.cron.clone(),
+            window_minutes: self.window_minutes,
+            thresholds: self.thresholds()?,
+            approval_required: self.approval_required,
+            approval_timeout: self.approval_timeout,
+            agent_poll_interval: self.agent_poll_interval,
+            agent_timeout: self.agent_timeout,
+            agent_workdir: self.agent_workdir.clone(),
+            agent_model: self.agent_model.clone(),
+            fix_rate_limit_period: self.fix_rate_limit,
+            ..pipeline::Settings::default()
+        };
+        settings.prompt_budget.max_prompt_tokens = self.prompt_token_budget;
+        settings.guard.min_confidence = self.min_confidence;
+        settings.guard.report_only = self.report_only;
+        Ok(settings)
     }
 
     /// Detection thresholds: defaults with the JSON overrides merged in.
@@ -378,7 +462,7 @@ impl Options {
         let mut merged = serde_json::to_value(detect::Thresholds::default())
             .map_err(|e| err("AUTOFIX_THRESHOLDS", e.to_string()))?;
         let serde_json::Value::Object(base) = &mut merged else {
-            unreachable!("thresholds serialize to an object")
+            return Err(err("AUTOFIX_THRESHOLDS", "defaults are not an object"));
         };
         for (k, v) in overrides {
             if !base.contains_key(&k) {
@@ -400,55 +484,264 @@ impl Options {
 
     /// The LLM provider, or `None` for the rule-based analysis.
     pub fn llm_provider(&self) -> Result<Option<llm::Provider>, ConfigError> {
-        let provider = match self.llm_provider {
-            Some(LlmProviderKind::None) => return Ok(None),
-            Some(LlmProviderKind::Openai) => Some("openai"),
-            Some(LlmProviderKind::Anthropic) => Some("anthropic"),
-            None => None,
+        let settings = llm::Settings {
+            choice: self.llm_provider.map(|kind| match kind {
+                LlmProviderKind::Openai => llm::Choice::OpenAi,
+                LlmProviderKind::Anthropic => llm::Choice::Anthropic,
+                LlmProviderKind::None => llm::Choice::None,
+            }),
+            openai_api_key: self.openai_api_key.clone(),
+            openai_base_url: self.openai_base_url.as_ref().map(Url::to_string),
+            anthropic_api_key: self.anthropic_api_key.clone(),
+            anthropic_base_url: self.anthropic_base_url.as_ref().map(Url::to_string),
+            model: self.llm_model.clone(),
         };
-        // The llm crate owns the selection rules and defaults; this only feeds it the values.
-        let lookup = |key: &str| -> Option<String> {
-            match key {
-                "AUTOFIX_LLM_PROVIDER" => provider.map(str::to_string),
-                "OPENAI_API_KEY" => self.openai_api_key.clone(),
-                "OPENAI_BASE_URL" => self.openai_base_url.as_ref().map(Url::to_string),
-                "ANTHROPIC_API_KEY" => self.anthropic_api_key.clone(),
-                "ANTHROPIC_BASE_URL" => self.anthropic_base_url.as_ref().map(Url::to_string),
-                "AUTOFIX_LLM_MODEL" => self.llm_model.clone(),
-                _ => None,
-            }
-        };
-        llm::Provider::from_lookup(lookup).map_err(|e| err("LLM configuration", e.to_string()))
+        llm::Provider::select(settings).map_err(|e| {
+            let variable = match &e {
+                llm::ConfigError::UnknownProvider { var, .. }
+                | llm::ConfigError::BadBaseUrl { var, .. } => *var,
+                llm::ConfigError::MissingKey { provider_var, .. } => provider_var,
+            };
+            err(variable, e.to_string())
+        })
     }
 
-    /// Inngest settings with the official SDKs' variable semantics.
+    /// Inngest settings with the official SDKs' variable semantics. The worker's functions send
+    /// events to each other, so cloud mode also needs the event key.
     pub fn inngest_config(&self) -> Result<inngest::Config, ConfigError> {
-        let lookup = |key: &str| -> Option<String> {
-            match key {
-                "INNGEST_DEV" => self.inngest_dev.clone(),
-                "INNGEST_BASE_URL" => self.inngest_base_url.clone(),
-                "INNGEST_API_BASE_URL" => self.inngest_api_base_url.clone(),
-                "INNGEST_EVENT_API_BASE_URL" => self.inngest_event_api_base_url.clone(),
-                "INNGEST_SIGNING_KEY" => self.inngest_signing_key.clone(),
-                "INNGEST_SIGNING_KEY_FALLBACK" => self.inngest_signing_key_fallback.clone(),
-                "INNGEST_EVENT_KEY" => self.inngest_event_key.clone(),
-                "INNGEST_ENV" => self.inngest_env.clone(),
-                "INNGEST_SERVE_ORIGIN" => self.inngest_serve_origin.clone(),
-                "INNGEST_SERVE_PATH" => self.inngest_serve_path.clone(),
-                "INNGEST_ENABLE_UNAUTHED_SYNC" => self.inngest_enable_unauthed_sync.clone(),
-                "INNGEST_ALLOW_IN_BAND_SYNC" => self.inngest_allow_in_band_sync.clone(),
-                _ => None,
-            }
-            .filter(|v| !v.is_empty())
+        let settings = inngest::Settings {
+            dev: self.inngest_dev.clone().unwrap_or_default(),
+            base_url: self.inngest_base_url.clone(),
+            api_base_url: self.inngest_api_base_url.clone(),
+            event_api_base_url: self.inngest_event_api_base_url.clone(),
+            signing_key: self.inngest_signing_key.clone(),
+            signing_key_fallback: self.inngest_signing_key_fallback.clone(),
+            event_key: self.inngest_event_key.clone(),
+            env: self.inngest_env.clone(),
+            serve_origin: self.inngest_serve_origin.clone(),
+            serve_host: self.inngest_serve_host.clone(),
+            serve_path: self.inngest_serve_path.clone(),
+            allow_unsigned_sync: self.inngest_enable_unauthed_sync,
+            allow_in_band_sync: self.inngest_allow_in_band_sync,
         };
-        inngest::Config::from_lookup(pipeline::APP_ID, lookup)
-            .map_err(|e| err("Inngest configuration", e.to_string()))
+        let config =
+            inngest::Config::from_settings(&self.inngest_app_id, settings).map_err(|e| {
+                let variable = match &e {
+                    inngest::ConfigError::MissingSigningKey { var }
+                    | inngest::ConfigError::InvalidVar { var, .. } => match *var {
+                        "app_id" => "INNGEST_APP_ID",
+                        var => var,
+                    },
+                    inngest::ConfigError::InvalidCron { .. } => "AUTOFIX_CRON",
+                };
+                let problem = match &e {
+                    inngest::ConfigError::InvalidVar { reason, .. } => reason.clone(),
+                    e => e.to_string(),
+                };
+                err(variable, problem)
+            })?;
+        if config.mode == inngest::Mode::Cloud && config.event_key.is_none() {
+            return Err(err(
+                "INNGEST_EVENT_KEY",
+                "must be set in cloud mode: the functions send events to each other through \
+                 Inngest's Event API (Inngest dashboard → Manage → Event Keys), or set INNGEST_DEV=1 \
+                 for a local dev server",
+            ));
+        }
+        Ok(config)
     }
+}
+
+/// Inngest accepts rate-limit and debounce periods of 1 s to 24 h, in whole seconds.
+fn flow_period(variable: &str, period: Duration) -> Result<(), ConfigError> {
+    let range = defaults::FLOW_PERIOD_RANGE;
+    if !range.contains(&period) || period.subsec_nanos() != 0 {
+        return Err(err(
+            variable,
+            format!(
+                "must be whole seconds between {} and {} (Inngest's range for rate limits), got {}",
+                inngest::format_duration(*range.start()),
+                inngest::format_duration(*range.end()),
+                inngest::format_duration(period)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Action, parse_from};
+    use std::collections::HashMap;
+
+    fn options(args: &[&str], env: &[(&str, &str)]) -> Result<Options, String> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut argv = vec!["autofix"];
+        argv.extend_from_slice(args);
+        parse_from(argv, |k| env.get(k).cloned())
+            .map(|cli| cli.options)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn clap_defaults_are_the_settings_defaults() {
+        let built = options(&["check"], &[])
+            .unwrap()
+            .pipeline_settings()
+            .unwrap();
+        assert_eq!(
+            format!("{built:?}"),
+            format!("{:?}", pipeline::Settings::default())
+        );
+        let cli = parse_from(["autofix", "serve"], |_| None).unwrap();
+        let Some(Action::Serve(args)) = cli.command else {
+            panic!("serve parsed as {:?}", cli.command)
+        };
+        assert_eq!(
+            format!("{args:?}"),
+            format!("{:?}", crate::serve::ServeArgs::default())
+        );
+    }
+
+    #[test]
+    fn serve_variables_apply_without_a_subcommand() {
+        let cli = parse_from(["autofix"], |k| (k == "PORT").then(|| "8123".to_string())).unwrap();
+        let Some(Action::Serve(args)) = cli.command else {
+            panic!("no subcommand must mean serve, got {:?}", cli.command)
+        };
+        assert_eq!(args.port, 8123);
+    }
+
+    #[test]
+    fn every_boolean_takes_one_grammar() {
+        for (text, on) in [("1", true), ("yes", true), ("on", true), ("TRUE", true)]
+            .into_iter()
+            .chain([
+                ("0", false),
+                ("no", false),
+                ("off", false),
+                ("false", false),
+            ])
+        {
+            let o = options(
+                &["check"],
+                &[
+                    ("AUTOFIX_DEMO", text),
+                    ("AUTOFIX_REPORT_ONLY", text),
+                    ("AUTOFIX_APPROVAL_REQUIRED", text),
+                    ("INNGEST_ENABLE_UNAUTHED_SYNC", text),
+                    ("INNGEST_ALLOW_IN_BAND_SYNC", text),
+                ],
+            )
+            .unwrap();
+            assert_eq!(
+                (o.demo, o.report_only, o.approval_required),
+                (on, on, on),
+                "{text}"
+            );
+            assert_eq!(o.inngest_enable_unauthed_sync, Some(on), "{text}");
+            assert_eq!(o.inngest_allow_in_band_sync, Some(on), "{text}");
+            let cli = parse_from(["autofix", "serve"], |k| {
+                (k == "AUTOFIX_SYNC_ON_START").then(|| text.to_string())
+            })
+            .unwrap();
+            let Some(Action::Serve(args)) = cli.command else {
+                panic!()
+            };
+            assert_eq!(args.sync_on_start, on, "{text}");
+        }
+        // Bare flags still mean true, and a flag beats the variable.
+        let o = options(
+            &["--demo", "--report-only=no", "check"],
+            &[("AUTOFIX_REPORT_ONLY", "1")],
+        )
+        .unwrap();
+        assert!(o.demo);
+        assert!(!o.report_only);
+        let e = options(&["check"], &[("AUTOFIX_DEMO", "maybe")]).unwrap_err();
+        assert!(e.contains("yes/no"), "{e}");
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let empty = [
+            "OPENAI_BASE_URL",
+            "ANTHROPIC_BASE_URL",
+            "OPENCODE_URL",
+            "GITHUB_TOKEN",
+            "GITHUB_API_URL",
+            "RAILWAY_API_URL",
+            "AUTOFIX_WINDOW_MINUTES",
+            "AUTOFIX_DEMO",
+            "AUTOFIX_FIX_RATE_LIMIT",
+            "INNGEST_DEV",
+            "INNGEST_BASE_URL",
+            "INNGEST_SIGNING_KEY",
+            "AUTOFIX_LLM_PROVIDER",
+        ];
+        let env: Vec<(&str, &str)> = empty.iter().map(|k| (*k, "")).collect();
+        let o = options(&["check"], &env).unwrap();
+        assert!(o.openai_base_url.is_none() && o.opencode_url.is_none());
+        assert!(o.github_token.is_none());
+        assert_eq!(o.window_minutes, defaults::WINDOW_MINUTES);
+        assert_eq!(o.github_api_url.as_str(), "https://api.github.com/");
+        assert!(o.inngest_dev.is_none() && o.inngest_signing_key.is_none());
+        assert!(o.llm_provider().unwrap().is_none());
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let before = options(&["--window-minutes", "60", "check"], &[]).unwrap();
+        let after = options(&["check", "--window-minutes", "60"], &[]).unwrap();
+        assert_eq!(before.window_minutes, 60);
+        assert_eq!(after.window_minutes, 60);
+        let serve = options(&["serve", "--port", "9", "--demo"], &[]).unwrap();
+        assert!(serve.demo);
+    }
+
+    #[test]
+    fn the_binary_honours_inngest_serve_host() {
+        let o = options(
+            &["serve"],
+            &[
+                ("INNGEST_DEV", "1"),
+                ("INNGEST_SERVE_HOST", "autofix.example.com"),
+            ],
+        )
+        .unwrap();
+        let config = o.inngest_config().unwrap();
+        assert_eq!(
+            config.serve_origin.as_deref(),
+            Some("https://autofix.example.com")
+        );
+    }
+
+    #[test]
+    fn the_app_id_is_configurable() {
+        let o = options(
+            &["serve"],
+            &[("INNGEST_DEV", "1"), ("INNGEST_APP_ID", "shop-autofix")],
+        )
+        .unwrap();
+        assert_eq!(o.inngest_config().unwrap().app_id, "shop-autofix");
+        let o = options(&["serve"], &[("INNGEST_DEV", "1")]).unwrap();
+        assert_eq!(o.inngest_config().unwrap().app_id, "autofix");
+    }
+
+    #[test]
+    fn rate_limit_reaches_inngest_as_a_formatted_duration() {
+        let o = options(&["check"], &[("AUTOFIX_FIX_RATE_LIMIT", "90m")]).unwrap();
+        let settings = o.pipeline_settings().unwrap();
+        assert_eq!(settings.fix_rate_limit_period, Duration::from_secs(5400));
+        assert_eq!(
+            inngest::format_duration(settings.fix_rate_limit_period),
+            "1h30m"
+        );
+    }
 
     #[test]
     fn durations_parse_with_units() {

@@ -32,11 +32,10 @@ pub struct Built {
 
 /// `for_check` forces the dry-run agent: `check` must never open a pull request.
 pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> {
-    options.validate_common()?;
+    let settings = options.pipeline_settings()?;
     // Before any client exists, so nothing they say can carry a secret past the redactor.
     crate::secrets::register(options);
     let http = http_client()?;
-    let thresholds = options.thresholds()?;
 
     let (railway, demo, railway_desc) = match options.railway_target()? {
         RailwayTarget::Demo { reason } => (
@@ -121,25 +120,6 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
             "dry run (no OPENCODE_URL): generate-fix returns the task it would send".to_string()
         }
     };
-
-    let mut settings = pipeline::Settings {
-        cron: options.cron.clone(),
-        window_minutes: options.window_minutes,
-        thresholds,
-        approval_required: options.approval_required,
-        approval_timeout: options.approval_timeout,
-        agent_poll_interval: options.agent_poll_interval,
-        agent_timeout: options.agent_timeout,
-        agent_workdir: options.agent_workdir.clone(),
-        agent_model: options.agent_model.clone(),
-        fix_rate_limit_period: options.fix_rate_limit.clone(),
-        guard: fix_plan::GuardPolicy {
-            min_confidence: options.min_confidence,
-            report_only: options.report_only,
-        },
-        ..pipeline::Settings::default()
-    };
-    settings.prompt_budget.max_prompt_tokens = options.prompt_token_budget;
 
     let deps = pipeline::Deps {
         railway,

@@ -2,6 +2,7 @@
 //! one-shot check. `main.rs` only parses the command line; tests mount [`serve::router`] directly.
 
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod deps;
 pub mod secrets;

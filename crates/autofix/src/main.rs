@@ -2,46 +2,12 @@
 
 use std::process::ExitCode;
 
+use autofix::cli::{self, Action};
 use autofix::config::{LogFormat, Options};
 use autofix::{check, deps, serve};
-use clap::{Parser, Subcommand};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "autofix",
-    version,
-    about = "Self-healing Railway projects: detect, explain, open a fix PR. Driven by Inngest."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    options: Options,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Serve the Inngest functions over HTTP (the default).
-    Serve(serve::ServeArgs),
-    /// Run one monitoring cycle in-process and print architecture, findings, context and fix plan.
-    /// Never starts a coding agent.
-    Check {
-        /// Print one JSON document instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Send an event to the configured Inngest (dev server or Cloud).
-    Send {
-        /// Event name, e.g. autofix/health.check.requested.
-        event: String,
-        /// Event data as a JSON object.
-        #[arg(long, default_value = "{}")]
-        data: String,
-    },
-}
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => return parse_error(e),
     };
@@ -59,9 +25,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             None => serve::run(cli.options, serve::ServeArgs::default()).await,
-            Some(Command::Serve(args)) => serve::run(cli.options, args).await,
-            Some(Command::Check { json }) => check::run(cli.options, json).await,
-            Some(Command::Send { event, data }) => send(cli.options, &event, &data).await,
+            Some(Action::Serve(args)) => serve::run(cli.options, args).await,
+            Some(Action::Check { json }) => check::run(cli.options, json).await,
+            Some(Action::Send { event, data }) => send(cli.options, &event, &data).await,
         }
     });
     match result {
@@ -75,27 +41,17 @@ fn main() -> ExitCode {
 
 /// clap names the flag of a bad value; most users set the environment variable, so name it too.
 fn parse_error(e: clap::Error) -> ExitCode {
-    use clap::CommandFactory;
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         e.exit();
     }
-    let flag = match e.get(ContextKind::InvalidArg) {
+    let env = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(s)) => s
-            .split_whitespace()
+            .split(|c: char| c.is_whitespace() || c == '[' || c == '=')
             .next()
-            .map(|f| f.trim_start_matches('-').to_string()),
+            .and_then(|f| cli::variable_of(f.trim_start_matches('-'))),
         _ => None,
     };
-    let env = flag.and_then(|long| {
-        let cmd = Cli::command();
-        let mut all: Vec<clap::Command> = vec![cmd.clone()];
-        all.extend(cmd.get_subcommands().cloned());
-        all.iter()
-            .flat_map(|c| c.get_arguments().cloned().collect::<Vec<_>>())
-            .find(|a| a.get_long() == Some(long.as_str()))
-            .and_then(|a| a.get_env().map(|v| v.to_string_lossy().into_owned()))
-    });
     if let Some(env) = env {
         eprintln!("error: {env} (or its flag) is invalid:");
     }
@@ -106,8 +62,10 @@ fn parse_error(e: clap::Error) -> ExitCode {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only help a person at a terminal; in a file or a log collector they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // Every log line passes the redactor, whatever a field or an error message holds.
         .with_writer(|| redact::Writer::new(std::io::stderr()));
     match format {

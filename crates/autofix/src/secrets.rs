@@ -28,21 +28,20 @@ pub fn collect(options: &Options) -> redact::Secrets {
         ),
     ] {
         let Some(key) = key else { continue };
-        s.add(label, key);
+        let raw = key.expose_secret();
+        s.add(label, raw);
         // The HMAC key without its `signkey-<env>-` prefix, and the hashed form the worker sends
         // as its Bearer token to the Inngest API, are as good as the key itself.
-        if let Ok(parsed) = inngest::SigningKey::new(key.as_str()) {
-            let hashed = parsed.hashed();
-            s.add(label, &hashed);
-            s.add(label, strip_signkey_prefix(&hashed));
-            s.add(label, strip_signkey_prefix(key.trim()));
-        }
+        let hashed = key.hashed();
+        s.add(label, &hashed);
+        s.add(label, strip_signkey_prefix(&hashed));
+        s.add(label, strip_signkey_prefix(raw));
     }
     if let Some(password) = &options.opencode_password {
         let user = options.opencode_username.as_deref().unwrap_or("opencode");
         s.add_basic_auth("OPENCODE_SERVER_PASSWORD", user, password);
     }
-    let urls: [(&str, Option<&str>); 9] = [
+    let urls: [(&str, Option<&str>); 10] = [
         ("RAILWAY_API_URL", Some(options.railway_api_url.as_str())),
         (
             "OPENAI_BASE_URL",
@@ -57,15 +56,22 @@ pub fn collect(options: &Options) -> redact::Secrets {
             options.opencode_url.as_ref().map(|u| u.as_str()),
         ),
         ("GITHUB_API_URL", Some(options.github_api_url.as_str())),
-        ("INNGEST_BASE_URL", options.inngest_base_url.as_deref()),
+        (
+            "INNGEST_BASE_URL",
+            options.inngest_base_url.as_ref().map(|u| u.as_str()),
+        ),
         (
             "INNGEST_API_BASE_URL",
-            options.inngest_api_base_url.as_deref(),
+            options.inngest_api_base_url.as_ref().map(|u| u.as_str()),
         ),
         (
             "INNGEST_EVENT_API_BASE_URL",
-            options.inngest_event_api_base_url.as_deref(),
+            options
+                .inngest_event_api_base_url
+                .as_ref()
+                .map(|u| u.as_str()),
         ),
+        ("INNGEST_SERVE_HOST", options.inngest_serve_host.as_deref()),
         (
             "INNGEST_SERVE_ORIGIN",
             options.inngest_serve_origin.as_deref(),
@@ -76,8 +82,8 @@ pub fn collect(options: &Options) -> redact::Secrets {
             s.add_url(label, url);
         }
     }
-    if let Some(dev) = options.inngest_dev.as_deref() {
-        s.add_url("INNGEST_DEV", dev);
+    if let Some(inngest::DevFlag::Url(dev)) = &options.inngest_dev {
+        s.add_url("INNGEST_DEV", dev.as_str());
     }
     s
 }

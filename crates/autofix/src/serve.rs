@@ -24,25 +24,34 @@ use crate::deps;
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    #[arg(long, env = "HOST", default_value = DEFAULT_HOST)]
     pub host: String,
     /// Port to listen on (Railway sets PORT).
-    #[arg(long, env = "PORT", default_value_t = 3000)]
+    #[arg(long, env = "PORT", default_value_t = DEFAULT_PORT)]
     pub port: u16,
     /// Longest one step may run; past it the step fails as a retriable `StepTimeout` step error.
-    #[arg(long, env = "AUTOFIX_STEP_TIMEOUT", default_value = "10m", value_parser = crate::config::parse_duration)]
+    #[arg(long, env = "AUTOFIX_STEP_TIMEOUT",
+          default_value = inngest::format_duration(DEFAULT_STEP_TIMEOUT), value_parser = crate::config::parse_duration)]
     pub step_timeout: Duration,
     /// Register the functions with Inngest at start (needs INNGEST_SERVE_ORIGIN).
-    #[arg(long, env = "AUTOFIX_SYNC_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "AUTOFIX_SYNC_ON_START", default_value = "true", value_parser = crate::config::flag,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub sync_on_start: bool,
 }
+
+/// Default listen address: every IPv4 interface (dual-stack handling comes with `::`).
+pub const DEFAULT_HOST: &str = "0.0.0.0";
+/// Default port when Railway does not set `PORT`.
+pub const DEFAULT_PORT: u16 = 3000;
+/// Default budget of one Inngest call.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for ServeArgs {
     fn default() -> Self {
         Self {
-            host: "0.0.0.0".into(),
-            port: 3000,
-            step_timeout: Duration::from_secs(600),
+            host: DEFAULT_HOST.into(),
+            port: DEFAULT_PORT,
+            step_timeout: DEFAULT_STEP_TIMEOUT,
             sync_on_start: true,
         }
     }
@@ -245,7 +254,7 @@ fn print_startup(
     println!(
         "autofix {} — serving {} functions",
         env!("CARGO_PKG_VERSION"),
-        pipeline::APP_ID
+        inngest.app_id
     );
     println!("  inngest mode : {mode}");
     println!("  serve url    : {serve_url}");

@@ -18,7 +18,7 @@ use crate::logs::{self, LogCtx};
 use crate::rng::Rng;
 
 /// Requests at or above this duration are kept in the HTTP logs as "slow".
-pub const SLOW_REQUEST_MS: u64 = 1000;
+pub const SLOW_REQUEST_MS: u64 = railway::SLOW_REQUEST_MS;
 /// HTTP log lines kept per service (the most recent), like a bounded `httpLogs` read.
 pub const HTTP_LOG_CAP: usize = 200;
 /// Width of HTTP timeline and latency buckets.

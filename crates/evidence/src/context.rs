@@ -39,7 +39,7 @@ impl Default for Limits {
             max_line_chars: 400,
             max_bytes_per_service: 24_000,
             max_http_groups: 15,
-            slow_ms: 1_000,
+            slow_ms: railway::SLOW_REQUEST_MS,
         }
     }
 }

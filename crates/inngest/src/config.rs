@@ -75,6 +75,11 @@ impl SigningKey {
         Ok(SigningKey { raw, body_start })
     }
 
+    /// The key as configured. It is a secret: only for registering it with a redactor.
+    pub fn expose_secret(&self) -> &str {
+        &self.raw
+    }
+
     /// Bytes used as the HMAC key: the key minus its `signkey-<env>-` prefix, as ASCII text.
     pub(crate) fn hmac_key(&self) -> &[u8] {
         &self.raw.as_bytes()[self.body_start..]
@@ -168,57 +173,146 @@ impl fmt::Debug for Config {
     }
 }
 
-/// `INNGEST_DEV` as the JS SDK reads it: a boolean first, then a URL.
-enum DevFlag {
+/// `INNGEST_DEV` as the JS SDK reads it: a boolean first, then a Dev Server URL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum DevFlag {
+    /// Cloud mode (the variable is unset or false).
+    #[default]
     Off,
+    /// Dev mode against the default Dev Server.
     On,
+    /// Dev mode against this Dev Server.
     Url(Url),
 }
 
-fn parse_dev_flag(value: Option<String>) -> Result<DevFlag, ConfigError> {
-    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
-        return Ok(DevFlag::Off);
-    };
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" => return Ok(DevFlag::On),
-        "0" | "false" => return Ok(DevFlag::Off),
-        _ => {}
+impl DevFlag {
+    /// Parses one `INNGEST_DEV` value: a boolean in the [`parse_flag`] grammar, else an http(s) URL.
+    pub fn parse(value: &str) -> Result<DevFlag, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(DevFlag::Off);
+        }
+        if let Ok(on) = parse_flag(value) {
+            return Ok(if on { DevFlag::On } else { DevFlag::Off });
+        }
+        parse_http_url(value)
+            .map(DevFlag::Url)
+            .map_err(|_| format!("expected {FLAG_GRAMMAR} or a Dev Server URL"))
     }
-    parse_url("INNGEST_DEV", &value)
-        .map(DevFlag::Url)
-        .map_err(|_| ConfigError::InvalidVar {
-            var: "INNGEST_DEV",
-            reason: "expected 1/true, 0/false or a Dev Server URL".into(),
-        })
 }
 
-fn parse_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value.trim()).map_err(|e| ConfigError::InvalidVar {
-        var,
-        reason: e.to_string(),
+/// The one boolean grammar every flag and variable accepts.
+pub const FLAG_GRAMMAR: &str = "1/0, true/false, yes/no or on/off";
+
+/// Parses a boolean written as `1/0`, `true/false`, `yes/no` or `on/off` (any case).
+pub fn parse_flag(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(format!("`{other}` is not a boolean; use {FLAG_GRAMMAR}")),
+    }
+}
+
+/// Parses an absolute `http://` or `https://` URL.
+pub fn parse_http_url(value: &str) -> Result<Url, String> {
+    let value = value.trim();
+    let url = Url::parse(value).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            format!("`{value}` has no scheme; write it as http://{value} or https://{value}")
+        }
+        e => format!("`{value}` is not a URL: {e}"),
     })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::InvalidVar {
-            var,
-            reason: "expected an http(s) URL".into(),
-        });
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "`{value}` is not an http(s) URL; write it as http://host:port or https://host"
+        ));
     }
     Ok(url)
 }
 
-fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" => Ok(true),
-        "0" | "false" => Ok(false),
-        _ => Err(ConfigError::InvalidVar {
-            var,
-            reason: "expected true/false".into(),
-        }),
-    }
+fn invalid(var: &'static str) -> impl FnOnce(String) -> ConfigError {
+    move |reason| ConfigError::InvalidVar { var, reason }
 }
 
 fn default_url(s: &str) -> Url {
     Url::parse(s).expect("built-in URL constant parses")
+}
+
+/// The `INNGEST_*` settings, typed. `None` means unset. The binary fills this from its
+/// command line; [`Config::from_lookup`] from variables; [`Config::from_settings`] applies the
+/// SDK's precedence rules to either.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// `INNGEST_DEV`.
+    pub dev: DevFlag,
+    /// `INNGEST_BASE_URL`: both origins at once.
+    pub base_url: Option<Url>,
+    /// `INNGEST_API_BASE_URL`.
+    pub api_base_url: Option<Url>,
+    /// `INNGEST_EVENT_API_BASE_URL`.
+    pub event_api_base_url: Option<Url>,
+    /// `INNGEST_SIGNING_KEY`.
+    pub signing_key: Option<SigningKey>,
+    /// `INNGEST_SIGNING_KEY_FALLBACK`.
+    pub signing_key_fallback: Option<SigningKey>,
+    /// `INNGEST_EVENT_KEY`.
+    pub event_key: Option<String>,
+    /// `INNGEST_ENV`.
+    pub env: Option<String>,
+    /// `INNGEST_SERVE_ORIGIN`.
+    pub serve_origin: Option<String>,
+    /// `INNGEST_SERVE_HOST`, the older name of `INNGEST_SERVE_ORIGIN` (which wins).
+    pub serve_host: Option<String>,
+    /// `INNGEST_SERVE_PATH`.
+    pub serve_path: Option<String>,
+    /// `INNGEST_ENABLE_UNAUTHED_SYNC` (default false).
+    pub allow_unsigned_sync: Option<bool>,
+    /// `INNGEST_ALLOW_IN_BAND_SYNC` (default true).
+    pub allow_in_band_sync: Option<bool>,
+}
+
+impl Settings {
+    /// Reads the variables through `get`; empty values count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let url = |var: &'static str| {
+            get(var)
+                .map(|v| parse_http_url(&v).map_err(invalid(var)))
+                .transpose()
+        };
+        let key = |var: &'static str| {
+            get(var)
+                .map(|v| SigningKey::new(v).map_err(invalid(var)))
+                .transpose()
+        };
+        let flag = |var: &'static str| {
+            get(var)
+                .map(|v| parse_flag(&v).map_err(invalid(var)))
+                .transpose()
+        };
+        Ok(Settings {
+            dev: get("INNGEST_DEV")
+                .map(|v| DevFlag::parse(&v).map_err(invalid("INNGEST_DEV")))
+                .transpose()?
+                .unwrap_or_default(),
+            base_url: url("INNGEST_BASE_URL")?,
+            api_base_url: url("INNGEST_API_BASE_URL")?,
+            event_api_base_url: url("INNGEST_EVENT_API_BASE_URL")?,
+            signing_key: key("INNGEST_SIGNING_KEY")?,
+            signing_key_fallback: key("INNGEST_SIGNING_KEY_FALLBACK")?,
+            event_key: get("INNGEST_EVENT_KEY"),
+            env: get("INNGEST_ENV"),
+            serve_origin: get("INNGEST_SERVE_ORIGIN"),
+            serve_host: get("INNGEST_SERVE_HOST"),
+            serve_path: get("INNGEST_SERVE_PATH"),
+            allow_unsigned_sync: flag("INNGEST_ENABLE_UNAUTHED_SYNC")?,
+            allow_in_band_sync: flag("INNGEST_ALLOW_IN_BAND_SYNC")?,
+        })
+    }
 }
 
 impl Config {
@@ -232,68 +326,69 @@ impl Config {
     }
 
     /// Same as [`Config::from_env`], reading variables through `get`.
-    ///
-    /// Origin precedence follows the JS SDK: `INNGEST_API_BASE_URL` /
-    /// `INNGEST_EVENT_API_BASE_URL` > `INNGEST_BASE_URL` > URL form of `INNGEST_DEV` > mode
-    /// default. Cloud mode without `INNGEST_SIGNING_KEY` is an error.
     pub fn from_lookup(
         app_id: &str,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        Config::from_settings(app_id, Settings::from_lookup(get)?)
+    }
+
+    /// Applies the SDK rules to typed settings.
+    ///
+    /// Origin precedence follows the JS SDK: `INNGEST_API_BASE_URL` /
+    /// `INNGEST_EVENT_API_BASE_URL` > `INNGEST_BASE_URL` > URL form of `INNGEST_DEV` > mode
+    /// default. Cloud mode without `INNGEST_SIGNING_KEY` is an error.
+    pub fn from_settings(app_id: &str, settings: Settings) -> Result<Config, ConfigError> {
         if app_id.trim().is_empty() {
             return Err(ConfigError::InvalidVar {
                 var: "app_id",
                 reason: "must not be empty".into(),
             });
         }
-        let dev = parse_dev_flag(get("INNGEST_DEV"))?;
+        let Settings {
+            dev,
+            base_url,
+            api_base_url,
+            event_api_base_url,
+            signing_key,
+            signing_key_fallback,
+            event_key,
+            env,
+            serve_origin,
+            serve_host,
+            serve_path,
+            allow_unsigned_sync,
+            allow_in_band_sync,
+        } = settings;
         let mode = match dev {
             DevFlag::Off => Mode::Cloud,
             DevFlag::On | DevFlag::Url(_) => Mode::Dev,
         };
-        let base = get("INNGEST_BASE_URL")
-            .map(|v| parse_url("INNGEST_BASE_URL", &v))
-            .transpose()?;
-        let mode_default = match (&dev, mode) {
+        let mode_default = |cloud: &str| match (&dev, mode) {
             (DevFlag::Url(u), _) => u.clone(),
             (_, Mode::Dev) => default_url(DEFAULT_DEV_URL),
-            (_, Mode::Cloud) => default_url(DEFAULT_API_URL),
+            (_, Mode::Cloud) => default_url(cloud),
         };
-        let api_base_url = match get("INNGEST_API_BASE_URL") {
-            Some(v) => parse_url("INNGEST_API_BASE_URL", &v)?,
-            None => base.clone().unwrap_or_else(|| mode_default.clone()),
-        };
-        let event_api_base_url = match get("INNGEST_EVENT_API_BASE_URL") {
-            Some(v) => parse_url("INNGEST_EVENT_API_BASE_URL", &v)?,
-            None => base.unwrap_or_else(|| match (&dev, mode) {
-                (DevFlag::Url(u), _) => u.clone(),
-                (_, Mode::Dev) => default_url(DEFAULT_DEV_URL),
-                (_, Mode::Cloud) => default_url(DEFAULT_EVENT_API_URL),
-            }),
-        };
-
-        let key = |var: &'static str| -> Result<Option<SigningKey>, ConfigError> {
-            get(var)
-                .map(|v| {
-                    SigningKey::new(v).map_err(|reason| ConfigError::InvalidVar { var, reason })
-                })
-                .transpose()
-        };
-        let signing_key = key("INNGEST_SIGNING_KEY")?;
-        let signing_key_fallback = key("INNGEST_SIGNING_KEY_FALLBACK")?;
+        let api_base_url = api_base_url
+            .or_else(|| base_url.clone())
+            .unwrap_or_else(|| mode_default(DEFAULT_API_URL));
+        let event_api_base_url = event_api_base_url
+            .or(base_url)
+            .unwrap_or_else(|| mode_default(DEFAULT_EVENT_API_URL));
         if mode == Mode::Cloud && signing_key.is_none() {
             return Err(ConfigError::MissingSigningKey {
                 var: "INNGEST_SIGNING_KEY",
             });
         }
-
-        let serve_origin = get("INNGEST_SERVE_ORIGIN")
-            .or_else(|| get("INNGEST_SERVE_HOST"))
-            .map(|v| normalize_origin(&v))
-            .transpose()?;
-        let serve_path = match get("INNGEST_SERVE_PATH") {
-            Some(p) if p.starts_with('/') => p.trim().to_owned(),
+        let non_empty =
+            |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let serve_origin = match (non_empty(serve_origin), non_empty(serve_host)) {
+            (Some(v), _) => Some(normalize_origin("INNGEST_SERVE_ORIGIN", &v)?),
+            (None, Some(v)) => Some(normalize_origin("INNGEST_SERVE_HOST", &v)?),
+            (None, None) => None,
+        };
+        let serve_path = match non_empty(serve_path) {
+            Some(p) if p.starts_with('/') => p,
             Some(_) => {
                 return Err(ConfigError::InvalidVar {
                     var: "INNGEST_SERVE_PATH",
@@ -302,28 +397,19 @@ impl Config {
             }
             None => DEFAULT_SERVE_PATH.to_owned(),
         };
-        let allow_unsigned_sync = get("INNGEST_ENABLE_UNAUTHED_SYNC")
-            .map(|v| parse_bool("INNGEST_ENABLE_UNAUTHED_SYNC", &v))
-            .transpose()?
-            .unwrap_or(false);
-        let allow_in_band_sync = get("INNGEST_ALLOW_IN_BAND_SYNC")
-            .map(|v| parse_bool("INNGEST_ALLOW_IN_BAND_SYNC", &v))
-            .transpose()?
-            .unwrap_or(true);
-
         Ok(Config {
             app_id: app_id.trim().to_owned(),
             mode,
             signing_key,
             signing_key_fallback,
-            event_key: get("INNGEST_EVENT_KEY").map(|v| v.trim().to_owned()),
-            env: get("INNGEST_ENV").map(|v| v.trim().to_owned()),
+            event_key: non_empty(event_key),
+            env: non_empty(env),
             api_base_url,
             event_api_base_url,
             serve_origin,
             serve_path,
-            allow_unsigned_sync,
-            allow_in_band_sync,
+            allow_unsigned_sync: allow_unsigned_sync.unwrap_or(false),
+            allow_in_band_sync: allow_in_band_sync.unwrap_or(true),
         })
     }
 
@@ -375,16 +461,16 @@ impl Config {
 }
 
 /// Accepts `https://host[:port]` (a bare host gets `https://`); keeps no path.
-fn normalize_origin(value: &str) -> Result<String, ConfigError> {
+fn normalize_origin(var: &'static str, value: &str) -> Result<String, ConfigError> {
     let value = value.trim().trim_end_matches('/');
     let with_scheme = if value.contains("://") {
         value.to_owned()
     } else {
         format!("https://{value}")
     };
-    let url = parse_url("INNGEST_SERVE_ORIGIN", &with_scheme)?;
+    let url = parse_http_url(&with_scheme).map_err(invalid(var))?;
     let host = url.host_str().ok_or_else(|| ConfigError::InvalidVar {
-        var: "INNGEST_SERVE_ORIGIN",
+        var,
         reason: "no host".into(),
     })?;
     Ok(match url.port() {
@@ -478,6 +564,87 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("INNGEST_SERVE_PATH"));
+    }
+
+    #[test]
+    fn serve_host_is_the_older_name_of_serve_origin() {
+        let c = Config::from_lookup(
+            "a",
+            lookup(&[
+                ("INNGEST_DEV", "1"),
+                ("INNGEST_SERVE_HOST", "autofix.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.serve_origin.as_deref(),
+            Some("https://autofix.example.com")
+        );
+        let c = Config::from_lookup(
+            "a",
+            lookup(&[
+                ("INNGEST_DEV", "1"),
+                ("INNGEST_SERVE_HOST", "old.example.com"),
+                ("INNGEST_SERVE_ORIGIN", "new.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.serve_origin.as_deref(), Some("https://new.example.com"));
+    }
+
+    #[test]
+    fn one_boolean_grammar_and_empty_means_unset() {
+        for (text, on) in [("1", true), ("yes", true), ("ON", true), ("true", true)]
+            .into_iter()
+            .chain([
+                ("0", false),
+                ("no", false),
+                ("off", false),
+                ("False", false),
+            ])
+        {
+            assert_eq!(parse_flag(text), Ok(on), "{text}");
+            let c = Config::from_lookup(
+                "a",
+                lookup(&[("INNGEST_DEV", "1"), ("INNGEST_ALLOW_IN_BAND_SYNC", text)]),
+            )
+            .unwrap();
+            assert_eq!(c.allow_in_band_sync, on, "{text}");
+            let dev = Config::from_lookup(
+                "a",
+                lookup(&[
+                    ("INNGEST_DEV", text),
+                    ("INNGEST_SIGNING_KEY", "signkey-p-ab"),
+                ]),
+            )
+            .unwrap();
+            assert_eq!(dev.mode == Mode::Dev, on, "{text}");
+        }
+        assert!(parse_flag("maybe").unwrap_err().contains("yes/no"));
+        let c = Config::from_lookup(
+            "a",
+            lookup(&[
+                ("INNGEST_DEV", "1"),
+                ("INNGEST_BASE_URL", ""),
+                ("INNGEST_SERVE_PATH", " "),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.api_base_url.as_str(), "http://localhost:8288/");
+        assert_eq!(c.serve_path, "/api/inngest");
+    }
+
+    #[test]
+    fn urls_need_an_http_scheme() {
+        let err = Config::from_lookup(
+            "a",
+            lookup(&[("INNGEST_DEV", "1"), ("INNGEST_BASE_URL", "inngest:8288")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("INNGEST_BASE_URL"), "{err}");
+        let err = parse_http_url("opencode.internal").unwrap_err();
+        assert!(err.contains("no scheme"), "{err}");
     }
 
     #[test]

@@ -58,7 +58,10 @@ mod step;
 mod sync;
 
 pub use client::{ApiError, Client, SDK_IDENT, SDK_VERSION, SendError, SendRetry};
-pub use config::{Config, ConfigError, DEFAULT_SERVE_PATH, Mode, SigningKey};
+pub use config::{
+    Config, ConfigError, DEFAULT_SERVE_PATH, DevFlag, FLAG_GRAMMAR, Mode, Settings, SigningKey,
+    parse_flag, parse_http_url,
+};
 pub use error::{Error, Retry};
 pub use event::{Event, FUNCTION_INVOKED_EVENT, SCHEDULED_TIMER_EVENT};
 pub use function::{FunctionBuilder, ServableFunction, Trigger, function};

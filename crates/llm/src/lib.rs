@@ -88,14 +88,69 @@ impl fmt::Debug for Provider {
     }
 }
 
+/// Which provider was asked for explicitly (`AUTOFIX_LLM_PROVIDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// Any OpenAI-compatible endpoint.
+    OpenAi,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// No LLM: rule-based analysis.
+    None,
+}
+
+impl Choice {
+    /// `openai` (or `openai-compatible`), `anthropic` or `none`, any case.
+    pub fn parse(text: &str) -> Option<Choice> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "openai" | "openai-compatible" => Some(Choice::OpenAi),
+            "anthropic" => Some(Choice::Anthropic),
+            "none" => Some(Choice::None),
+            _ => None,
+        }
+    }
+}
+
+/// The LLM settings, typed; `None` means unset. The binary fills it from its command line.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `AUTOFIX_LLM_PROVIDER`.
+    pub choice: Option<Choice>,
+    /// `OPENAI_API_KEY`.
+    pub openai_api_key: Option<String>,
+    /// `OPENAI_BASE_URL`.
+    pub openai_base_url: Option<String>,
+    /// `ANTHROPIC_API_KEY`.
+    pub anthropic_api_key: Option<String>,
+    /// `ANTHROPIC_BASE_URL`.
+    pub anthropic_base_url: Option<String>,
+    /// `AUTOFIX_LLM_MODEL`.
+    pub model: Option<String>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |v: &Option<String>| if v.is_some() { "<redacted>" } else { "<none>" };
+        f.debug_struct("Settings")
+            .field("choice", &self.choice)
+            .field("openai_api_key", &redacted(&self.openai_api_key))
+            .field("openai_base_url", &self.openai_base_url)
+            .field("anthropic_api_key", &redacted(&self.anthropic_api_key))
+            .field("anthropic_base_url", &self.anthropic_base_url)
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
 /// Why the LLM configuration in the environment cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{var}={value:?} is not a known provider (expected `openai` or `anthropic`)")]
+    #[error("{var}={value:?} is not a known provider (expected `openai`, `anthropic` or `none`)")]
     UnknownProvider { var: &'static str, value: String },
-    #[error("{provider_var}=anthropic needs {key_var}")]
+    #[error("{provider_var}={provider} needs {key_var}")]
     MissingKey {
         provider_var: &'static str,
+        provider: &'static str,
         key_var: &'static str,
     },
     #[error("{var} must be an http(s) URL, got {value:?}")]
@@ -110,10 +165,6 @@ impl Provider {
     }
 
     /// Same as [`Provider::from_env`] over any lookup, so the rules are testable.
-    ///
-    /// Rules: `AUTOFIX_LLM_PROVIDER` wins when set. Otherwise `ANTHROPIC_API_KEY` selects
-    /// Anthropic, else `OPENAI_API_KEY` or `OPENAI_BASE_URL` selects an OpenAI-compatible
-    /// endpoint (the same precedence as the `autofix` binary's configuration).
     /// Empty values count as unset.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
@@ -123,27 +174,55 @@ impl Provider {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let openai_key = get(env::OPENAI_API_KEY);
-        let openai_base = get(env::OPENAI_BASE_URL);
-        let anthropic_key = get(env::ANTHROPIC_API_KEY);
-        let model = get(env::MODEL);
-
-        let choice = match get(env::PROVIDER).map(|p| p.to_ascii_lowercase()) {
-            Some(p) if p == "openai" || p == "openai-compatible" => Some(false),
-            Some(p) if p == "anthropic" => Some(true),
-            Some(p) => {
-                return Err(ConfigError::UnknownProvider {
-                    var: env::PROVIDER,
-                    value: p,
-                });
-            }
-            None if anthropic_key.is_some() => Some(true),
-            None if openai_key.is_some() || openai_base.is_some() => Some(false),
+        let choice = match get(env::PROVIDER) {
+            Some(p) => Some(Choice::parse(&p).ok_or(ConfigError::UnknownProvider {
+                var: env::PROVIDER,
+                value: p,
+            })?),
             None => None,
         };
+        Self::select(Settings {
+            choice,
+            openai_api_key: get(env::OPENAI_API_KEY),
+            openai_base_url: get(env::OPENAI_BASE_URL),
+            anthropic_api_key: get(env::ANTHROPIC_API_KEY),
+            anthropic_base_url: get(env::ANTHROPIC_BASE_URL),
+            model: get(env::MODEL),
+        })
+    }
+
+    /// The provider the settings select, or `None` for rule-based analysis.
+    ///
+    /// Rules: an explicit choice wins and must have what it needs (Anthropic its key; OpenAI a
+    /// key, or a base URL for a key-less local server). Otherwise `ANTHROPIC_API_KEY` selects
+    /// Anthropic, else `OPENAI_API_KEY` or `OPENAI_BASE_URL` an OpenAI-compatible endpoint.
+    pub fn select(settings: Settings) -> Result<Option<Self>, ConfigError> {
+        let non_empty =
+            |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let openai_key = non_empty(settings.openai_api_key);
+        let openai_base = non_empty(settings.openai_base_url);
+        let anthropic_key = non_empty(settings.anthropic_api_key);
+        let model = non_empty(settings.model);
+        let choice = match settings.choice {
+            Some(Choice::None) => return Ok(None),
+            Some(Choice::OpenAi) => {
+                if openai_key.is_none() && openai_base.is_none() {
+                    return Err(ConfigError::MissingKey {
+                        provider_var: env::PROVIDER,
+                        provider: "openai",
+                        key_var: "OPENAI_API_KEY (or OPENAI_BASE_URL for a key-less local server)",
+                    });
+                }
+                Choice::OpenAi
+            }
+            Some(Choice::Anthropic) => Choice::Anthropic,
+            None if anthropic_key.is_some() => Choice::Anthropic,
+            None if openai_key.is_some() || openai_base.is_some() => Choice::OpenAi,
+            None => return Ok(None),
+        };
         match choice {
-            None => Ok(None),
-            Some(false) => {
+            Choice::None => Ok(None),
+            Choice::OpenAi => {
                 let base_url =
                     checked_base(env::OPENAI_BASE_URL, openai_base, OPENAI_DEFAULT_BASE_URL)?;
                 Ok(Some(Self::OpenAi {
@@ -152,14 +231,15 @@ impl Provider {
                     model: model.unwrap_or_else(|| OPENAI_DEFAULT_MODEL.to_owned()),
                 }))
             }
-            Some(true) => {
+            Choice::Anthropic => {
                 let api_key = anthropic_key.ok_or(ConfigError::MissingKey {
                     provider_var: env::PROVIDER,
+                    provider: "anthropic",
                     key_var: env::ANTHROPIC_API_KEY,
                 })?;
                 let base_url = checked_base(
                     env::ANTHROPIC_BASE_URL,
-                    get(env::ANTHROPIC_BASE_URL),
+                    non_empty(settings.anthropic_base_url),
                     ANTHROPIC_DEFAULT_BASE_URL,
                 )?;
                 Ok(Some(Self::Anthropic {
@@ -819,6 +899,25 @@ mod tests {
         let e =
             Provider::from_lookup(lookup(&[("OPENAI_BASE_URL", "localhost:8000")])).unwrap_err();
         assert!(e.to_string().contains("OPENAI_BASE_URL"), "{e}");
+    }
+
+    #[test]
+    fn an_explicit_openai_choice_needs_a_key_or_a_base_url() {
+        let e = Provider::from_lookup(lookup(&[("AUTOFIX_LLM_PROVIDER", "openai")])).unwrap_err();
+        assert!(e.to_string().contains("OPENAI_API_KEY"), "{e}");
+        let local = Provider::from_lookup(lookup(&[
+            ("AUTOFIX_LLM_PROVIDER", "openai"),
+            ("OPENAI_BASE_URL", "http://ollama:11434/v1"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(local.base_url(), "http://ollama:11434/v1");
+        let none = Provider::from_lookup(lookup(&[
+            ("AUTOFIX_LLM_PROVIDER", "none"),
+            ("OPENAI_API_KEY", "sk-x"),
+        ]))
+        .unwrap();
+        assert_eq!(none, None);
     }
 
     #[test]

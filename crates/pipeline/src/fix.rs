@@ -57,7 +57,7 @@ pub(crate) fn function(deps: Arc<Deps>) -> ServableFunction {
         // A problem that persists for hours yields one attempt per period, not one per cycle.
         .rate_limit(
             1,
-            &s.fix_rate_limit_period,
+            &inngest::format_duration(s.fix_rate_limit_period),
             Some("event.data.concurrency_key + '-' + event.data.fingerprint"),
         )
         .handler(move |ctx: Ctx<FixRequested>| {

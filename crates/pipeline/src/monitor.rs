@@ -51,9 +51,12 @@ pub(crate) fn function(deps: Arc<Deps>) -> Result<ServableFunction, inngest::Con
 
 async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorReport, inngest::Error> {
     let minutes = match ctx.event.data.window_minutes {
-        Some(m) if !(5..=1440).contains(&m) => {
+        Some(m) if !crate::settings::defaults::WINDOW_MINUTES_RANGE.contains(&m) => {
+            let range = crate::settings::defaults::WINDOW_MINUTES_RANGE;
             return Err(inngest::Error::non_retriable(format!(
-                "data.window_minutes must be between 5 and 1440, got {m}"
+                "data.window_minutes must be between {} and {}, got {m}",
+                range.start(),
+                range.end()
             )));
         }
         Some(m) => m,

@@ -31,6 +31,10 @@ pub struct ClientConfig {
     pub http: HttpStatsConfig,
 }
 
+/// Requests at least this slow (ms) count as slow everywhere: HTTP stats, kept log lines,
+/// evidence groups and the demo data.
+pub const SLOW_REQUEST_MS: u64 = 1000;
+
 /// How HTTP stats find their top failing and slowest endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpStatsConfig {
@@ -43,7 +47,7 @@ pub struct HttpStatsConfig {
 impl Default for HttpStatsConfig {
     fn default() -> Self {
         Self {
-            slow_request_ms: 1000,
+            slow_request_ms: SLOW_REQUEST_MS,
             endpoint_rows: 500,
         }
     }

@@ -53,7 +53,7 @@ pub mod timefmt;
 pub mod validate;
 
 pub use auth::{Credentials, Token};
-pub use client::{ClientConfig, DEFAULT_ENDPOINT, HttpStatsConfig, RailwayClient};
+pub use client::{ClientConfig, DEFAULT_ENDPOINT, HttpStatsConfig, RailwayClient, SLOW_REQUEST_MS};
 pub use error::RailwayError;
 pub use live::{
     LOG_FALLBACK_SERVICES_PER_REQUEST, plan_http_batches, resource_report, sample_rate_seconds,

@@ -27,7 +27,7 @@ impl Default for LogLimits {
             max_lines: 200,
             max_bytes: 64 * 1024,
             max_message_bytes: 2048,
-            slow_request_ms: 1000,
+            slow_request_ms: crate::client::SLOW_REQUEST_MS,
         }
     }
 }
