@@ -1,15 +1,20 @@
 # syntax=docker/dockerfile:1.7
-# Multi-stage build of the `autofix` worker. Railway builds this file automatically and sets PORT.
+# Multi-stage build of the `autofix` worker. Railway builds this file (railway.json) and sets PORT.
+#
+# No `RUN --mount=type=cache`: Railway refuses a cache mount unless its id is
+# `s/<service id>-<target path>`, and the id cannot come from a variable, so a mount that works
+# for every user's service cannot be written here. To cache on Railway, add your own service id:
+#   RUN --mount=type=cache,id=s/<service id>-/usr/local/cargo/registry,target=/usr/local/cargo/registry \
+#       --mount=type=cache,id=s/<service id>-/src/target,target=/src/target \
+#       cargo build ...
+# (`.ci/deploy-check` fails on any cache mount without such an id.)
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild the whole tree.
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
 COPY tests tests
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p autofix \
+RUN cargo build --release --locked -p autofix \
  && cp target/release/autofix /usr/local/bin/autofix
 
 FROM debian:bookworm-slim AS runtime
@@ -21,8 +26,10 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin autofix
 COPY --from=build /usr/local/bin/autofix /usr/local/bin/autofix
 USER 10001:10001
+# `::` listens on IPv6 and IPv4 (dual stack): Railway's private network is IPv6-only in
+# environments created before 2025-10-16.
 ENV PORT=3000 \
-    HOST=0.0.0.0 \
+    HOST=:: \
     AUTOFIX_LOG_FORMAT=json \
     RUST_LOG=info
 EXPOSE 3000

@@ -37,6 +37,11 @@ pub struct Options {
     #[arg(long, env = "AUTOFIX_DEMO", default_value = "false", value_parser = flag,
           num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub demo: bool,
+    /// With the demo project, send demo incidents' tasks to the real agent at OPENCODE_URL
+    /// (off: the demo never writes anywhere, whatever OPENCODE_URL says).
+    #[arg(long, env = "AUTOFIX_DEMO_REAL_AGENT", default_value = "false", value_parser = flag,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub demo_real_agent: bool,
 
     // ---- Detection ----------------------------------------------------------------------
     /// Schedule of monitor-project-health (5-field cron, optional `TZ=Area/City ` prefix).
@@ -585,6 +590,105 @@ mod tests {
         parse_from(argv, |k| env.get(k).cloned())
             .map(|cli| cli.options)
             .map_err(|e| e.to_string())
+    }
+
+    /// The first error `autofix serve` reports before it listens, with `env` set.
+    fn startup_error(env: &[(&str, &str)]) -> String {
+        let o = match options(&["serve"], env) {
+            Ok(o) => o,
+            Err(e) => return e,
+        };
+        let first = o
+            .inngest_config()
+            .err()
+            .or_else(|| o.pipeline_settings().err())
+            .or_else(|| o.railway_target().err())
+            .or_else(|| o.llm_provider().err());
+        first.map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    const DEV: (&str, &str) = ("INNGEST_DEV", "1");
+
+    #[test]
+    fn late_failures_now_fail_at_start_naming_the_variable() {
+        let cases: &[(&[(&str, &str)], &[&str])] = &[
+            (
+                &[("INNGEST_SIGNING_KEY", "signkey-prod-abcd")],
+                &["INNGEST_EVENT_KEY", "cloud mode"],
+            ),
+            (
+                &[DEV, ("AUTOFIX_CRON", "TZ=Mars/Base */10 * * * *")],
+                &["AUTOFIX_CRON", "unknown time zone `Mars/Base`"],
+            ),
+            (
+                &[DEV, ("AUTOFIX_FIX_RATE_LIMIT", "48h")],
+                &["AUTOFIX_FIX_RATE_LIMIT", "24h"],
+            ),
+            (
+                &[DEV, ("AUTOFIX_FIX_RATE_LIMIT", "500ms")],
+                &["AUTOFIX_FIX_RATE_LIMIT", "1s"],
+            ),
+            (
+                &[DEV, ("OPENCODE_URL", "opencode:4096")],
+                &["OPENCODE_URL", "http"],
+            ),
+            (
+                &[DEV, ("OPENCODE_URL", "opencode.railway.internal")],
+                &["OPENCODE_URL", "no scheme"],
+            ),
+            (
+                &[DEV, ("OPENAI_BASE_URL", "ftp://x")],
+                &["OPENAI_BASE_URL", "http"],
+            ),
+            (
+                &[DEV, ("INNGEST_BASE_URL", "inngest:8288")],
+                &["INNGEST_BASE_URL"],
+            ),
+            (
+                &[DEV, ("AUTOFIX_LLM_PROVIDER", "openai")],
+                &["AUTOFIX_LLM_PROVIDER", "OPENAI_API_KEY"],
+            ),
+            (
+                &[DEV, ("AUTOFIX_LLM_PROVIDER", "anthropic")],
+                &["AUTOFIX_LLM_PROVIDER", "ANTHROPIC_API_KEY"],
+            ),
+            (
+                &[DEV, ("AUTOFIX_THRESHOLDS", r#"{"cpu_warning_pct": 0.8}"#)],
+                &["AUTOFIX_THRESHOLDS", "cpu_warning_pct", "percentage"],
+            ),
+            (
+                &[
+                    DEV,
+                    ("AUTOFIX_THRESHOLDS", r#"{"memory_critical_pct": 150}"#),
+                ],
+                &["AUTOFIX_THRESHOLDS", "memory_critical_pct", "at most 100"],
+            ),
+            (
+                &[
+                    DEV,
+                    (
+                        "AUTOFIX_THRESHOLDS",
+                        r#"{"cpu_warning_pct": 90, "cpu_critical_pct": 90}"#,
+                    ),
+                ],
+                &["AUTOFIX_THRESHOLDS", "cpu_warning_pct", "below"],
+            ),
+            (
+                &[DEV, ("AUTOFIX_APPROVAL_TIMEOUT", "400d")],
+                &["AUTOFIX_APPROVAL_TIMEOUT", "365d"],
+            ),
+        ];
+        for (env, needles) in cases {
+            let e = startup_error(env);
+            for needle in *needles {
+                assert!(
+                    e.contains(needle),
+                    "{env:?}: `{e}` should mention `{needle}`"
+                );
+            }
+        }
+        // And the shipped defaults start.
+        assert_eq!(startup_error(&[DEV]), "");
     }
 
     #[test]

@@ -30,6 +30,46 @@ pub struct Built {
     pub describe: Describe,
 }
 
+/// The coding agent, or `None` for a dry run, and how the startup block describes it. The demo
+/// project never reaches a real agent unless AUTOFIX_DEMO_REAL_AGENT says so: its incidents are
+/// made up and a session would spend the user's model key and GitHub token on them.
+fn agent(
+    options: &Options,
+    for_check: bool,
+    demo: bool,
+    http: &reqwest::Client,
+) -> (Option<opencode::OpenCode>, String) {
+    let Some(url) = &options.opencode_url else {
+        return (
+            None,
+            "dry run (no OPENCODE_URL): generate-fix returns the task it would send".to_string(),
+        );
+    };
+    if for_check {
+        return (None, "dry run (check never starts an agent)".to_string());
+    }
+    if demo && !options.demo_real_agent {
+        return (
+            None,
+            format!(
+                "dry run: DEMO project, OpenCode at {} is never called \
+                 (AUTOFIX_DEMO_REAL_AGENT=1 sends demo tasks to it)",
+                redact::display_url(url.as_str())
+            ),
+        );
+    }
+    let client = opencode::OpenCode::new(
+        http.clone(),
+        url.clone(),
+        options.opencode_username.clone(),
+        options.opencode_password.clone(),
+    );
+    (
+        Some(client),
+        format!("OpenCode at {}", redact::display_url(url.as_str())),
+    )
+}
+
 /// `for_check` forces the dry-run agent: `check` must never open a pull request.
 pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> {
     let settings = options.pipeline_settings()?;
@@ -104,22 +144,7 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
     let upstreams =
         evidence::UpstreamChecker::new(http.clone(), table, github.clone(), options.status_timeout);
 
-    let opencode = match (&options.opencode_url, for_check) {
-        (Some(url), false) => Some(opencode::OpenCode::new(
-            http.clone(),
-            url.clone(),
-            options.opencode_username.clone(),
-            options.opencode_password.clone(),
-        )),
-        _ => None,
-    };
-    let agent_desc = match (&options.opencode_url, for_check) {
-        (Some(url), false) => format!("OpenCode at {}", redact::display_url(url.as_str())),
-        (Some(_), true) => "dry run (check never starts an agent)".to_string(),
-        (None, _) => {
-            "dry run (no OPENCODE_URL): generate-fix returns the task it would send".to_string()
-        }
-    };
+    let (opencode, agent_desc) = agent(options, for_check, demo, &http);
 
     let deps = pipeline::Deps {
         railway,

@@ -23,7 +23,8 @@ use crate::deps;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on: `::` (the default) is every IPv6 and IPv4 interface; `0.0.0.0`
+    /// IPv4 only; `[::]` and `[::1]` are accepted too.
     #[arg(long, env = "HOST", default_value = DEFAULT_HOST)]
     pub host: String,
     /// Port to listen on (Railway sets PORT).
@@ -39,8 +40,9 @@ pub struct ServeArgs {
     pub sync_on_start: bool,
 }
 
-/// Default listen address: every IPv4 interface (dual-stack handling comes with `::`).
-pub const DEFAULT_HOST: &str = "0.0.0.0";
+/// Default listen address: every interface, IPv6 and IPv4 (Railway's private network is
+/// IPv6-only in environments created before 2025-10-16).
+pub const DEFAULT_HOST: &str = "::";
 /// Default port when Railway does not set `PORT`.
 pub const DEFAULT_PORT: u16 = 3000;
 /// Default budget of one Inngest call.
@@ -79,14 +81,11 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
     let http = deps::http_client()?;
     let client = inngest::Client::new(inngest_config.clone(), http.clone());
 
-    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
-        .parse()
-        .with_context(|| {
-            format!(
-                "HOST/PORT: `{}:{}` is not a socket address",
-                args.host, args.port
-            )
-        })?;
+    let addr = listen_addr(&args.host, args.port)?;
+    let listener = bind(addr).with_context(|| {
+        format!("HOST/PORT: cannot listen on {addr}; is the port in use, or IPv6 disabled (set HOST=0.0.0.0)?")
+    })?;
+    let addr = listener.local_addr().unwrap_or(addr);
 
     print_startup(&options, &built.describe, &inngest_config, addr);
 
@@ -98,9 +97,6 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
     };
     let app = router(client.clone(), functions.clone(), health, args.step_timeout);
 
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "listening");
 
     if args.sync_on_start
@@ -118,6 +114,41 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
         .context("serving")?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// `HOST` and `PORT` as a socket address: an IP literal, bracketed or not (`::`, `[::]`,
+/// `0.0.0.0`, `[::1]`), or `localhost`.
+pub fn listen_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let host = host.trim();
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: std::net::IpAddr = match bare {
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        other => other.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "HOST: `{host}` is not an IP address; use `::` (all interfaces, IPv6 and IPv4), \
+                 `0.0.0.0` (IPv4 only) or `127.0.0.1`"
+            )
+        })?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Binds `addr`; an IPv6 address also accepts IPv4 (dual stack) whatever the system default,
+/// so `::` reaches the worker over either family.
+pub fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(socket.into())
 }
 
 /// The worker's routes: the Inngest endpoint, liveness and readiness.
@@ -294,4 +325,47 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_accepts_bare_and_bracketed_ipv6() {
+        for host in ["::", "[::]"] {
+            let addr = listen_addr(host, 3917).unwrap();
+            assert_eq!(addr.to_string(), "[::]:3917", "{host}");
+        }
+        assert_eq!(listen_addr("0.0.0.0", 1).unwrap().to_string(), "0.0.0.0:1");
+        assert_eq!(listen_addr("[::1]", 1).unwrap().to_string(), "[::1]:1");
+        let e = listen_addr("example.com", 1).unwrap_err().to_string();
+        assert!(e.contains("HOST"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_default_bind_answers_over_ipv4_and_ipv6() {
+        let addr = listen_addr(DEFAULT_HOST, 0).unwrap();
+        let listener = match bind(addr) {
+            Ok(l) => l,
+            // A machine without IPv6 cannot run this; CI has it.
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipped: cannot bind {addr}: {e}");
+                return;
+            }
+            Err(e) => panic!("cannot bind {addr}: {e}"),
+        };
+        let port = listener.local_addr().unwrap().port();
+        let accept = tokio::spawn(async move {
+            for _ in 0..2 {
+                let _ = listener.accept().await.unwrap();
+            }
+        });
+        for client in ["127.0.0.1", "[::1]"] {
+            tokio::net::TcpStream::connect(format!("{client}:{port}"))
+                .await
+                .unwrap_or_else(|e| panic!("{client} cannot reach the default bind: {e}"));
+        }
+        accept.await.unwrap();
+    }
 }

@@ -177,11 +177,13 @@ impl Drop for Child {
     }
 }
 
-#[tokio::test]
-async fn serve_registers_three_functions_and_a_requested_check_reaches_a_dry_run_fix() {
+/// A demo `autofix serve` against the test executor, with `extra` variables: the sync's function
+/// ids, the completed generate-fix outputs of one health check, and the startup block.
+async fn demo_chain(extra: &[(&str, String)]) -> (Vec<String>, Vec<Value>, String) {
     let inngest = TestInngest::start(Options::dev()).await;
     let port = free_port();
-    let child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(["serve"])
         .env_clear()
         .env("INNGEST_DEV", "1")
@@ -189,7 +191,11 @@ async fn serve_registers_three_functions_and_a_requested_check_reaches_a_dry_run
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
         .env("AUTOFIX_SYNC_ON_START", "false")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -223,12 +229,33 @@ async fn serve_registers_three_functions_and_a_requested_check_reaches_a_dry_run
 
     let serve_url = url::Url::parse(&format!("{base}/api/inngest")).unwrap();
     let registration = inngest.sync(&serve_url).await.expect("sync");
-    let mut ids: Vec<&str> = registration
+    let mut ids: Vec<String> = registration
         .functions
         .iter()
-        .map(|f| f.id.as_str())
+        .map(|f| f.id.clone())
         .collect();
     ids.sort();
+
+    inngest
+        .send(json!({"name": "autofix/health.check.requested", "data": {}}))
+        .await;
+    inngest.run_until_idle().await.expect("runs finish");
+    let fixes = inngest
+        .runs_of("autofix-generate-fix")
+        .into_iter()
+        .map(|r| match r.status {
+            RunStatus::Completed(v) => v,
+            other => panic!("generate-fix did not complete: {other:?}"),
+        })
+        .collect();
+    let _ = child.0.kill();
+    let out = child.0.wait_with_output_ref();
+    (ids, fixes, out)
+}
+
+#[tokio::test]
+async fn serve_registers_three_functions_and_a_requested_check_reaches_a_dry_run_fix() {
+    let (ids, fixes, out) = demo_chain(&[]).await;
     assert_eq!(
         ids,
         [
@@ -237,31 +264,49 @@ async fn serve_registers_three_functions_and_a_requested_check_reaches_a_dry_run
             "autofix-pull-service-context"
         ]
     );
-
-    inngest
-        .send(json!({"name": "autofix/health.check.requested", "data": {}}))
-        .await;
-    inngest.run_until_idle().await.expect("runs finish");
-    let fixes = inngest.runs_of("autofix-generate-fix");
-    let dry: Vec<&Value> = fixes
-        .iter()
-        .filter_map(|r| match &r.status {
-            RunStatus::Completed(v) if v["status"] == "dry_run" => Some(v),
-            _ => None,
-        })
-        .collect();
+    let dry: Vec<&Value> = fixes.iter().filter(|v| v["status"] == "dry_run").collect();
     assert_eq!(dry.len(), 2, "{fixes:#?}");
     assert!(
         dry.iter()
             .all(|o| o["demo"] == true && o["task"]["prompt_text"].as_str().is_some())
     );
-
     // The startup block says what the worker does.
-    let _ = child.0.kill();
-    let out = child.0.wait_with_output_ref();
     assert!(out.contains("inngest mode : dev"), "{out}");
     assert!(out.contains("DEMO project"), "{out}");
     assert!(out.contains("dry run"), "{out}");
+}
+
+#[tokio::test]
+async fn the_demo_never_calls_the_agent_whatever_opencode_url_says() {
+    // A listener standing in for OpenCode counts every connection it receives.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = connections.clone();
+    let accept = tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let (_, fixes, out) = demo_chain(&[("OPENCODE_URL", url.clone())]).await;
+    accept.abort();
+    let dry: Vec<&Value> = fixes.iter().filter(|v| v["status"] == "dry_run").collect();
+    assert_eq!(dry.len(), 2, "the full chain ran to a dry run: {fixes:#?}");
+    assert!(
+        dry.iter()
+            .all(|o| o["reason"].as_str().unwrap_or("").contains("demo project")),
+        "{fixes:#?}"
+    );
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the demo must never connect to OPENCODE_URL"
+    );
+    assert!(out.contains("DEMO project"), "{out}");
+    assert!(
+        out.contains(&format!("OpenCode at {url}/ is never called")),
+        "the startup block says the agent is not called: {out}"
+    );
 }
 
 trait WaitOutput {

@@ -151,10 +151,35 @@ impl Thresholds {
                     format!("must be a positive number, got {low}"),
                 ));
             }
-            if low > high {
+            if low >= high {
                 return Err(invalid(
                     field,
-                    format!("{low} is above its upper level {high}"),
+                    format!("{low} must be below its upper level {high}"),
+                ));
+            }
+        }
+        // Shares are percentages: 0.8 is almost always a fraction meant as 80 %, and anything
+        // above 100 can never be reached.
+        for (field, pct, floor) in [
+            ("cpu_warning_pct", self.cpu_warning_pct, 1.0),
+            ("cpu_critical_pct", self.cpu_critical_pct, 1.0),
+            ("memory_warning_pct", self.memory_warning_pct, 1.0),
+            ("memory_critical_pct", self.memory_critical_pct, 1.0),
+            ("rate_5xx_warning_pct", self.rate_5xx_warning_pct, 0.0),
+            ("rate_5xx_critical_pct", self.rate_5xx_critical_pct, 0.0),
+            ("rate_4xx_warning_pct", self.rate_4xx_warning_pct, 0.0),
+            ("rate_4xx_critical_pct", self.rate_4xx_critical_pct, 0.0),
+            ("burst_5xx_warning_pct", self.burst_5xx_warning_pct, 0.0),
+            ("burst_5xx_critical_pct", self.burst_5xx_critical_pct, 0.0),
+            ("flat_band_pct", self.flat_band_pct, 0.0),
+        ] {
+            if !(pct > floor && pct <= 100.0) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "is a percentage: must be above {floor} and at most 100, got {pct} \
+                         (write 80 for 80 %)"
+                    ),
                 ));
             }
         }

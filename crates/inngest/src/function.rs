@@ -95,6 +95,17 @@ impl Trigger {
     }
 }
 
+/// IANA zone and link names: the Inngest server resolves `TZ=` with Go's time zone database,
+/// which knows exactly these (the file says which tzdata release and how to regenerate it).
+const TZ_NAMES: &str = include_str!("tz_names.txt");
+
+fn is_known_time_zone(zone: &str) -> bool {
+    TZ_NAMES
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .any(|name| name == zone)
+}
+
 fn validate_cron(expr: &str) -> Result<(), ConfigError> {
     let invalid = |reason: &str| ConfigError::InvalidCron {
         expr: expr.to_owned(),
@@ -116,6 +127,11 @@ fn validate_cron(expr: &str) -> Result<(), ConfigError> {
                     .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
             if !zone_ok {
                 return Err(invalid("malformed time zone name"));
+            }
+            if !is_known_time_zone(zone) {
+                return Err(invalid(&format!(
+                    "unknown time zone `{zone}`; use an IANA name such as UTC or Europe/Berlin"
+                )));
             }
             rest = after.trim();
         }
@@ -537,6 +553,7 @@ mod tests {
             "61 * * * *",
             "TZ=UTC",
             "TZ=a;b * * * * *",
+            "TZ=Mars/Base */10 * * * *",
         ] {
             let err = Trigger::cron(bad).unwrap_err();
             assert!(err.to_string().contains(bad), "{bad}: {err}");

@@ -119,7 +119,14 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
 
     let Some(opencode) = &deps.opencode else {
         outcome.status = FixStatus::DryRun;
-        outcome.reason = Some("dry run: OPENCODE_URL is not set, so the task was not sent".into());
+        outcome.reason = Some(
+            if deps.demo {
+                "dry run: demo project, so the task was not sent (AUTOFIX_DEMO_REAL_AGENT=1 sends it)"
+            } else {
+                "dry run: OPENCODE_URL is not set, so the task was not sent"
+            }
+            .into(),
+        );
         return Ok(outcome);
     };
 
