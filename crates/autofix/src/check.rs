@@ -18,6 +18,8 @@ pub struct CheckReport {
     pub healthy: bool,
     pub findings: Vec<detect::Finding>,
     pub fingerprints: Vec<String>,
+    /// Services left out of the cycle (AUTOFIX_IGNORE_SERVICES, the worker, OpenCode).
+    pub ignored_services: Vec<pipeline::IgnoredService>,
     pub architecture_markdown: String,
     pub findings_markdown: String,
     pub contexts: Vec<evidence::ServiceContext>,
@@ -74,6 +76,7 @@ pub async fn run(options: Options, json: bool) -> anyhow::Result<()> {
         healthy: monitor.healthy,
         findings: monitor.findings,
         fingerprints: monitor.fingerprints,
+        ignored_services: monitor.ignored_services,
         architecture_markdown: monitor.architecture_markdown,
         findings_markdown: monitor.findings_markdown,
         contexts,
@@ -99,6 +102,16 @@ fn print_text(r: &CheckReport, d: &deps::Describe) {
     };
     println!("# Autofix check: {} / {}{label}", r.project, r.environment);
     println!("analysis: {} · agent: {}", d.llm, d.agent);
+    if r.ignored_services.is_empty() {
+        println!("ignored services: none (rules: {})", d.ignored);
+    } else {
+        let list: Vec<String> = r
+            .ignored_services
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.why))
+            .collect();
+        println!("ignored services: {}", list.join(", "));
+    }
     println!();
     println!("## Architecture\n{}", r.architecture_markdown.trim_end());
     println!();

@@ -33,6 +33,13 @@ pub struct Options {
     /// Railway GraphQL endpoint.
     #[arg(long, env = "RAILWAY_API_URL", default_value = railway::DEFAULT_ENDPOINT, value_parser = http_url)]
     pub railway_api_url: Url,
+    /// Services not to monitor: names or ids, comma-separated, `*` matches anything
+    /// (e.g. `postgres,*-staging`). The worker itself and the OpenCode service are always left out.
+    #[arg(long, env = "AUTOFIX_IGNORE_SERVICES")]
+    pub ignore_services: Option<String>,
+    /// The worker's own service (Railway injects it): never monitored.
+    #[arg(long, env = "RAILWAY_SERVICE_ID")]
+    pub railway_service_id: Option<String>,
     /// Use the built-in demo project even when a Railway token is set.
     #[arg(long, env = "AUTOFIX_DEMO", default_value = "false", value_parser = flag,
           num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
@@ -448,7 +455,32 @@ impl Options {
         settings.prompt_budget.max_prompt_tokens = self.prompt_token_budget;
         settings.guard.min_confidence = self.min_confidence;
         settings.guard.report_only = self.report_only;
+        settings.services = self.service_selection();
         Ok(settings)
+    }
+
+    /// AUTOFIX_IGNORE_SERVICES, plus the worker's own service and the OpenCode service: an agent
+    /// at work or the worker under load must not become an incident that starts another fix.
+    pub fn service_selection(&self) -> pipeline::ServiceSelection {
+        let mut selection = pipeline::ServiceSelection::default();
+        for pattern in self.ignore_services.as_deref().unwrap_or("").split(',') {
+            selection = selection.ignore(pattern, "AUTOFIX_IGNORE_SERVICES");
+        }
+        if let Some(id) = &self.railway_service_id {
+            selection = selection.ignore(id, "the Autofix worker itself (RAILWAY_SERVICE_ID)");
+        }
+        if let Some(name) = self.opencode_service_name() {
+            selection = selection.ignore(&name, "the OpenCode service (OPENCODE_URL)");
+        }
+        selection
+    }
+
+    /// The Railway service behind OPENCODE_URL, when it is a private-network address
+    /// (`http://<service>.railway.internal:<port>`).
+    fn opencode_service_name(&self) -> Option<String> {
+        let host = self.opencode_url.as_ref()?.host_str()?;
+        let name = host.strip_suffix(".railway.internal")?;
+        (!name.is_empty() && !name.contains('.')).then(|| name.to_owned())
     }
 
     /// Detection thresholds: defaults with the JSON overrides merged in.
@@ -689,6 +721,39 @@ mod tests {
         }
         // And the shipped defaults start.
         assert_eq!(startup_error(&[DEV]), "");
+    }
+
+    #[test]
+    fn the_worker_and_the_opencode_service_are_never_monitored() {
+        let o = options(
+            &["check"],
+            &[
+                ("AUTOFIX_IGNORE_SERVICES", "postgres, *-staging ,"),
+                ("RAILWAY_SERVICE_ID", "svc-worker"),
+                ("OPENCODE_URL", "http://opencode.railway.internal:4096"),
+            ],
+        )
+        .unwrap();
+        let s = o.pipeline_settings().unwrap().services;
+        let patterns: Vec<&str> = s.rules.iter().map(|r| r.pattern.as_str()).collect();
+        assert_eq!(
+            patterns,
+            ["postgres", "*-staging", "svc-worker", "opencode"]
+        );
+        assert!(s.rule_for("x", "web-staging").is_some());
+        assert!(
+            s.rule_for("svc-worker", "autofix")
+                .unwrap()
+                .why
+                .contains("RAILWAY_SERVICE_ID")
+        );
+        assert!(
+            s.rule_for("y", "OpenCode")
+                .unwrap()
+                .why
+                .contains("OPENCODE_URL")
+        );
+        assert!(s.rule_for("z", "api").is_none());
     }
 
     #[test]

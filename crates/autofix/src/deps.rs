@@ -20,6 +20,8 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 /// What the startup block and `check` print about the configuration.
 pub struct Describe {
     pub railway: String,
+    /// The services no cycle monitors, and why.
+    pub ignored: String,
     pub llm: String,
     pub agent: String,
     pub github: String,
@@ -68,6 +70,18 @@ fn agent(
         Some(client),
         format!("OpenCode at {}", redact::display_url(url.as_str())),
     )
+}
+
+fn describe_ignored(selection: &pipeline::ServiceSelection) -> String {
+    if selection.rules.is_empty() {
+        return "none (AUTOFIX_IGNORE_SERVICES is empty)".to_string();
+    }
+    selection
+        .rules
+        .iter()
+        .map(|r| format!("`{}` ({})", r.pattern, r.why))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `for_check` forces the dry-run agent: `check` must never open a pull request.
@@ -146,6 +160,7 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
 
     let (opencode, agent_desc) = agent(options, for_check, demo, &http);
 
+    let settings_services = settings.services.clone();
     let deps = pipeline::Deps {
         railway,
         demo,
@@ -160,6 +175,7 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
         deps: Arc::new(deps),
         describe: Describe {
             railway: railway_desc,
+            ignored: describe_ignored(&settings_services),
             llm: llm_desc,
             agent: agent_desc,
             github: github_desc,

@@ -294,6 +294,7 @@ fn print_startup(
         "  schedule     : monitor-project-health on `{}`, window {} min",
         options.cron, options.window_minutes
     );
+    println!("  ignored      : {}", describe.ignored);
     println!("  analysis     : {}", describe.llm);
     println!("  coding agent : {}", describe.agent);
     println!("  github       : {}", describe.github);

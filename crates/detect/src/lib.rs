@@ -26,7 +26,10 @@ pub enum FindingKind {
     Cpu,
     Memory,
     MemoryTrend,
+    // snake_case alone would give `error_rate5xx`; the documented name has the underscore.
+    #[serde(rename = "error_rate_5xx", alias = "error_rate5xx")]
     ErrorRate5xx,
+    #[serde(rename = "error_rate_4xx", alias = "error_rate4xx")]
     ErrorRate4xx,
     Latency,
     Deployment,

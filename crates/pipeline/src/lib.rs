@@ -15,6 +15,7 @@ mod context;
 pub mod events;
 mod fix;
 mod monitor;
+pub mod select;
 pub mod settings;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 pub use context::ContextReport;
 pub use fix::{FixOutcome, FixStatus};
 pub use monitor::MonitorReport;
+pub use select::{IgnoredService, ServiceSelection};
 pub use settings::Settings;
 
 /// Function ids (un-prefixed; on the wire they are `autofix-<id>`).

@@ -33,6 +33,9 @@ pub struct MonitorReport {
     pub fingerprints: Vec<String>,
     /// Ids of the `autofix/service.context.requested` event, when one was sent.
     pub context_event_ids: Vec<String>,
+    /// Services of the environment this cycle did not monitor, and why.
+    #[serde(default)]
+    pub ignored_services: Vec<crate::IgnoredService>,
 }
 
 pub(crate) fn function(deps: Arc<Deps>) -> Result<ServableFunction, inngest::ConfigError> {
@@ -76,6 +79,8 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
             deps.railway.architecture().await.map_err(step_error)
         })
         .await?;
+    // Filtered after the step, so the Inngest UI still shows the whole environment.
+    let (arch, ignored_services) = deps.settings.services.apply(arch);
 
     let (resources, http) = futures::join!(
         step.run("read-resource-usage", || async {
@@ -139,6 +144,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
         findings: report.findings,
         fingerprints,
         context_event_ids,
+        ignored_services,
     })
 }
 

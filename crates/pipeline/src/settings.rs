@@ -61,6 +61,8 @@ pub struct Settings {
     /// Minimum time between two fix runs for the same fingerprint (Inngest rate limit period,
     /// within [`defaults::FLOW_PERIOD_RANGE`]).
     pub fix_rate_limit_period: Duration,
+    /// Services no cycle monitors (AUTOFIX_IGNORE_SERVICES, the worker, the OpenCode service).
+    pub services: crate::ServiceSelection,
     /// Retries Inngest gives each function.
     pub retries: u32,
     /// Budget for the context carried in one `autofix/fix.requested` event.
@@ -84,6 +86,7 @@ impl Default for Settings {
             agent_workdir: defaults::AGENT_WORKDIR.into(),
             agent_model: None,
             fix_rate_limit_period: defaults::FIX_RATE_LIMIT,
+            services: crate::ServiceSelection::default(),
             retries: 3,
             max_event_bytes: 192 * 1024,
         }
