@@ -80,6 +80,8 @@ struct Inner {
     pull_lists: BTreeMap<String, usize>,
     requests: Vec<GitHubRequest>,
     faults: VecDeque<GitHubFault>,
+    /// Repositories `GET /repos/{owner}/{name}` knows, with the token's push permission.
+    repos: BTreeMap<String, bool>,
 }
 
 #[derive(Clone)]
@@ -111,6 +113,8 @@ impl FakeGitHub {
         let app = Router::new()
             .route("/repos/{owner}/{name}/contents/{*path}", get(contents))
             .route("/repos/{owner}/{name}/pulls", get(pulls))
+            .route("/repos/{owner}/{name}", get(repository))
+            .route("/user", get(user))
             .with_state(shared.clone());
         Self {
             server: Served::start("fake github", app).await,
@@ -143,6 +147,11 @@ impl FakeGitHub {
     /// `repo` were answered: a PR that an agent opens after Autofix checked for existing ones.
     pub fn add_pull_after(&self, repo: &str, pull: FakePull, lists: usize) {
         self.shared.lock().pending.push((repo.into(), pull, lists));
+    }
+
+    /// Makes `GET /repos/{repo}` answer, with `push` as the token's push permission.
+    pub fn add_repo(&self, repo: &str, push: bool) {
+        self.shared.lock().repos.insert(repo.into(), push);
     }
 
     pub fn fail_next(&self, fault: GitHubFault) {
@@ -236,6 +245,41 @@ fn admit(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
         );
     }
     None
+}
+
+/// The login every accepted token belongs to.
+pub const FAKE_LOGIN: &str = "autofix-bot";
+
+async fn user(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Some(r) = admit(&shared, &uri, &headers) {
+        return r;
+    }
+    axum::Json(json!({"login": FAKE_LOGIN, "id": 1, "type": "User"})).into_response()
+}
+
+async fn repository(
+    State(shared): State<Shared>,
+    Path((owner, name)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit(&shared, &uri, &headers) {
+        return r;
+    }
+    let repo = format!("{owner}/{name}");
+    match shared.lock().repos.get(&repo).copied() {
+        Some(push) => axum::Json(json!({
+            "full_name": repo,
+            "private": true,
+            "permissions": {"admin": false, "maintain": false, "push": push, "triage": push, "pull": true},
+        }))
+        .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "Not Found"})),
+        )
+            .into_response(),
+    }
 }
 
 async fn contents(

@@ -68,6 +68,8 @@ struct Shared {
     flavor: Flavor,
     script: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<Recorded>>,
+    /// What `GET /v1/models` lists.
+    models: Mutex<Vec<String>>,
 }
 
 /// A running fake; stops when dropped.
@@ -85,6 +87,10 @@ impl FakeLlm {
             flavor,
             script: Mutex::new(replies.into()),
             requests: Mutex::new(Vec::new()),
+            models: Mutex::new(vec![
+                llm::OPENAI_DEFAULT_MODEL.to_owned(),
+                llm::ANTHROPIC_DEFAULT_MODEL.to_owned(),
+            ]),
         });
         let path = match flavor {
             Flavor::OpenAi => "/v1/chat/completions",
@@ -92,6 +98,7 @@ impl FakeLlm {
         };
         let app = Router::new()
             .route(path, post(handle))
+            .route("/v1/models", axum::routing::get(models))
             .with_state(shared.clone());
         let server = Served::start("fake LLM", app).await;
         let base_url = match flavor {
@@ -103,6 +110,12 @@ impl FakeLlm {
             shared,
             _server: server,
         }
+    }
+
+    /// Replaces the model list `GET /v1/models` answers with.
+    pub fn set_models(&self, models: &[&str]) {
+        *self.shared.models.lock().expect("models lock") =
+            models.iter().map(|m| (*m).to_owned()).collect();
     }
 
     /// Every request so far, oldest first.
@@ -125,6 +138,17 @@ impl FakeLlm {
             },
         }
     }
+}
+
+async fn models(State(shared): State<Arc<Shared>>) -> Response {
+    let data: Vec<Value> = shared
+        .models
+        .lock()
+        .expect("models lock")
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "type": "model"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
 async fn handle(

@@ -31,6 +31,8 @@ pub struct FakeOpenCodeConfig {
     pub retry_message: Option<String>,
     /// The final assistant turn once the session is idle.
     pub reply: FakeReply,
+    /// The `model` of `GET /config` (`None`: the server has no default model).
+    pub model: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -52,6 +54,7 @@ impl Default for FakeOpenCodeConfig {
                 finish: Some("stop".to_owned()),
                 error: None,
             },
+            model: Some("anthropic/claude-sonnet-4-5".to_owned()),
         }
     }
 }
@@ -138,6 +141,7 @@ impl FakeOpenCode {
         }));
         let app = Router::new()
             .route("/global/health", get(health))
+            .route("/config", get(server_config))
             .route("/session", post(create_session))
             .route("/session/status", get(status))
             .route("/session/{id}", axum::routing::delete(delete_session))
@@ -229,6 +233,15 @@ fn not_found(id: &str) -> Response {
 
 fn bad_request() -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"_tag":"BadRequest"}))).into_response()
+}
+
+async fn server_config(State(shared): State<Shared>) -> Json<Value> {
+    let model = lock(&shared).config.model.clone();
+    let mut config = json!({"$schema": "https://opencode.ai/config.json", "share": "disabled"});
+    if let Some(model) = model {
+        config["model"] = json!(model);
+    }
+    Json(config)
 }
 
 async fn health() -> Json<Value> {

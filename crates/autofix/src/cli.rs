@@ -36,6 +36,13 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// Check every configured peer with one cheap call each (Railway, Inngest, the LLM, OpenCode,
+    /// GitHub) and say what to do about each failure. Exits non-zero when a check fails.
+    Doctor {
+        /// Print one JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Send an event to the configured Inngest (dev server or Cloud).
     Send {
         /// Event name, e.g. autofix/health.check.requested.

@@ -654,7 +654,7 @@ mod tests {
             ),
             (
                 &[DEV, ("AUTOFIX_FIX_RATE_LIMIT", "48h")],
-                &["AUTOFIX_FIX_RATE_LIMIT", "24h"],
+                &["AUTOFIX_FIX_RATE_LIMIT", "and 1d"],
             ),
             (
                 &[DEV, ("AUTOFIX_FIX_RATE_LIMIT", "500ms")],

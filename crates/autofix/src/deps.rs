@@ -84,14 +84,10 @@ fn describe_ignored(selection: &pipeline::ServiceSelection) -> String {
         .join(", ")
 }
 
-/// `for_check` forces the dry-run agent: `check` must never open a pull request.
-pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> {
-    let settings = options.pipeline_settings()?;
-    // Before any client exists, so nothing they say can carry a secret past the redactor.
-    crate::secrets::register(options);
-    let http = http_client()?;
-
-    let (railway, demo, railway_desc) = match options.railway_target()? {
+/// Where Railway data comes from: the demo project or the live API (an environment given by
+/// name is resolved here, one Railway call), whether it is the demo, and how to describe it.
+pub async fn railway_source(options: &Options) -> anyhow::Result<(railway::Source, bool, String)> {
+    Ok(match options.railway_target()? {
         RailwayTarget::Demo { reason } => (
             railway::Source::Generated(std::sync::Arc::new(demo::demo_project)),
             true,
@@ -124,7 +120,17 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
             );
             (railway::Source::Live(client), false, desc)
         }
-    };
+    })
+}
+
+/// `for_check` forces the dry-run agent: `check` must never open a pull request.
+pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> {
+    let settings = options.pipeline_settings()?;
+    // Before any client exists, so nothing they say can carry a secret past the redactor.
+    crate::secrets::register(options);
+    let http = http_client()?;
+
+    let (railway, demo, railway_desc) = railway_source(options).await?;
 
     let provider = options.llm_provider()?;
     let llm = provider.map(|p| llm::Llm::new(http.clone(), p));

@@ -5,5 +5,6 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod deps;
+pub mod doctor;
 pub mod secrets;
 pub mod serve;

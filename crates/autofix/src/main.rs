@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use autofix::cli::{self, Action};
 use autofix::config::{LogFormat, Options};
-use autofix::{check, deps, serve};
+use autofix::{check, deps, doctor, serve};
 
 fn main() -> ExitCode {
     let cli = match cli::parse() {
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             None => serve::run(cli.options, serve::ServeArgs::default()).await,
             Some(Action::Serve(args)) => serve::run(cli.options, args).await,
             Some(Action::Check { json }) => check::run(cli.options, json).await,
+            Some(Action::Doctor { json }) => doctor::run(cli.options, json).await,
             Some(Action::Send { event, data }) => send(cli.options, &event, &data).await,
         }
     });

@@ -32,7 +32,7 @@ pub enum GitHubError {
         "GitHub refused the request (HTTP {status}): check that GITHUB_TOKEN is valid and can read this repository"
     )]
     Unauthorized { status: u16 },
-    #[error("not found on GitHub: {what}")]
+    #[error("not found on GitHub or not visible with this token: {what}")]
     NotFound { what: String },
     #[error("GitHub rate limit reached{}", retry_hint(.retry_after))]
     RateLimited { retry_after: Option<Duration> },
@@ -241,6 +241,40 @@ impl GitHub {
             return Ok(Some(pulls.swap_remove(i)));
         }
         Ok(pulls.into_iter().next())
+    }
+
+    /// `GET /user`: the login the token belongs to (proves the token is valid).
+    pub async fn user(&self) -> Result<String, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct User {
+            login: String,
+        }
+        let body = self
+            .get(self.endpoint(&["user"]), "the token's user")
+            .await?;
+        let user: User = decode_json("user", &body)?;
+        Ok(user.login)
+    }
+
+    /// `GET /repos/{owner}/{name}`: whether the token may push to the repository (the fix
+    /// branch). A repository the token cannot see is `NotFound`.
+    pub async fn can_push(&self, repo: &str) -> Result<bool, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Repo {
+            #[serde(default)]
+            permissions: Option<Permissions>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Permissions {
+            #[serde(default)]
+            push: bool,
+        }
+        let (owner, name) = split_repo(repo)?;
+        let body = self
+            .get(self.endpoint(&["repos", owner, name]), repo)
+            .await?;
+        let info: Repo = decode_json("repository", &body)?;
+        Ok(info.permissions.is_some_and(|p| p.push))
     }
 
     async fn pulls(&self, url: Url, repo: &str) -> Result<Vec<RawPull>, GitHubError> {

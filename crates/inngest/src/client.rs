@@ -237,6 +237,12 @@ impl Client {
         unreachable!("the last attempt always returns")
     }
 
+    /// One signed read of the REST API (`GET /v1/events`): `Ok` when Inngest accepts the signing
+    /// key (or the fallback key).
+    pub async fn check_signing_key(&self) -> Result<(), ApiError> {
+        self.api_get("/v1/events").await.map(drop)
+    }
+
     /// GET on the REST API with the hashed signing key, retrying with the fallback key on
     /// 401/403 (key rotation).
     pub(crate) async fn api_get(&self, path: &str) -> Result<Value, ApiError> {

@@ -513,16 +513,7 @@ impl Llm {
                 anthropic_request(model, system, messages, schema_name, schema, max_tokens),
             ),
         };
-        let mut request = self.http.post(&url).timeout(self.timeout).json(&body);
-        request = match &self.provider {
-            Provider::OpenAi {
-                api_key: Some(key), ..
-            } => request.bearer_auth(key),
-            Provider::OpenAi { api_key: None, .. } => request,
-            Provider::Anthropic { api_key, .. } => request
-                .header("x-api-key", api_key)
-                .header("anthropic-version", ANTHROPIC_VERSION),
-        };
+        let request = self.authorize(self.http.post(&url).timeout(self.timeout).json(&body));
         tracing::debug!(llm = %self.describe(), messages = messages.len(), "structured LLM call");
         let response = client_error::outbound(
             self.provider.kind(),
@@ -557,6 +548,51 @@ impl Llm {
             LlmError::Refusal(text) => LlmError::Refusal(self.redact(&text)),
             other => other,
         })
+    }
+
+    /// The provider's authentication headers.
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.provider {
+            Provider::OpenAi {
+                api_key: Some(key), ..
+            } => request.bearer_auth(key),
+            Provider::OpenAi { api_key: None, .. } => request,
+            Provider::Anthropic { api_key, .. } => request
+                .header("x-api-key", api_key)
+                .header("anthropic-version", ANTHROPIC_VERSION),
+        }
+    }
+
+    /// The model ids the key may use (`GET {base}/models`, Anthropic `GET {base}/v1/models`):
+    /// the cheapest call that proves the key, the URL and the model name.
+    pub async fn models(&self) -> Result<Vec<String>, LlmError> {
+        #[derive(serde::Deserialize)]
+        struct Model {
+            id: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Models {
+            data: Vec<Model>,
+        }
+        let url = match &self.provider {
+            Provider::OpenAi { base_url, .. } => format!("{base_url}/models"),
+            Provider::Anthropic { base_url, .. } => format!("{base_url}/v1/models?limit=1000"),
+        };
+        let request = self.authorize(self.http.get(&url).timeout(self.timeout));
+        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        if !(200..300).contains(&status) {
+            return Err(status_error(&self.provider, status, None, &text));
+        }
+        let models: Models = serde_json::from_str(&text).map_err(|e| LlmError::BadResponse {
+            provider: self.provider.kind(),
+            detail: self.redact(&format!("model list: {e}")),
+        })?;
+        Ok(models.data.into_iter().map(|m| m.id).collect())
     }
 
     fn transport_error(&self, error: &reqwest::Error) -> LlmError {

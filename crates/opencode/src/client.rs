@@ -104,6 +104,20 @@ impl OpenCode {
         Ok(health.version)
     }
 
+    /// `GET /config`: the `provider/model` sessions use when the prompt names none.
+    pub async fn configured_model(&self) -> Result<Option<String>, OpenCodeError> {
+        #[derive(Deserialize)]
+        struct Config {
+            #[serde(default)]
+            model: Option<String>,
+        }
+        let url = self.url_for(&["config"], None)?;
+        let config: Config = self
+            .call_json("config", self.request(Method::GET, url))
+            .await?;
+        Ok(config.model.filter(|m| !m.trim().is_empty()))
+    }
+
     /// `POST /session?directory=…`. The directory must exist before the first prompt.
     /// A title is always sent: without one OpenCode spends an extra LLM call naming the session.
     pub async fn create_session(

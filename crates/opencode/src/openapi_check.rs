@@ -242,6 +242,11 @@ fn our_calls_match_the_pinned_openapi_document() {
         &["healthy", "version"],
         "health",
     );
+    assert_has(
+        doc.json_response("/config", "get", "200"),
+        &["model"],
+        "Config",
+    );
     let session = doc.json_response("/session", "post", "200");
     assert_has(
         session,
