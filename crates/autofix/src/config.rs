@@ -90,11 +90,11 @@ pub struct Options {
     pub llm_model: Option<String>,
     /// Token budget of the analysis prompt.
     #[arg(long, env = "AUTOFIX_PROMPT_TOKEN_BUDGET",
-          default_value_t = analysis::PromptBudget::default().max_prompt_tokens)]
+          default_value_t = pipeline::Settings::default().prompt_budget.max_prompt_tokens)]
     pub prompt_token_budget: usize,
     /// Below this confidence (0..1) no agent is started.
     #[arg(long, env = "AUTOFIX_MIN_CONFIDENCE",
-          default_value_t = fix_plan::GuardPolicy::default().min_confidence)]
+          default_value_t = pipeline::Settings::default().guard.min_confidence)]
     pub min_confidence: f64,
     /// Stop after the analysis; never start a coding agent.
     #[arg(long, env = "AUTOFIX_REPORT_ONLY", default_value = "false", value_parser = flag,
