@@ -99,8 +99,10 @@ def check_cache_mounts(paths):
     for path in paths:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        # Join continuation lines so one RUN instruction is one line.
-        joined = re.sub(r"\\\r?\n", " ", text)
+        # Comments are not instructions (Docker drops them, even inside a continued RUN);
+        # then join continuation lines so one RUN instruction is one line.
+        code = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
+        joined = re.sub(r"\\\r?\n", " ", code)
         for lineno, line in enumerate(joined.splitlines(), 1):
             for opts in re.findall(r"--mount=(\S+)", line):
                 fields = dict(

@@ -32,10 +32,7 @@ impl App {
         let http = reqwest::Client::new();
         let client = inngest::Client::new(config, http.clone());
         let functions = pipeline::functions(Arc::new(deps)).expect("valid function config");
-        let health = autofix::serve::Health {
-            http,
-            inngest_health_url: None,
-        };
+        let health = autofix::serve::Health::new(http, None);
         let router = autofix::serve::router(client, functions, health, Duration::from_secs(60));
         let server = Served::start("worker", router).await;
         let serve_url = url::Url::parse(&server.url("/api/inngest")).expect("serve url");

@@ -643,7 +643,9 @@ mod tests {
 
     #[test]
     fn late_failures_now_fail_at_start_naming_the_variable() {
-        let cases: &[(&[(&str, &str)], &[&str])] = &[
+        // (variables, what the error must mention)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case] = &[
             (
                 &[("INNGEST_SIGNING_KEY", "signkey-prod-abcd")],
                 &["INNGEST_EVENT_KEY", "cloud mode"],

@@ -266,7 +266,7 @@ async fn llm(options: &Options, http: &reqwest::Client) -> Check {
     let base = provider.base_url().to_owned();
     let client = llm::Llm::new(http.clone(), provider);
     match client.models().await {
-        Ok(models) if models.iter().any(|m| *m == model) => Check::ok(
+        Ok(models) if models.contains(&model) => Check::ok(
             PEER,
             format!("{}: model {model} is available", client.describe()),
         ),

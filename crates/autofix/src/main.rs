@@ -86,9 +86,16 @@ async fn send(options: Options, name: &str, data: &str) -> anyhow::Result<()> {
     }
     autofix::secrets::register(&options);
     let config = options.inngest_config()?;
+    let url = config.event_api_base_url.clone();
     let client = inngest::Client::new(config, deps::http_client()?);
     let event = inngest::Event::new(name, data)?;
-    let ids = client.send(&[event]).await?;
+    let ids = client.send(&[event]).await.map_err(|e| {
+        anyhow::anyhow!(
+            "sending {name} to the Event API at {url} failed: {e}; check INNGEST_EVENT_KEY \
+             (cloud) or that the dev server runs there (INNGEST_DEV=1, INNGEST_BASE_URL), or run \
+             `autofix doctor`"
+        )
+    })?;
     println!("sent {name}: {}", ids.join(", "));
     Ok(())
 }

@@ -72,6 +72,27 @@ pub struct Health {
     pub http: reqwest::Client,
     /// Dev mode only: the dev server must answer for the worker to be ready.
     pub inngest_health_url: Option<url::Url>,
+    /// The last answer, so a change is logged once rather than on every probe.
+    last_ready: Arc<std::sync::Mutex<Option<bool>>>,
+}
+
+impl Health {
+    pub fn new(http: reqwest::Client, inngest_health_url: Option<url::Url>) -> Self {
+        Self {
+            http,
+            inngest_health_url,
+            last_ready: Arc::default(),
+        }
+    }
+
+    /// Records the answer; `true` when it differs from the previous one.
+    fn changed(&self, ready: bool) -> bool {
+        let mut last = self
+            .last_ready
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        last.replace(ready) != Some(ready)
+    }
 }
 
 pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
@@ -89,12 +110,12 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
 
     print_startup(&options, &built.describe, &inngest_config, addr);
 
-    let health = Health {
-        http: http.clone(),
-        inngest_health_url: matches!(inngest_config.mode, inngest::Mode::Dev)
+    let health = Health::new(
+        http.clone(),
+        matches!(inngest_config.mode, inngest::Mode::Dev)
             .then(|| inngest_config.api_base_url.join("health").ok())
             .flatten(),
-    };
+    );
     let app = router(client.clone(), functions.clone(), health, args.step_timeout);
 
     tracing::info!(%addr, "listening");
@@ -181,7 +202,12 @@ pub fn router(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(5),
         ));
-    Router::new().merge(inngest_routes).merge(probes).layer(
+    // The probes stay outside the request trace: a load balancer polls them every few seconds,
+    // and a failing /readyz is logged by its handler once per change instead of per probe.
+    let traced = Router::new()
+        .merge(inngest_routes)
+        .layer(TraceLayer::new_for_http());
+    Router::new().merge(traced).merge(probes).layer(
         tower::ServiceBuilder::new()
             .layer(SetSensitiveRequestHeadersLayer::new([
                 axum::http::header::AUTHORIZATION,
@@ -191,7 +217,6 @@ pub fn router(
                 x_request_id.clone(),
                 MakeRequestUuid,
             ))
-            .layer(TraceLayer::new_for_http())
             .layer(PropagateRequestIdLayer::new(x_request_id))
             .layer(CatchPanicLayer::new())
             // Inngest sends call bodies up to 4 MiB (event + memoized steps); anything much
@@ -212,6 +237,17 @@ async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
         .await
         .map(|r| r.status().is_success())
         .unwrap_or(false);
+    if health.changed(reachable) {
+        if reachable {
+            tracing::info!(%url, "ready: the Inngest dev server answers");
+        } else {
+            tracing::warn!(
+                %url,
+                "not ready: the Inngest dev server does not answer; start it or fix INNGEST_BASE_URL \
+                 (logged once until it answers again)"
+            );
+        }
+    }
     if reachable {
         (
             StatusCode::OK,
@@ -240,14 +276,24 @@ async fn sync_with_retries(
                 return;
             }
             Err(e) => {
-                tracing::warn!(attempt, error = %e, "registering with Inngest failed");
+                tracing::warn!(
+                    attempt,
+                    %serve_url,
+                    api = %client.config().api_base_url,
+                    error = %e,
+                    "registering with Inngest failed"
+                );
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
         }
     }
     tracing::error!(
-        "could not register with Inngest; sync the app from the Inngest dashboard or with a PUT to the serve URL"
+        %serve_url,
+        api = %client.config().api_base_url,
+        "could not register with Inngest: check INNGEST_SIGNING_KEY and that Inngest can reach \
+         the serve URL, then sync from the Inngest dashboard (Apps → Sync new app) or run \
+         `autofix doctor`"
     );
 }
 
@@ -282,6 +328,26 @@ fn print_startup(
             )
         },
     );
+    if options.log_format == crate::config::LogFormat::Json {
+        // JSON from the first line: the startup block is one structured log event.
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            app_id = %inngest.app_id,
+            inngest_mode = %mode,
+            serve_url = %serve_url,
+            railway = %describe.railway,
+            cron = %options.cron,
+            window_minutes = options.window_minutes,
+            ignored = %describe.ignored,
+            analysis = %describe.llm,
+            coding_agent = %describe.agent,
+            github = %describe.github,
+            report_only = options.report_only,
+            approval_required = options.approval_required,
+            "autofix starting"
+        );
+        return;
+    }
     println!(
         "autofix {} — serving {} functions",
         env!("CARGO_PKG_VERSION"),
@@ -368,5 +434,62 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{client} cannot reach the default bind: {e}"));
         }
         accept.await.unwrap();
+    }
+}
+
+#[cfg(test)]
+mod readiness_tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failing_readyz_is_logged_once_per_change() {
+        use tower::ServiceExt;
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let health = Health::new(
+            reqwest::Client::new(),
+            Some(url::Url::parse("http://127.0.0.1:9/health").unwrap()),
+        );
+        let config = inngest::Config::dev("t", url::Url::parse("http://127.0.0.1:9/").unwrap());
+        let client = inngest::Client::new(config, reqwest::Client::new());
+        let app = router(client, Vec::new(), health, Duration::from_secs(5));
+        for _ in 0..3 {
+            let response = app
+                .clone()
+                .oneshot(
+                    axum::http::Request::get("/readyz")
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logs.matches("not ready").count(), 1, "{logs}");
+        assert!(!logs.contains("ERROR"), "{logs}");
+        assert!(logs.contains("http://127.0.0.1:9/health"), "{logs}");
     }
 }

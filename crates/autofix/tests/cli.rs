@@ -309,6 +309,72 @@ async fn the_demo_never_calls_the_agent_whatever_opencode_url_says() {
     );
 }
 
+#[tokio::test]
+async fn json_log_mode_is_json_from_the_first_line() {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve"])
+        .env_clear()
+        .env("INNGEST_DEV", "1")
+        .env("INNGEST_BASE_URL", "http://127.0.0.1:9")
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("AUTOFIX_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start autofix serve");
+    let mut child = Child(child);
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let lines: Vec<&str> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(!lines.is_empty(), "no output at all");
+    for line in &lines {
+        let value: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(value.is_object(), "{line}");
+    }
+    let first: Value = serde_json::from_str(stderr.lines().next().unwrap()).unwrap();
+    assert_eq!(first["message"], "autofix starting", "{first}");
+    assert!(
+        first["coding_agent"].as_str().unwrap().contains("dry run"),
+        "{first}"
+    );
+}
+
 trait WaitOutput {
     fn wait_with_output_ref(&mut self) -> String;
 }
