@@ -290,3 +290,32 @@ async fn the_demo_project_skips_railway_and_github_repositories() {
         "{checks:#?}"
     );
 }
+
+/// The README's example table is this test's output, with the fakes' URLs written as a real
+/// deployment's: regenerate it with `cargo test -p autofix-tests --test doctor readme -- --nocapture`.
+#[tokio::test]
+async fn the_readme_example_is_real_output() {
+    let peers = Peers::start().await;
+    peers.github.add_repo("acme/api", false);
+    let checks = doctor(&peers.env()).await;
+    let table = autofix::doctor::table(&checks)
+        .replace(peers.inngest.base_url().as_str(), "http://127.0.0.1:8288/")
+        .replace(&peers.llm.base_url, "http://127.0.0.1:11434/v1")
+        .replace(
+            peers.opencode.base_url().as_str(),
+            "http://opencode.railway.internal:4096/",
+        )
+        .replace(peers.github.url().as_str(), "https://api.github.com/");
+    println!("{table}");
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("Example (a GitHub token that cannot push to one repository):\n\n```text\n")
+        .expect("the README's doctor example");
+    let block = &readme[start..];
+    let block = &block[block.find("```text\n").unwrap() + 8..];
+    let block = &block[..block.find("```").unwrap()];
+    assert_eq!(
+        block, table,
+        "README's doctor example is stale; paste the output above"
+    );
+}

@@ -40,3 +40,91 @@ fn finding_kinds_serialise_as_the_readme_documents() {
         .collect();
     assert_eq!(serialised, documented);
 }
+
+/// The README's `check --json` example block.
+fn json_example() -> &'static str {
+    let start = README
+        .find("## `autofix check --json`")
+        .expect("the check --json section");
+    let rest = &README[start..];
+    let rest = &rest[rest.find("```jsonc\n").expect("a jsonc block") + 9..];
+    &rest[..rest.find("```").unwrap()]
+}
+
+/// Every `"key":` of a JSON-with-comments text.
+fn keys_of(text: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else { break };
+        let name = &after[..close];
+        let tail = after[close + 1..].trim_start();
+        if tail.starts_with(':') {
+            keys.push(name.to_owned());
+        }
+        rest = &after[close + 1..];
+    }
+    keys
+}
+
+fn collect(value: &serde_json::Value, keys: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                keys.insert(k.clone());
+                collect(v, keys);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, keys)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_check_json_example_matches_real_output() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_autofix"))
+        .args(["check", "--json"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "error")
+        // So the output has an ignored service, as the example does.
+        .env("AUTOFIX_IGNORE_SERVICES", "postgres")
+        .output()
+        .expect("run autofix check --json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let real: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let mut real_keys = std::collections::BTreeSet::new();
+    collect(&real, &mut real_keys);
+    let example = json_example();
+    for key in keys_of(example) {
+        assert!(
+            real_keys.contains(&key),
+            "the README names `{key}`, which check --json never emits"
+        );
+    }
+    for key in real.as_object().unwrap().keys() {
+        assert!(
+            example.contains(&format!("\"{key}\"")),
+            "the README's example lacks `{key}`"
+        );
+    }
+    // The example's finding is a real one: same metric and unit for its kind.
+    let finding = real["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "memory_trend")
+        .expect("the demo has a memory trend");
+    for field in ["metric", "unit"] {
+        let value = finding[field].as_str().unwrap();
+        assert!(
+            example.contains(&format!("\"{field}\": \"{value}\"")),
+            "the README's memory_trend example should say \"{field}\": \"{value}\""
+        );
+    }
+}
