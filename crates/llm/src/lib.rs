@@ -566,14 +566,6 @@ impl Llm {
     /// The model ids the key may use (`GET {base}/models`, Anthropic `GET {base}/v1/models`):
     /// the cheapest call that proves the key, the URL and the model name.
     pub async fn models(&self) -> Result<Vec<String>, LlmError> {
-        #[derive(serde::Deserialize)]
-        struct Model {
-            id: String,
-        }
-        #[derive(serde::Deserialize)]
-        struct Models {
-            data: Vec<Model>,
-        }
         let url = match &self.provider {
             Provider::OpenAi { base_url, .. } => format!("{base_url}/models"),
             Provider::Anthropic { base_url, .. } => format!("{base_url}/v1/models?limit=1000"),
@@ -588,11 +580,16 @@ impl Llm {
         if !(200..300).contains(&status) {
             return Err(status_error(&self.provider, status, None, &text));
         }
-        let models: Models = serde_json::from_str(&text).map_err(|e| LlmError::BadResponse {
+        let list: Value = serde_json::from_str(&text).map_err(|e| LlmError::BadResponse {
             provider: self.provider.kind(),
             detail: self.redact(&format!("model list: {e}")),
         })?;
-        Ok(models.data.into_iter().map(|m| m.id).collect())
+        Ok(list["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect())
     }
 
     fn transport_error(&self, error: &reqwest::Error) -> LlmError {
