@@ -4,5 +4,6 @@
 pub mod check;
 pub mod config;
 pub mod deps;
+pub mod listener;
 pub mod secrets;
 pub mod serve;
