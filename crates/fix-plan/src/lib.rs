@@ -10,6 +10,7 @@
 //! sent. Repositories only ever come from Railway's service config; model output can choose an
 //! action for a repository the input names, never introduce one.
 
+pub mod commands;
 mod guard;
 pub mod naming;
 mod task;

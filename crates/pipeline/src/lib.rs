@@ -16,6 +16,7 @@ pub mod events;
 mod fix;
 mod monitor;
 pub mod settings;
+mod targets;
 
 use std::sync::Arc;
 
