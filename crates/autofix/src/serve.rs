@@ -12,7 +12,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Args;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -38,6 +37,15 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTOFIX_SYNC_ON_START", default_value = "true", value_parser = crate::config::flag,
           num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub sync_on_start: bool,
+    /// Longest a client may take to send a request's headers; the connection is closed after.
+    #[arg(long, env = "AUTOFIX_HEADER_TIMEOUT", default_value = "10s", value_parser = crate::config::parse_duration)]
+    pub header_timeout: Duration,
+    /// Longest a client may take to send a request body; answered 408 after.
+    #[arg(long, env = "AUTOFIX_BODY_TIMEOUT", default_value = "30s", value_parser = crate::config::parse_duration)]
+    pub body_timeout: Duration,
+    /// Open connections at most; further ones wait in the listen backlog.
+    #[arg(long, env = "AUTOFIX_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
 }
 
 /// Default listen address: every interface, IPv6 and IPv4 (Railway's private network is
@@ -55,6 +63,9 @@ impl Default for ServeArgs {
             port: DEFAULT_PORT,
             step_timeout: DEFAULT_STEP_TIMEOUT,
             sync_on_start: true,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 256,
         }
     }
 }
@@ -116,8 +127,15 @@ pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
             .then(|| inngest_config.api_base_url.join("health").ok())
             .flatten(),
     );
-    let app = router(client.clone(), functions.clone(), health, args.step_timeout);
-
+    let app = router_with(
+        client.clone(),
+        functions.clone(),
+        health,
+        args.step_timeout,
+        serve_options(args.body_timeout),
+    );
+    let listener =
+        crate::listener::GuardedListener::new(listener, args.max_connections, args.header_timeout);
     tracing::info!(%addr, "listening");
 
     if args.sync_on_start
@@ -172,6 +190,15 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::from_std(socket.into())
 }
 
+/// Limits of the Inngest endpoint with the worker's body size and the given body timeout.
+pub fn serve_options(body_timeout: Duration) -> inngest::ServeOptions {
+    inngest::ServeOptions {
+        body_limit: MAX_BODY_BYTES,
+        body_timeout,
+        ..inngest::ServeOptions::default()
+    }
+}
+
 /// The worker's routes: the Inngest endpoint, liveness and readiness.
 pub fn router(
     client: inngest::Client,
@@ -179,12 +206,29 @@ pub fn router(
     health: Health,
     step_timeout: Duration,
 ) -> Router {
+    router_with(
+        client,
+        functions,
+        health,
+        step_timeout,
+        serve_options(Duration::from_secs(30)),
+    )
+}
+
+/// [`router`] with explicit endpoint limits.
+pub fn router_with(
+    client: inngest::Client,
+    functions: Vec<inngest::ServableFunction>,
+    health: Health,
+    step_timeout: Duration,
+    options: inngest::ServeOptions,
+) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     // Steps call LLMs and Railway: they get a long budget, enforced by the SDK so an overrun is a
     // step error Inngest retries; the layer is only a backstop. The probes get a short limit.
     let options = inngest::ServeOptions {
         step_timeout: Some(step_timeout),
-        ..inngest::ServeOptions::default()
+        ..options
     };
     let inngest_routes =
         inngest::serve_with(client, functions, options).layer(TimeoutLayer::with_status_code(
@@ -218,10 +262,9 @@ pub fn router(
                 MakeRequestUuid,
             ))
             .layer(PropagateRequestIdLayer::new(x_request_id))
-            .layer(CatchPanicLayer::new())
-            // Inngest sends call bodies up to 4 MiB (event + memoized steps); anything much
-            // larger is not from Inngest.
-            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+            // The body limit is the Inngest endpoint's own (`MAX_BODY_BYTES`), so a 413 has
+            // the SDK's JSON shape and headers; the probes read no body.
+            .layer(CatchPanicLayer::new()),
     )
 }
 

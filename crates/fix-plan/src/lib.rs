@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod commands;
 mod guard;
 pub mod naming;
 mod task;

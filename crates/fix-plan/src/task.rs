@@ -12,7 +12,7 @@ use analysis::{
     is_error_level, log_id, one_line, pattern_line,
 };
 
-use crate::naming;
+use crate::{commands, naming};
 
 /// How many log patterns (and samples of each) a task quotes per service.
 const MAX_PATTERNS: usize = 5;
@@ -265,25 +265,28 @@ fn log_excerpts(repo: &str, input: &AnalysisInput) -> String {
 }
 
 /// The whole task for the coding agent on `repo` (which must come from Railway's service config),
-/// working in the fresh directory `workdir` (see [`naming::workdir`]).
+/// working in the fresh directory `workdir` (see [`naming::workdir`]). Every command in it comes
+/// from [`commands::build`]: a repository, fingerprint or directory outside its pattern is
+/// refused, and every value is shell-quoted.
 pub fn agent_task(
     repo: &str,
     fingerprint: &str,
     workdir: &str,
     analysis: &Analysis,
     input: &AnalysisInput,
-) -> AgentTask {
-    let branch = naming::branch(fingerprint);
+) -> Result<AgentTask, commands::UnsafeValue> {
     let title = title(repo, fingerprint, input);
+    let cmd = commands::build(repo, fingerprint, workdir, &title)?;
+    let branch = cmd.branch.clone();
     let body = pr_body(repo, fingerprint, analysis, input);
     let body_fence = fence(&body);
-    let body_file = format!("/tmp/autofix-pr-body-{fingerprint}.md");
-    let dir = repo.rsplit('/').next().unwrap_or(repo);
+    let body_file = cmd.body_file.clone();
 
     let mut t = String::new();
     t.push_str(&format!(
-        "Work only inside the fresh directory `{workdir}`: start with `mkdir -p {workdir} && cd {workdir}`, \
-         and clone the repository there.\n\n"
+        "Work only inside the fresh directory `{workdir}`: start with `{}`, \
+         and clone the repository there.\n\n",
+        cmd.enter_workdir
     ));
     t.push_str(&format!(
         "You are fixing a production incident in the GitHub repository {repo} (https://github.com/{repo}). \
@@ -302,11 +305,13 @@ pub fn agent_task(
 
     t.push_str("## Steps\n");
     t.push_str(&format!(
-        "1. Clone the repository: `gh repo clone {repo} {dir}` and `cd {dir}`.\n"
+        "1. Clone the repository: `{}` and `{}`.\n",
+        cmd.clone, cmd.enter_checkout
     ));
     t.push_str(&format!(
-        "2. If the remote already has a branch `{branch}` (`git ls-remote --heads origin {branch}`), stop and report that. \
-         Otherwise create it: `git checkout -b {branch}`.\n"
+        "2. If the remote already has a branch `{branch}` (`{}`), stop and report that. \
+         Otherwise create it: `{}`.\n",
+        cmd.check_remote_branch, cmd.create_branch
     ));
     t.push_str("3. Implement the fix described under \"What to fix\".\n");
     t.push_str(
@@ -314,12 +319,14 @@ pub fn agent_task(
          Add or adjust a test that covers the fix where the project has tests. If tests already failed before your change, say so in the pull request.\n",
     );
     t.push_str(&format!(
-        "5. Commit with the message `{title}` and push: `git push -u origin {branch}`.\n"
+        "5. Commit with the message `{title}` and push: `{}`.\n",
+        cmd.push
     ));
     t.push_str(&format!(
         "6. Write the text under \"Pull request body\" to `{body_file}` exactly as given (you may append a `### Changes` section \
          with what you changed and the test results; keep the last-line marker), then run:\n   \
-         `gh pr create --repo {repo} --head {branch} --title \"{title}\" --body-file {body_file}`\n"
+         `{}`\n",
+        cmd.create_pr
     ));
     t.push_str("7. Reply with the pull request URL.\n\n");
 
@@ -381,11 +388,11 @@ pub fn agent_task(
     t.push_str("\n## Pull request body\n");
     t.push_str(&format!("{body_fence}markdown\n{body}{body_fence}\n"));
 
-    AgentTask {
+    Ok(AgentTask {
         repo: repo.to_owned(),
         branch,
         fingerprint: fingerprint.to_owned(),
         title,
         prompt_text: t,
-    }
+    })
 }

@@ -68,6 +68,9 @@ pub use function::{FunctionBuilder, ServableFunction, Trigger, function};
 pub use inline::{DEFAULT_MAX_DEPTH, InlineRun, InlineRunner};
 pub use limits::{MAX_EVENT_BYTES, MAX_STEP_OUTPUT_BYTES};
 pub use serve::{DEFAULT_BODY_LIMIT, ServeOptions, serve, serve_with};
-pub use signature::{MAX_SKEW_SECS, SignatureError, canonicalize_bytes, sign, verify};
+pub use signature::{
+    MAX_SKEW_SECS, Signature, SignatureError, canonicalize_bytes, check_header, sign, verify,
+    verify_body,
+};
 pub use step::{Ctx, Invoke, Step, WaitForEvent, format_duration, hash_step_id};
 pub use sync::{RegisterOutcome, SyncError, register, register_body};

@@ -31,6 +31,14 @@ pub struct ServeOptions {
     /// `StepTimeout` step error (logged, with the SDK headers), so Inngest retries it like any
     /// other failure. `None`: no limit.
     pub step_timeout: Option<Duration>,
+    /// Longest the client may take to send a body; slower bodies are cut off with a 408.
+    pub body_timeout: Duration,
+    /// Bodies buffered at once, in bytes, across all requests: a request waits for its share
+    /// (its `Content-Length`, else `body_limit`) before reading, so many large bodies sent at
+    /// once cost at most this much memory.
+    pub body_budget: usize,
+    /// Largest body whose JCS form is tried when the raw-bytes MAC fails (sync pings are small).
+    pub canonicalize_limit: usize,
 }
 
 impl Default for ServeOptions {
@@ -38,6 +46,9 @@ impl Default for ServeOptions {
         ServeOptions {
             body_limit: DEFAULT_BODY_LIMIT,
             step_timeout: None,
+            body_timeout: Duration::from_secs(30),
+            body_budget: 24 * 1024 * 1024,
+            canonicalize_limit: 64 * 1024,
         }
     }
 }
@@ -45,12 +56,35 @@ impl Default for ServeOptions {
 /// [`ServeOptions::body_limit`] by default: 8 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
+/// Signatures accepted within the skew window, keyed with the path and query they came with:
+/// a captured signed request cannot be replayed, on the same or another method.
+#[derive(Default)]
+struct ReplayCache {
+    seen: std::sync::Mutex<HashMap<(String, String), i64>>,
+}
+
+impl ReplayCache {
+    /// Records `(signature, target)`; false when it was already seen within the window.
+    fn first_use(&self, signature: &str, target: &str, now: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        // Entries older than the window can never verify again: drop them as we go.
+        if seen.len() > 1024 {
+            seen.retain(|_, at| now - *at <= 2 * signature::MAX_SKEW_SECS);
+        }
+        seen.insert((signature.to_owned(), target.to_owned()), now)
+            .is_none_or(|at| now - at > 2 * signature::MAX_SKEW_SECS)
+    }
+}
+
 struct Handler {
     client: Client,
     functions: Vec<ServableFunction>,
     by_composite: HashMap<String, ServableFunction>,
     local_ids: Arc<HashSet<String>>,
     opts: ServeOptions,
+    replay: ReplayCache,
+    /// Body bytes that may be buffered at once, in KiB permits.
+    budget: Arc<tokio::sync::Semaphore>,
 }
 
 /// An axum router answering GET/PUT/POST on `config.serve_path` (405 otherwise); merge it
@@ -74,6 +108,8 @@ pub fn serve_with(client: Client, functions: Vec<ServableFunction>, opts: ServeO
         by_composite,
         local_ids,
         opts,
+        replay: ReplayCache::default(),
+        budget: Arc::new(tokio::sync::Semaphore::new(kib(opts.body_budget).max(1))),
     });
     Router::new()
         .route(
@@ -154,33 +190,148 @@ impl Auth<'_> {
     }
 }
 
+/// Whole KiB covering `bytes`, the unit of the body budget.
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
+}
+
+/// What the body-free checks found.
+enum Precheck {
+    Dev,
+    /// Cloud mode: header well-formed and fresh; the MAC is checked once the body is read.
+    Signed(signature::Signature, String),
+    Refused(SignatureError),
+}
+
 impl Handler {
-    fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<Auth<'_>, SignatureError> {
+    /// Runs before the body is read: a missing, malformed or stale signature never costs a
+    /// body read.
+    fn precheck(&self, headers: &HeaderMap) -> Precheck {
         let config = self.client.config();
         if config.mode == Mode::Dev {
-            return Ok(Auth::Dev);
+            return Precheck::Dev;
+        }
+        if config.keys().next().is_none() {
+            return Precheck::Refused(SignatureError::NoKey);
         }
         let header = headers
             .get("x-inngest-signature")
             .and_then(|v| v.to_str().ok());
-        let keys: Vec<&SigningKey> = config.keys().collect();
-        let idx = signature::verify(header, body, keys.iter().copied(), now_secs())?;
+        match signature::check_header(header, now_secs()) {
+            Ok(sig) => Precheck::Signed(sig, header.unwrap_or_default().to_owned()),
+            Err(e) => Precheck::Refused(e),
+        }
+    }
+
+    /// The MAC check over the read body, then the replay check.
+    fn authenticate(
+        &self,
+        pre: &Precheck,
+        body: &[u8],
+        target: &str,
+    ) -> Result<Auth<'_>, SignatureError> {
+        let (sig, header) = match pre {
+            Precheck::Dev => return Ok(Auth::Dev),
+            Precheck::Refused(e) => return Err(e.clone()),
+            Precheck::Signed(sig, header) => (sig, header),
+        };
+        let keys: Vec<&SigningKey> = self.client.config().keys().collect();
+        let idx = signature::verify_body(
+            sig,
+            body,
+            keys.iter().copied(),
+            self.opts.canonicalize_limit,
+        )?;
+        if !self.replay.first_use(header, target, now_secs()) {
+            return Err(SignatureError::Replayed);
+        }
         Ok(Auth::Verified(keys[idx]))
     }
 
-    async fn read_body(&self, body: Body) -> Result<Bytes, Response> {
-        axum::body::to_bytes(body, self.opts.body_limit)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, limit = self.opts.body_limit, "request body refused");
-                reply(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &json!({"message": format!("request body larger than {} bytes", self.opts.body_limit)}),
-                    &[("x-inngest-no-retry", "false".into())],
-                    None,
-                )
-            })
+    /// Reads the body within the size limit, the time limit and the shared memory budget.
+    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+        use http_body_util::BodyExt as _;
+        let limit = self.opts.body_limit;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        let share = kib(declared.unwrap_or(limit)).clamp(1, kib(self.opts.body_budget).max(1));
+        let read = async {
+            let _permit = self
+                .budget
+                .clone()
+                .acquire_many_owned(share as u32)
+                .await
+                .map_err(|_| too_large(limit))?;
+            let mut buf: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0));
+            let mut body = body;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    tracing::debug!(error = %e, "request body read failed");
+                    bad_request("the request body could not be read")
+                })?;
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > limit {
+                        return Err(too_large(limit));
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+            Ok(Bytes::from(buf))
+        };
+        match tokio::time::timeout(self.opts.body_timeout, read).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    timeout_secs = self.opts.body_timeout.as_secs(),
+                    "request body too slow; cut off"
+                );
+                Err(no_retry_reply(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Error::retriable(format!(
+                        "request body not received within {}s",
+                        self.opts.body_timeout.as_secs()
+                    ))
+                    .with_name("BodyTimeout"),
+                    false,
+                ))
+            }
+        }
     }
+}
+
+/// An answer in the SDK's error shape (`{"name","message","__serialized"}`) with SDK headers,
+/// for requests refused before any function ran.
+fn no_retry_reply(status: StatusCode, e: Error, no_retry: bool) -> Response {
+    reply(
+        status,
+        &e.to_json(),
+        &[("x-inngest-no-retry", no_retry.to_string())],
+        None,
+    )
+}
+
+/// 413: a larger body will never fit, so Inngest must not retry.
+fn too_large(limit: usize) -> Response {
+    no_retry_reply(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Error::non_retriable(format!("request body larger than {limit} bytes"))
+            .with_name("PayloadTooLarge"),
+        true,
+    )
+}
+
+/// 400 for a body that can never be understood, however often it is sent.
+fn bad_request(message: &str) -> Response {
+    no_retry_reply(
+        StatusCode::BAD_REQUEST,
+        Error::non_retriable(message).with_name("BadRequest"),
+        true,
+    )
 }
 
 fn query_params(uri: &axum::http::Uri) -> HashMap<String, String> {
@@ -202,8 +353,20 @@ async fn handle_other() -> Response {
     )
 }
 
-async fn handle_get(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
-    match h.authenticate(&headers, b"") {
+/// What a signature is bound to in the replay cache: the path and query it was sent to.
+fn target_of(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+async fn handle_get(
+    State(h): State<Arc<Handler>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let pre = h.precheck(&headers);
+    match h.authenticate(&pre, b"", &target_of(&uri)) {
         Ok(Auth::Dev) => reply(
             StatusCode::OK,
             &introspection(&h.client, h.functions.len(), false),
@@ -229,16 +392,26 @@ async fn handle_put(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match h.read_body(body).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
     let config = h.client.config();
-    let auth = h.authenticate(&headers, &body);
     let in_band = headers
         .get("x-inngest-sync-kind")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("in_band"));
+    let pre = h.precheck(&headers);
+    if let Precheck::Refused(e) = &pre
+        && ((in_band && config.allow_in_band_sync) || !config.allow_unsigned_sync)
+    {
+        tracing::debug!(reason = %e, "sync refused before reading its body");
+        return unauthorized();
+    }
+    if let Some(refusal) = foreign_host(config, &headers) {
+        return refusal;
+    }
+    let body = match h.read_body(&headers, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let auth = h.authenticate(&pre, &body, &target_of(&uri));
 
     if in_band && config.allow_in_band_sync {
         let auth = match auth {
@@ -334,11 +507,16 @@ async fn handle_post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match h.read_body(body).await {
+    let pre = h.precheck(&headers);
+    if let Precheck::Refused(e) = &pre {
+        tracing::debug!(reason = %e, "call refused before reading its body");
+        return unauthorized();
+    }
+    let body = match h.read_body(&headers, body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let auth = match h.authenticate(&headers, &body) {
+    let auth = match h.authenticate(&pre, &body, &target_of(&uri)) {
         Ok(a) => a,
         Err(e) => {
             tracing::debug!(error = %e, "call refused");
@@ -374,11 +552,13 @@ async fn handle_post(
     let mut request: CallRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
-            let e = Error::retriable(format!("call request body is not understood: {e}"));
+            // The same bytes will never parse: retrying cannot help.
+            let e = Error::non_retriable(format!("call request body is not understood: {e}"))
+                .with_name("BadRequest");
             return reply(
                 StatusCode::BAD_REQUEST,
                 &e.to_json(),
-                &[("x-inngest-no-retry", "false".into())],
+                &[("x-inngest-no-retry", "true".into())],
                 key,
             );
         }
@@ -450,6 +630,35 @@ async fn load_from_api(
         _ => None,
     };
     Ok(())
+}
+
+/// Cloud mode with a configured public origin: a sync sent to any other host is refused, and
+/// the URL registered is always the configured one, never the request's `Host`.
+fn foreign_host(config: &crate::Config, headers: &HeaderMap) -> Option<Response> {
+    if config.mode != Mode::Cloud {
+        return None;
+    }
+    let origin = url::Url::parse(config.serve_origin.as_deref()?).ok()?;
+    let expected = origin.host_str()?.to_ascii_lowercase();
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    let given = first("x-forwarded-host").or_else(|| first("host"))?;
+    let host = given
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(given.as_str(), |(h, _)| h);
+    if host == expected {
+        return None;
+    }
+    tracing::warn!(host = %given, "sync for a foreign host refused");
+    Some(bad_request(
+        "sync refused: the request's host is not the configured serve origin",
+    ))
 }
 
 fn retry_headers(retry: Retry) -> Vec<(&'static str, String)> {

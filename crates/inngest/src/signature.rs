@@ -13,7 +13,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub const MAX_SKEW_SECS: i64 = 5 * 60;
 
 /// Why a request signature was refused. Only logged at debug level, never sent to the caller.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     /// No `X-Inngest-Signature` header.
     #[error("missing signature header")]
@@ -30,6 +30,9 @@ pub enum SignatureError {
     /// Cloud mode without any signing key.
     #[error("no signing key configured")]
     NoKey,
+    /// A valid signature already used for this path within the time window.
+    #[error("signature already used (replay)")]
+    Replayed,
 }
 
 fn mac(key: &SigningKey, body: &[u8], ts: &str) -> HmacSha256 {
@@ -67,6 +70,63 @@ fn parse_header(header: &str) -> Result<(i64, &str, Vec<u8>), SignatureError> {
     Ok((t, t_str, s))
 }
 
+/// A well-formed, fresh `X-Inngest-Signature`, checked before the body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    t_str: String,
+    mac: Vec<u8>,
+}
+
+/// The checks that need no body: a header is present, well-formed and within the time window.
+/// The serve endpoint runs them first, so a request that can never verify costs no body read.
+pub fn check_header(header: Option<&str>, now: i64) -> Result<Signature, SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let (t, t_str, mac) = parse_header(header)?;
+    if (now - t).abs() > MAX_SKEW_SECS {
+        return Err(SignatureError::Expired);
+    }
+    Ok(Signature {
+        t_str: t_str.to_owned(),
+        mac,
+    })
+}
+
+/// Checks the MAC of a pre-checked signature against each key in turn (primary, then fallback):
+/// over the raw bytes first, then — only when the body is at most `canonicalize_limit` bytes —
+/// over its JCS form. Canonicalising means parsing the whole document, so it is kept for the
+/// small bodies that need it (sync pings); a large body with a wrong MAC costs one HMAC pass.
+pub fn verify_body<'k>(
+    sig: &Signature,
+    body: &[u8],
+    keys: impl IntoIterator<Item = &'k SigningKey>,
+    canonicalize_limit: usize,
+) -> Result<usize, SignatureError> {
+    let keys: Vec<&SigningKey> = keys.into_iter().collect();
+    if keys.is_empty() {
+        return Err(SignatureError::NoKey);
+    }
+    for (i, key) in keys.iter().enumerate() {
+        if mac(key, body, &sig.t_str).verify_slice(&sig.mac).is_ok() {
+            return Ok(i);
+        }
+    }
+    if body.len() > canonicalize_limit {
+        return Err(SignatureError::Mismatch);
+    }
+    // Sync pings are produced by Go's json.Marshal but signed over their JCS form.
+    if let Some(canonical) = canonicalize_bytes(body).filter(|c| c.as_slice() != body) {
+        for (i, key) in keys.iter().enumerate() {
+            if mac(key, &canonical, &sig.t_str)
+                .verify_slice(&sig.mac)
+                .is_ok()
+            {
+                return Ok(i);
+            }
+        }
+    }
+    Err(SignatureError::Mismatch)
+}
+
 /// Verifies a request signature against each key in turn (primary, then fallback), first over
 /// the raw body and then over its JCS form; returns the index of the key that matched.
 pub fn verify<'k>(
@@ -79,25 +139,8 @@ pub fn verify<'k>(
     if keys.is_empty() {
         return Err(SignatureError::NoKey);
     }
-    let header = header.ok_or(SignatureError::Missing)?;
-    let (t, t_str, given) = parse_header(header)?;
-    if (now - t).abs() > MAX_SKEW_SECS {
-        return Err(SignatureError::Expired);
-    }
-    for (i, key) in keys.iter().enumerate() {
-        if mac(key, body, t_str).verify_slice(&given).is_ok() {
-            return Ok(i);
-        }
-    }
-    // Sync pings are produced by Go's json.Marshal but signed over their JCS form.
-    if let Some(canonical) = canonicalize_bytes(body).filter(|c| c.as_slice() != body) {
-        for (i, key) in keys.iter().enumerate() {
-            if mac(key, &canonical, t_str).verify_slice(&given).is_ok() {
-                return Ok(i);
-            }
-        }
-    }
-    Err(SignatureError::Mismatch)
+    let sig = check_header(header, now)?;
+    verify_body(&sig, body, keys, usize::MAX)
 }
 
 /// RFC 8785 (JCS) form of a JSON document, or `None` if the bytes are not JSON.

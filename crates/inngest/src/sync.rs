@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::client::{SDK_IDENT, SDK_VERSION, error_message};
-use crate::config::Mode;
+use crate::config::{Mode, SigningKey};
 use crate::{Client, ServableFunction};
 
 /// Failures of a sync.
@@ -204,14 +204,26 @@ pub(crate) fn introspection(client: &Client, function_count: usize, authenticate
             "capabilities": capabilities(client),
             "event_key_hash": config.event_key.as_ref()
                 .map(|k| hex::encode(sha2::Sha256::digest(k.as_bytes()))),
-            "signing_key_hash": config.signing_key.as_ref().map(|k| k.hashed()),
-            "signing_key_fallback_hash": config.signing_key_fallback.as_ref().map(|k| k.hashed()),
+            // The hashed key is the Bearer token for the Inngest API: like the JS SDK, show
+            // only enough of it to tell keys apart.
+            "signing_key_hash": config.signing_key.as_ref().map(key_hint),
+            "signing_key_fallback_hash": config.signing_key_fallback.as_ref().map(key_hint),
         });
         if let (Value::Object(base), Value::Object(more)) = (&mut v, extra) {
             base.extend(more);
         }
     }
     v
+}
+
+/// First 12 hex characters of the hashed key without its prefix, as the official JS SDK reports.
+fn key_hint(key: &SigningKey) -> String {
+    let hashed = key.hashed();
+    let body = hashed
+        .strip_prefix("signkey-")
+        .and_then(|rest| rest.split_once('-').map(|(_, b)| b))
+        .unwrap_or(&hashed);
+    body.chars().take(12).collect()
 }
 
 /// Body of an in-band sync answer (no `/fn/register` call happens).

@@ -609,8 +609,11 @@ async fn cloud_introspection_and_trust_probe() {
     assert_eq!(a.body["authentication_succeeded"], true);
     assert_eq!(a.body["mode"], "cloud");
     assert_eq!(a.body["sdk_language"], "rust");
+    // Like the JS SDK (observed: 12 hex of the hash, no prefix), never the full Bearer token.
     let hashed = SigningKey::new(KEY).unwrap().hashed();
-    assert_eq!(a.body["signing_key_hash"], hashed);
+    let body = hashed.rsplit('-').next().unwrap();
+    assert_eq!(a.body["signing_key_hash"], body[..12]);
+    assert!(!a.raw.windows(20).any(|w| w == &body.as_bytes()[..20]));
     assert!(!a.raw.windows(8).any(|w| w == b"12345678"));
     verify_response(&a, KEY);
 

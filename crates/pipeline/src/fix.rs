@@ -87,8 +87,21 @@ struct Poll {
 /// Analyse, guard, drive one agent session, verify the PR. Each phase is one helper below; the
 /// early returns are the outcomes a guard or a missing client decides.
 async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest::Error> {
-    let req = &ctx.event.data;
     let step = &ctx.step;
+    // The event only asks: targets, repository and fingerprint are Railway's, re-read here.
+    let verified: FixRequested = step
+        .run("read-targets", || async {
+            let arch = deps
+                .railway
+                .architecture()
+                .await
+                .map_err(crate::step_error)?;
+            let mut req = ctx.event.data.clone();
+            crate::targets::verify_fix_request(&arch, &mut req)?;
+            Ok(req)
+        })
+        .await?;
+    let req = &verified;
     let settings = &deps.settings;
     let input = analysis_input(req);
 
@@ -114,7 +127,8 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
     }
 
     let workdir = naming::workdir(&settings.agent_workdir, &req.fingerprint, &ctx.run_id);
-    let task = fix_plan::agent_task(repo, &req.fingerprint, &workdir, &outcome.analysis, &input);
+    let task = fix_plan::agent_task(repo, &req.fingerprint, &workdir, &outcome.analysis, &input)
+        .map_err(|e| inngest::Error::non_retriable(e.to_string()).with_name("UntrustedTarget"))?;
     outcome.task = Some(task.clone());
 
     let Some(opencode) = &deps.opencode else {

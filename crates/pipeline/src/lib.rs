@@ -17,6 +17,7 @@ mod fix;
 mod monitor;
 pub mod select;
 pub mod settings;
+mod targets;
 
 use std::sync::Arc;
 

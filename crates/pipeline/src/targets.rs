@@ -1,0 +1,109 @@
+//! Event data is a request to look, never a fact: the services an event names are re-read from
+//! Railway (the configured project and environment only), and the repository, names and
+//! fingerprint the functions act on are Railway's and recomputed, never the event's.
+
+use crate::events::{AffectedService, FixRequested};
+
+/// A refusal that no retry can fix: the event names something outside what Railway says.
+fn refuse(message: String) -> inngest::Error {
+    inngest::Error::non_retriable(message).with_name("UntrustedTarget")
+}
+
+/// The event's services as Railway configures them, in the event's order. An id Railway does
+/// not know in the configured project/environment, or a project/environment other than the
+/// configured one, is refused by name.
+pub(crate) fn resolve(
+    arch: &railway::model::Architecture,
+    project_id: &str,
+    environment_id: &str,
+    services: &[AffectedService],
+) -> Result<Vec<AffectedService>, inngest::Error> {
+    if project_id != arch.project.id || environment_id != arch.environment.id {
+        return Err(refuse(format!(
+            "event names project {project_id:?} / environment {environment_id:?}; this worker monitors only {:?} / {:?}",
+            arch.project.id, arch.environment.id
+        )));
+    }
+    services
+        .iter()
+        .map(|s| {
+            let real = arch.service(&s.id).ok_or_else(|| {
+                refuse(format!(
+                    "service id {:?} is not a service of the configured Railway project and environment",
+                    s.id
+                ))
+            })?;
+            Ok(AffectedService {
+                id: real.id.clone(),
+                name: real.name.clone(),
+                repo: real.source.repo.clone(),
+                root_directory: real.root_directory.clone(),
+                deployment_id: real.latest_deployment.as_ref().map(|d| d.id.clone()),
+                is_database: real.is_database,
+            })
+        })
+        .collect()
+}
+
+/// Replaces the fix request's targets with Railway's: services re-read, the repository taken
+/// from them (one repository per request), finding fingerprints and the incident fingerprint
+/// recomputed; the fingerprint must match `^af-[0-9a-f]{12}$` and the event's value.
+pub(crate) fn verify_fix_request(
+    arch: &railway::model::Architecture,
+    req: &mut FixRequested,
+) -> Result<(), inngest::Error> {
+    let services = resolve(arch, &req.project.id, &req.environment.id, &req.services)?;
+    let mut repos: Vec<Option<String>> = services
+        .iter()
+        .filter(|s| req.findings.iter().any(|f| f.service_id == s.id))
+        .map(|s| s.repo.clone())
+        .collect();
+    repos.sort();
+    repos.dedup();
+    let repo = match repos.as_slice() {
+        [one] => one.clone(),
+        [] => None,
+        _ => {
+            return Err(refuse(format!(
+                "the request's services deploy from several repositories in Railway ({repos:?})"
+            )));
+        }
+    };
+    if repo != req.repo {
+        return Err(refuse(format!(
+            "event names repository {:?}, but Railway's services deploy from {repo:?}",
+            req.repo
+        )));
+    }
+    if let Some(r) = &repo {
+        fix_plan::commands::validate_repo(r).map_err(|e| refuse(e.to_string()))?;
+    }
+    for f in &mut req.findings {
+        let Some(s) = services.iter().find(|s| s.id == f.service_id) else {
+            return Err(refuse(format!(
+                "a finding names service id {:?}, which the request does not list",
+                f.service_id
+            )));
+        };
+        f.fingerprint = detect::fingerprint(&s.id, f.kind);
+        f.service = s.name.clone();
+    }
+    let key = fix_plan::naming::group_key(
+        repo.as_deref(),
+        services
+            .iter()
+            .filter(|s| req.findings.iter().any(|f| f.service_id == s.id))
+            .map(|s| s.id.as_str()),
+    );
+    let fingerprint = fix_plan::naming::incident_fingerprint(&key, &req.findings);
+    fix_plan::commands::validate_fingerprint(&fingerprint).map_err(|e| refuse(e.to_string()))?;
+    if fingerprint != req.fingerprint {
+        return Err(refuse(format!(
+            "event fingerprint {:?} does not match {fingerprint:?}, recomputed from Railway's services and the findings",
+            req.fingerprint.chars().take(40).collect::<String>()
+        )));
+    }
+    req.services = services;
+    req.concurrency_key = key;
+    Ok(())
+}
