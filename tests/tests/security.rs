@@ -92,10 +92,7 @@ fn cloud_worker(origin: Option<&str>, options: inngest::ServeOptions) -> axum::R
     let client = inngest::Client::new(config, reqwest::Client::new());
     let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
     let functions = pipeline::functions(std::sync::Arc::new(deps)).unwrap();
-    let health = autofix::serve::Health {
-        http: reqwest::Client::new(),
-        inngest_health_url: None,
-    };
+    let health = autofix::serve::Health::new(reqwest::Client::new(), None);
     autofix::serve::router_with(
         client,
         functions,

@@ -7,8 +7,11 @@ use crate::naming;
 /// Why a value cannot go into a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsafeValue {
+    /// Which value (fingerprint, repository, work directory, …).
     pub field: &'static str,
+    /// The refused value as given.
     pub value: String,
+    /// The rule it breaks.
     pub rule: &'static str,
 }
 
@@ -88,14 +91,23 @@ pub fn shell_quote(value: &str) -> String {
 /// The commands of one task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commands {
+    /// The branch the fix is pushed to, derived from the fingerprint.
     pub branch: String,
+    /// Creates and enters the fresh work directory.
     pub enter_workdir: String,
+    /// Clones the repository.
     pub clone: String,
+    /// Enters the checkout.
     pub enter_checkout: String,
+    /// Checks whether the branch already exists on the remote.
     pub check_remote_branch: String,
+    /// Creates the branch.
     pub create_branch: String,
+    /// Pushes the branch.
     pub push: String,
+    /// Path of the PR body file.
     pub body_file: String,
+    /// Opens the pull request.
     pub create_pr: String,
 }
 
