@@ -655,9 +655,15 @@ async fn status(
                 .collect()
         })
         .unwrap_or_default();
-    let state = if statuses.is_empty() { "pending" } else { "success" };
-    axum::Json(json!({"state": state, "sha": sha, "total_count": statuses.len(), "statuses": statuses}))
-        .into_response()
+    let state = if statuses.is_empty() {
+        "pending"
+    } else {
+        "success"
+    };
+    axum::Json(
+        json!({"state": state, "sha": sha, "total_count": statuses.len(), "statuses": statuses}),
+    )
+    .into_response()
 }
 
 async fn annotations(
@@ -781,7 +787,10 @@ async fn compare(
     let inner = shared.lock();
     let ancestors = |from: &str| {
         let mut chain = vec![from.to_owned()];
-        while let Some(p) = inner.parents.get(chain.last().map(String::as_str).unwrap_or_default()) {
+        while let Some(p) = inner
+            .parents
+            .get(chain.last().map(String::as_str).unwrap_or_default())
+        {
             if chain.contains(p) {
                 break;
             }
@@ -800,8 +809,10 @@ async fn compare(
     } else {
         ("diverged", 1, 1)
     };
-    axum::Json(json!({"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead}))
-        .into_response()
+    axum::Json(
+        json!({"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead}),
+    )
+    .into_response()
 }
 
 /// Standard base64, wrapped at 60 columns like GitHub's contents API.

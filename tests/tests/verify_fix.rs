@@ -107,13 +107,10 @@ struct World {
     railway: FakeRailway,
 }
 
-async fn world(
-    first: ProjectSnapshot,
-    settings: pipeline::Settings,
-    options: Options,
-) -> World {
+async fn world(first: ProjectSnapshot, settings: pipeline::Settings, options: Options) -> World {
     let github = FakeGitHub::start(Some("ghp-test-secret")).await;
-    let railway = FakeRailway::start(vec![first.clone()], FakeAuth::Bearer("rw-token".into())).await;
+    let railway =
+        FakeRailway::start(vec![first.clone()], FakeAuth::Bearer("rw-token".into())).await;
     let credentials = railway::Credentials {
         token: railway::Token::Account("rw-token".into()),
         project_id: first.architecture.project.id.clone(),
@@ -145,7 +142,11 @@ fn only_verify_run(app: &App) -> RunRecord {
 }
 
 fn open_pr(fp: &str) -> FakePull {
-    FakePull::open(42, &format!("autofix/{fp}"), Some(&github::fingerprint_marker(fp)))
+    FakePull::open(
+        42,
+        &format!("autofix/{fp}"),
+        Some(&fix_plan::naming::marker(fp)),
+    )
 }
 
 #[tokio::test]
@@ -182,8 +183,14 @@ async fn merged_and_deployed_fix_is_measured_as_fixed_with_figures_on_the_pr() {
     assert_eq!(out["after_window"]["start"].as_i64().unwrap(), seen + 1800);
     let growth = &out["comparisons"][0];
     assert_eq!(growth["metric"], "memory_growth_mb_per_hour");
-    assert!(growth["before"]["median"].as_f64().unwrap() > 20.0, "{growth:#}");
-    assert!(growth["after"]["median"].as_f64().unwrap().abs() < 10.0, "{growth:#}");
+    assert!(
+        growth["before"]["median"].as_f64().unwrap() > 20.0,
+        "{growth:#}"
+    );
+    assert!(
+        growth["after"]["median"].as_f64().unwrap().abs() < 10.0,
+        "{growth:#}"
+    );
     assert!(growth["test"]["p_decrease"].as_f64().unwrap() < 0.05);
 
     // One comment on the PR with the verdict and the before/after figures.
@@ -215,7 +222,9 @@ async fn merged_and_deployed_fix_is_measured_as_fixed_with_figures_on_the_pr() {
 #[tokio::test]
 async fn merged_fix_that_leaves_the_leak_is_not_fixed() {
     let (event, fp) = pr_opened().await;
-    let still_leaking = ServiceBuilder::new("api").repo(REPO).memory_leak(57.0, 45.0);
+    let still_leaking = ServiceBuilder::new("api")
+        .repo(REPO)
+        .memory_leak(57.0, 45.0);
     let snap = timeline(still_leaking);
     let w = world(
         deployed(snap.clone(), "dep-old", OLD),
@@ -239,8 +248,17 @@ async fn merged_fix_that_leaves_the_leak_is_not_fixed() {
     let body = &w.github.comments()[0].body;
     assert!(body.contains("**Not fixed**"), "{body}");
     assert!(body.contains("Still detected after the deploy"), "{body}");
-    let names: Vec<Value> = w.app.inngest.events().iter().map(|e| e["name"].clone()).collect();
-    assert!(names.contains(&json!("autofix/fix.ineffective")), "{names:?}");
+    let names: Vec<Value> = w
+        .app
+        .inngest
+        .events()
+        .iter()
+        .map(|e| e["name"].clone())
+        .collect();
+    assert!(
+        names.contains(&json!("autofix/fix.ineffective")),
+        "{names:?}"
+    );
     assert!(!names.contains(&json!("autofix/incident.resolved")));
 }
 
@@ -264,7 +282,13 @@ async fn a_deployment_of_an_unrelated_commit_is_not_the_fix() {
     assert_eq!(out["status"], "not_deployed", "{out:#}");
     assert_eq!(out["verdict"], Value::Null);
     assert!(w.github.comments()[0].body.contains("no deployment"));
-    assert!(w.app.inngest.events().iter().all(|e| e["name"] != "autofix/incident.resolved"));
+    assert!(
+        w.app
+            .inngest
+            .events()
+            .iter()
+            .all(|e| e["name"] != "autofix/incident.resolved")
+    );
 }
 
 #[tokio::test]
@@ -281,29 +305,34 @@ async fn closed_unmerged_pr_is_labelled_rejected() {
     let pr = w.github.pull_state(REPO, 42).unwrap();
     assert_eq!(pr.labels, [github::REJECTED_LABEL]);
     let body = &w.github.comments()[0].body;
-    assert!(body.contains("Remove the label") && body.contains(&fp), "{body}");
+    assert!(
+        body.contains("Remove the label") && body.contains(&fp),
+        "{body}"
+    );
     assert_eq!(w.railway.request_count(), 0, "nothing to measure");
 }
 
-/// The longest possible run under the largest settings: a year of one-second PR polls (stretched
-/// to the step budget), a merge on the very last poll, a month of deployment polls with the
-/// deployment appearing on the last one.
+/// The longest run for its settings: a merge on the very last PR poll and the deployment on the
+/// very last deployment poll. Its step count is exactly what `VerifyPlan::worst_case_steps`
+/// predicts, the formula the unit test in `pipeline::settings` bounds under 1 000 for the
+/// largest settings (365 days, 30-day deployment wait, 1-second intervals: 902 steps). The plan
+/// is kept at 40 + 20 polls here so the test stays fast; every sleep is within 7 days.
 #[tokio::test]
-async fn the_longest_verify_run_stays_under_1000_steps_and_7_day_sleeps() {
+async fn the_longest_verify_run_takes_exactly_the_planned_steps() {
     let (event, fp) = pr_opened().await;
     let snap = timeline(ServiceBuilder::new("api").repo(REPO).memory_flat(40.0));
-    let day = Duration::from_secs(86_400);
     let settings = pipeline::Settings {
-        verify_max_wait: day * 365,
-        verify_poll_interval: Duration::from_secs(1),
-        verify_deploy_timeout: day * 30,
-        verify_deploy_poll_interval: Duration::from_secs(1),
+        verify_max_wait: Duration::from_secs(39 * 3600),
+        verify_poll_interval: Duration::from_secs(3600),
+        verify_deploy_timeout: Duration::from_secs(19 * 300),
+        verify_deploy_poll_interval: Duration::from_secs(300),
         ..pipeline::Settings::default()
     };
     let plan = pipeline::VerifyPlan::from_settings(&settings);
+    assert_eq!((plan.pr_polls, plan.deploy_polls), (40, 20));
     let options = Options {
-        max_calls: 5_000,
-        max_total_calls: 5_000,
+        max_calls: 1_000,
+        max_total_calls: 2_000,
         ..Options::dev()
     };
     let w = world(deployed(snap.clone(), "dep-old", OLD), settings, options).await;
@@ -320,13 +349,28 @@ async fn the_longest_verify_run_stays_under_1000_steps_and_7_day_sleeps() {
     let run = only_verify_run(&w.app);
     let out = run.output().unwrap_or_else(|| panic!("{:?}", run.status));
     assert_eq!(out["status"], "verified", "{out:#}");
-    let steps = run.steps.len();
-    assert_eq!(steps as u32, plan.worst_case_steps(), "the plan counts every step");
-    assert!(steps < 1000, "{steps} steps");
-    let week = day * 7;
+    assert_eq!(
+        run.steps.len() as u32,
+        plan.worst_case_steps(),
+        "the plan counts every step"
+    );
+    let week = Duration::from_secs(7 * 86_400);
     assert!(
-        run.sleeps.iter().all(|s| s.duration.is_some_and(|d| d <= week)),
+        run.sleeps
+            .iter()
+            .all(|s| s.duration.is_some_and(|d| d <= week)),
         "{:?}",
         run.sleeps.iter().map(|s| &s.until).collect::<Vec<_>>()
     );
+    // The largest settings, by the same formula.
+    let day = Duration::from_secs(86_400);
+    let largest = pipeline::VerifyPlan::from_settings(&pipeline::Settings {
+        verify_max_wait: day * 365,
+        verify_poll_interval: Duration::from_secs(1),
+        verify_deploy_timeout: day * 30,
+        verify_deploy_poll_interval: Duration::from_secs(1),
+        ..pipeline::Settings::default()
+    });
+    assert_eq!(largest.worst_case_steps(), 902);
+    assert!(largest.pr_interval <= week && largest.deploy_interval <= week);
 }

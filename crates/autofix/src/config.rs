@@ -117,6 +117,35 @@ pub struct Options {
     #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
     pub github_api_url: Url,
 
+    // ---- Closing the loop: CI, verification, rejection memory ---------------------------------
+    /// Follow-up prompts the agent gets when the PR's checks fail (0 = none).
+    #[arg(long, env = "AUTOFIX_CI_FIX_ATTEMPTS", default_value_t = 2)]
+    pub ci_fix_attempts: u32,
+    /// Longest wait for one round of PR checks.
+    #[arg(long, env = "AUTOFIX_CI_TIMEOUT", default_value = "1h", value_parser = parse_duration)]
+    pub ci_timeout: Duration,
+    /// Durable sleep between two reads of the PR's checks.
+    #[arg(long, env = "AUTOFIX_CI_POLL_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub ci_poll_interval: Duration,
+    /// GitHub webhooks reach Inngest as `github/*` events (see the README): waits end early.
+    #[arg(long, env = "AUTOFIX_GITHUB_WEBHOOKS", default_value_t = false)]
+    pub github_webhooks: bool,
+    /// Days verify-fix follows an open PR before it stops with `stale`.
+    #[arg(long, env = "AUTOFIX_VERIFY_MAX_DAYS", default_value_t = 14)]
+    pub verify_max_days: u64,
+    /// Durable sleep between two reads of a PR that verify-fix follows.
+    #[arg(long, env = "AUTOFIX_VERIFY_POLL_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub verify_poll_interval: Duration,
+    /// Longest wait for the Railway deployment of the merge commit.
+    #[arg(long, env = "AUTOFIX_VERIFY_DEPLOY_TIMEOUT", default_value = "6h", value_parser = parse_duration)]
+    pub verify_deploy_timeout: Duration,
+    /// Time the new deployment runs before the after window starts.
+    #[arg(long, env = "AUTOFIX_VERIFY_SETTLE", default_value = "30m", value_parser = parse_duration)]
+    pub verify_settle: Duration,
+    /// How long a rejected PR keeps its incident from getting a new one.
+    #[arg(long, env = "AUTOFIX_REJECTED_COOLDOWN", default_value = "7d", value_parser = parse_duration)]
+    pub rejected_cooldown: Duration,
+
     // ---- Inngest (names as the official SDKs use them) -------------------------------------
     /// `1`/`true` for the local dev server (no signing), or the dev server's URL.
     #[arg(long, env = "INNGEST_DEV")]
@@ -306,6 +335,68 @@ impl Options {
         })
     }
 
+    /// CI and verification settings: every wait must fit in one Inngest sleep (7 days on the free
+    /// plan); poll counts are derived from them within the 1 000-step budget (see `FixPlan`,
+    /// `VerifyPlan`).
+    fn validate_loop(&self) -> Result<(), ConfigError> {
+        let max_sleep = pipeline::settings::MAX_SLEEP;
+        if self.ci_fix_attempts > 10 {
+            return Err(err(
+                "AUTOFIX_CI_FIX_ATTEMPTS",
+                format!("must be 0..=10, got {}", self.ci_fix_attempts),
+            ));
+        }
+        for (name, value) in [
+            ("AUTOFIX_CI_POLL_INTERVAL", self.ci_poll_interval),
+            ("AUTOFIX_VERIFY_POLL_INTERVAL", self.verify_poll_interval),
+        ] {
+            if value.is_zero() || value > max_sleep {
+                return Err(err(
+                    name,
+                    "must be between 1s and 7d (Inngest's longest sleep)",
+                ));
+            }
+        }
+        if self.ci_timeout < self.ci_poll_interval
+            || self.ci_timeout > Duration::from_secs(24 * 3600)
+        {
+            return Err(err(
+                "AUTOFIX_CI_TIMEOUT",
+                "must be at least AUTOFIX_CI_POLL_INTERVAL and at most 24h",
+            ));
+        }
+        if !(1..=pipeline::settings::MAX_VERIFY_DAYS).contains(&self.verify_max_days) {
+            return Err(err(
+                "AUTOFIX_VERIFY_MAX_DAYS",
+                format!(
+                    "must be 1..={}, got {}",
+                    pipeline::settings::MAX_VERIFY_DAYS,
+                    self.verify_max_days
+                ),
+            ));
+        }
+        if self.verify_deploy_timeout.is_zero()
+            || self.verify_deploy_timeout > Duration::from_secs(30 * 86_400)
+        {
+            return Err(err(
+                "AUTOFIX_VERIFY_DEPLOY_TIMEOUT",
+                "must be between 1s and 30d",
+            ));
+        }
+        if self.verify_settle > Duration::from_secs(24 * 3600) {
+            return Err(err("AUTOFIX_VERIFY_SETTLE", "must be at most 24h"));
+        }
+        if self.rejected_cooldown.is_zero()
+            || self.rejected_cooldown > Duration::from_secs(365 * 86_400)
+        {
+            return Err(err(
+                "AUTOFIX_REJECTED_COOLDOWN",
+                "must be between 1s and 365d",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate_common(&self) -> Result<(), ConfigError> {
         if !(5..=1440).contains(&self.window_minutes) {
             return Err(err(
@@ -349,6 +440,7 @@ impl Options {
                 "must be at least AUTOFIX_AGENT_POLL_INTERVAL",
             ));
         }
+        self.validate_loop()?;
         inngest::Trigger::cron(&self.cron).map_err(|e| err("AUTOFIX_CRON", e.to_string()))?;
         parse_duration(&self.fix_rate_limit).map_err(|e| err("AUTOFIX_FIX_RATE_LIMIT", e))?;
         if let Some(model) = &self.agent_model
@@ -461,5 +553,43 @@ mod tests {
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
         assert!(parse_duration("5y").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    fn options(args: &[&str]) -> Options {
+        use clap::Parser;
+        Wrapper::parse_from(std::iter::once("autofix").chain(args.iter().copied())).options
+    }
+
+    #[test]
+    fn loop_settings_are_validated_naming_the_variable() {
+        assert!(options(&[]).validate_loop().is_ok(), "defaults are valid");
+        for (args, variable) in [
+            (&["--verify-max-days", "400"][..], "AUTOFIX_VERIFY_MAX_DAYS"),
+            (&["--verify-max-days", "0"][..], "AUTOFIX_VERIFY_MAX_DAYS"),
+            (
+                &["--ci-poll-interval", "8d"][..],
+                "AUTOFIX_CI_POLL_INTERVAL",
+            ),
+            (
+                &["--verify-poll-interval", "0s"][..],
+                "AUTOFIX_VERIFY_POLL_INTERVAL",
+            ),
+            (&["--ci-timeout", "30s"][..], "AUTOFIX_CI_TIMEOUT"),
+            (&["--ci-fix-attempts", "11"][..], "AUTOFIX_CI_FIX_ATTEMPTS"),
+            (&["--verify-settle", "2d"][..], "AUTOFIX_VERIFY_SETTLE"),
+            (
+                &["--rejected-cooldown", "0s"][..],
+                "AUTOFIX_REJECTED_COOLDOWN",
+            ),
+        ] {
+            let e = options(args).validate_loop().unwrap_err();
+            assert!(e.to_string().contains(variable), "{args:?}: {e}");
+        }
     }
 }

@@ -66,7 +66,10 @@ fn effect_sizes_have_known_values() {
     let d = cliffs_delta(x, y).unwrap();
     assert!(close(d, 2.0 * u / 56.0 - 1.0, 1e-12), "{d}");
     assert_eq!(cliffs_delta(&[], &[1.0]), None);
-    assert!(mann_whitney(&[1.0, 1.0], &[1.0, 1.0]).is_none(), "no variance");
+    assert!(
+        mann_whitney(&[1.0, 1.0], &[1.0, 1.0]).is_none(),
+        "no variance"
+    );
 }
 
 #[test]
@@ -137,7 +140,12 @@ fn verdicts_follow_detection_significance_and_threshold() {
 #[test]
 fn the_worst_metric_decides_and_states_are_judged_by_detection() {
     let p = Policy::default();
-    let fixed = judge(&input(false, 3000.0), &spread(3400.0, 30), &spread(400.0, 30), &p);
+    let fixed = judge(
+        &input(false, 3000.0),
+        &spread(3400.0, 30),
+        &spread(400.0, 30),
+        &p,
+    );
     let crashed = judge_state(&MetricInput {
         metric: "deployment_status",
         ..input(true, 0.0)

@@ -346,7 +346,11 @@ mod tests {
         let f = &r.failing[0];
         assert_eq!(f.conclusion, "timed_out");
         assert!(f.excerpt.starts_with("2 tests failed\n"));
-        assert_eq!(f.excerpt.chars().count(), MAX_EXCERPT_CHARS + 1, "capped with …");
+        assert_eq!(
+            f.excerpt.chars().count(),
+            MAX_EXCERPT_CHARS + 1,
+            "capped with …"
+        );
         failed.output.summary = Some("short".into());
         let notes = vec![Annotation {
             path: "src/cache.rs".into(),

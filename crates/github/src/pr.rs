@@ -4,13 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    GitHub, GitHubError, PER_PAGE, autofix_branch, check_ref_part, decode_json, fingerprint_marker,
-    split_repo,
-};
+use crate::{GitHub, GitHubError, PER_PAGE, check_branch, decode_json, split_repo};
 
 /// The label that marks a closed autofix PR as rejected: while it is on a closed PR carrying an
-/// incident's fingerprint marker, no new PR is opened for that incident (for the cooldown).
+/// incident's branch or marker, no new PR is opened for that incident (for the cooldown).
 /// Removing the label, or reopening the PR, lifts it.
 pub const REJECTED_LABEL: &str = "autofix:rejected";
 
@@ -73,21 +70,21 @@ impl GitHub {
         Ok(Some(raw.into()))
     }
 
-    /// The newest closed, unmerged autofix PR of an incident that carries [`REJECTED_LABEL`] and
-    /// was closed at or after `since` (RFC 3339 UTC, e.g. now minus the cooldown).
+    /// The newest closed, unmerged PR whose head is `branch` or whose body contains `marker`, that
+    /// carries [`REJECTED_LABEL`] and was closed at or after `since` (RFC 3339 UTC, e.g. now minus
+    /// the cooldown).
     ///
     /// Closed PRs are read newest-updated first and the search stops at the first page older than
     /// `since`, so a repository with thousands of closed PRs costs one or two requests.
-    pub async fn find_rejected_autofix_pr(
+    pub async fn find_rejected_pr(
         &self,
         repo: &str,
-        fingerprint: &str,
+        branch: &str,
+        marker: &str,
         since: &str,
     ) -> Result<Option<PullDetails>, GitHubError> {
         let (owner, name) = split_repo(repo)?;
-        check_ref_part("fingerprint", fingerprint)?;
-        let branch = autofix_branch(fingerprint);
-        let marker = fingerprint_marker(fingerprint);
+        check_branch(branch)?;
         for page in 1..=self.max_pages {
             let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
             url.query_pairs_mut()
@@ -111,8 +108,8 @@ impl GitHub {
                     older_than_since = true;
                     break;
                 }
-                let ours = p.head.r#ref == branch
-                    || p.body.as_deref().is_some_and(|b| b.contains(&marker));
+                let ours =
+                    p.head.r#ref == branch || p.body.as_deref().is_some_and(|b| b.contains(marker));
                 let labelled = p.labels.iter().any(|l| l.name == REJECTED_LABEL);
                 let closed_in_time = p.closed_at.as_deref().is_some_and(|c| c >= since);
                 if ours && labelled && closed_in_time && p.merged_at.is_none() {
@@ -179,7 +176,15 @@ impl GitHub {
     ) -> Result<(), GitHubError> {
         let (owner, name) = split_repo(repo)?;
         let number_text = number.to_string();
-        let url = self.endpoint(&["repos", owner, name, "issues", &number_text, "labels", label]);
+        let url = self.endpoint(&[
+            "repos",
+            owner,
+            name,
+            "issues",
+            &number_text,
+            "labels",
+            label,
+        ]);
         match self.delete(url, &format!("{repo}#{number}")).await {
             Ok(_) | Err(GitHubError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),

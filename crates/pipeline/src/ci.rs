@@ -208,12 +208,19 @@ mod tests {
         assert!(text.contains("same branch `autofix/af-1`"));
         assert!(text.contains("error[E0308]: mismatched types"));
         assert!(text.contains(evidence::sanitize::UNTRUSTED_HEADER));
-        assert!(!text.contains("ghp_abcdefghijklmnopqrstuvwx1234"), "secret redacted");
+        assert!(
+            !text.contains("ghp_abcdefghijklmnopqrstuvwx1234"),
+            "secret redacted"
+        );
         assert!(!text.contains('\u{1b}'), "escape sequences stripped");
         // The excerpt cannot close the fence it sits in.
         let fence_lines = text.lines().filter(|l| l.starts_with("```")).count();
         assert_eq!(fence_lines, 2, "{text}");
-        assert!(text.chars().count() < PROMPT_EXCERPT_CHARS + 1_200, "capped: {}", text.len());
+        assert!(
+            text.chars().count() < PROMPT_EXCERPT_CHARS + 1_200,
+            "capped: {}",
+            text.len()
+        );
     }
 
     #[test]

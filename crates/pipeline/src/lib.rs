@@ -12,6 +12,7 @@
 //! Each function reads through [`Deps`]; the functions hold no other state, so the same code runs
 //! under Inngest (durable steps) and in-process for `autofix check` (`inngest::InlineRunner`).
 
+mod ci;
 mod context;
 pub mod events;
 mod fix;
@@ -21,6 +22,7 @@ mod verify;
 
 use std::sync::Arc;
 
+pub use ci::{CiOutcome, CiStatus, FixPlan};
 pub use context::ContextReport;
 pub use fix::{FixOutcome, FixStatus};
 pub use monitor::MonitorReport;

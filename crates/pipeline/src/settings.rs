@@ -81,7 +81,8 @@ pub struct VerifyPlan {
 
 impl VerifyPlan {
     pub fn from_settings(s: &Settings) -> Self {
-        let (pr_polls, pr_interval) = polls(s.verify_max_wait, s.verify_poll_interval, MAX_PR_POLLS);
+        let (pr_polls, pr_interval) =
+            polls(s.verify_max_wait, s.verify_poll_interval, MAX_PR_POLLS);
         let (deploy_polls, deploy_interval) = polls(
             s.verify_deploy_timeout,
             s.verify_deploy_poll_interval,
@@ -106,11 +107,15 @@ impl VerifyPlan {
 /// stretched, never the budget. Every interval stays within [`MAX_SLEEP`].
 fn polls(total: Duration, interval: Duration, max: u32) -> (u32, Duration) {
     let interval = interval.clamp(Duration::from_secs(1), MAX_SLEEP);
-    let wanted = (total.as_secs_f64() / interval.as_secs_f64()).ceil().max(0.0) as u64 + 1;
+    let wanted = (total.as_secs_f64() / interval.as_secs_f64())
+        .ceil()
+        .max(0.0) as u64
+        + 1;
     if wanted <= u64::from(max) {
         return (wanted as u32, interval);
     }
-    let stretched = Duration::from_secs_f64(total.as_secs_f64() / f64::from(max - 1)).min(MAX_SLEEP);
+    let stretched =
+        Duration::from_secs_f64(total.as_secs_f64() / f64::from(max - 1)).min(MAX_SLEEP);
     let n = ((total.as_secs_f64() / stretched.as_secs_f64()).ceil() as u64 + 1).min(u64::from(max));
     (n as u32, stretched)
 }
@@ -156,10 +161,25 @@ mod tests {
     fn the_worst_verify_run_fits_in_1000_steps_and_every_sleep_in_7_days() {
         let day = Duration::from_secs(86_400);
         for (max_wait, interval, deploy_timeout, deploy_interval) in [
-            (day * 14, Duration::from_secs(3600), day / 4, Duration::from_secs(300)),
-            (day * 365, Duration::from_secs(1), day * 30, Duration::from_secs(1)),
+            (
+                day * 14,
+                Duration::from_secs(3600),
+                day / 4,
+                Duration::from_secs(300),
+            ),
+            (
+                day * 365,
+                Duration::from_secs(1),
+                day * 30,
+                Duration::from_secs(1),
+            ),
             (day * 365, day * 30, day, day * 30),
-            (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO),
+            (
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::ZERO,
+            ),
         ] {
             let s = Settings {
                 verify_max_wait: max_wait,
@@ -174,7 +194,10 @@ mod tests {
             assert!(plan.pr_polls >= 1 && plan.deploy_polls >= 1);
             // The polls still cover the whole wait.
             let covered = plan.pr_interval * (plan.pr_polls - 1);
-            assert!(covered + Duration::from_secs(1) >= max_wait.min(MAX_SLEEP * (MAX_PR_POLLS - 1)), "{plan:?}");
+            assert!(
+                covered + Duration::from_secs(1) >= max_wait.min(MAX_SLEEP * (MAX_PR_POLLS - 1)),
+                "{plan:?}"
+            );
         }
         // Defaults: hourly PR polls for 14 days, 5-minute deployment polls for 6 hours.
         let plan = VerifyPlan::from_settings(&Settings::default());

@@ -141,9 +141,7 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
                 settings.github_webhooks.then(|| {
                     (
                         webhook::PULL_REQUEST_CLOSED,
-                        format!(
-                            "async.data.repository.full_name == event.data.repo && async.data.pull_request.number == event.data.pr_number"
-                        ),
+                        "async.data.repository.full_name == event.data.repo && async.data.pull_request.number == event.data.pr_number".to_owned(),
                     )
                 }),
             )
@@ -210,8 +208,16 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
         deployment = step
             .run("find-deployment", || async {
                 let arch = deps.railway.architecture().await.map_err(step_error)?;
-                find_deployment(gh, &req.repo, &merge, &req.service_ids, &arch, previous, (deps.now)())
-                    .await
+                find_deployment(
+                    gh,
+                    &req.repo,
+                    &merge,
+                    &req.service_ids,
+                    &arch,
+                    previous,
+                    (deps.now)(),
+                )
+                .await
             })
             .await?;
         match deployment.as_ref().map(|d| &d.status) {
@@ -222,7 +228,10 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
     }
     report.deployment = deployment.clone();
     let Some(deployed) = deployment.filter(|d| d.status == DeploymentStatus::Success) else {
-        let failed = report.deployment.as_ref().is_some_and(|d| d.status.is_broken());
+        let failed = report
+            .deployment
+            .as_ref()
+            .is_some_and(|d| d.status.is_broken());
         report.status = if failed {
             VerifyStatus::DeployFailed
         } else {
@@ -277,8 +286,7 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
                 deps.railway.http_stats(&arch, after),
             )
             .map_err(step_error)?;
-            let after_report =
-                detect::detect(&arch, &after_res, &after_http, &settings.thresholds);
+            let after_report = detect::detect(&arch, &after_res, &after_http, &settings.thresholds);
             let after_findings: Vec<&Finding> = after_report
                 .incidents()
                 .filter(|f| req.service_ids.contains(&f.service_id))
@@ -343,7 +351,7 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
 }
 
 /// A durable sleep, or with webhooks a wait for the matching GitHub event that ends early.
-async fn wait_or_webhook(
+pub(crate) async fn wait_or_webhook(
     step: &inngest::Step,
     id: &str,
     interval: Duration,
@@ -377,12 +385,18 @@ async fn find_deployment(
     now: i64,
 ) -> Result<Option<DeploymentSeen>, inngest::Error> {
     for id in service_ids {
-        let Some(svc) = arch.service(id) else { continue };
+        let Some(svc) = arch.service(id) else {
+            continue;
+        };
         if svc.source.repo.as_deref() != Some(repo) {
             continue;
         }
-        let Some(dep) = &svc.latest_deployment else { continue };
-        let Some(commit) = dep.commit_hash.clone() else { continue };
+        let Some(dep) = &svc.latest_deployment else {
+            continue;
+        };
+        let Some(commit) = dep.commit_hash.clone() else {
+            continue;
+        };
         let contains_merge = commit == merge
             || (!merge.is_empty()
                 && gh
@@ -434,9 +448,10 @@ fn compare_findings(
                 incident_value: f.value,
                 still_detected,
             };
-            let series = |(res, http): (&railway::model::ResourceReport, &railway::model::HttpReport)| {
-                compare::samples::series(&f.metric, &f.service_id, res, http)
-            };
+            let series =
+                |(res, http): (&railway::model::ResourceReport, &railway::model::HttpReport)| {
+                    compare::samples::series(&f.metric, &f.service_id, res, http)
+                };
             match (f.kind, series(before), series(after)) {
                 (FindingKind::Deployment, _, _) | (_, None, _) | (_, _, None) => {
                     compare::judge_state(&input)
@@ -515,7 +530,8 @@ fn verdict_comment(
             side(&c.after),
             fmt_value(c.shift, &c.unit),
             c.cliffs_delta.map_or("—".into(), |d| format!("{d:.2}")),
-            c.test.map_or("—".into(), |t| format!("{:.4}", t.p_decrease)),
+            c.test
+                .map_or("—".into(), |t| format!("{:.4}", t.p_decrease)),
             c.verdict.as_str()
         );
     }
