@@ -151,7 +151,7 @@ fn the_worst_metric_decides_and_states_are_judged_by_detection() {
         ..input(true, 0.0)
     });
     assert_eq!(crashed.verdict, Verdict::NotFixed);
-    assert_eq!(overall(&[fixed.clone()]), Verdict::Fixed);
+    assert_eq!(overall(std::slice::from_ref(&fixed)), Verdict::Fixed);
     assert_eq!(overall(&[fixed, crashed]), Verdict::NotFixed);
     assert_eq!(overall(&[]), Verdict::Inconclusive);
 }
