@@ -1,6 +1,9 @@
-//! A fake of the few GitHub REST endpoints Autofix reads: repository contents and pull request
-//! lists. Files and pull requests are set per repository; every request is recorded (path,
-//! whether it carried the expected token and the API headers) so tests can count and inspect.
+//! A fake of the GitHub REST endpoints Autofix uses: repository contents, pull request lists and
+//! details, check runs (with output and annotations) and commit statuses, issue comments and
+//! labels, and commit comparison over a small commit graph. Files and pull requests are set per
+//! repository; changes can be scheduled to happen after a number of reads of one pull request (a
+//! merge, a close, a new head commit); every request is recorded (path, method, body, whether it
+//! carried the expected token and the API headers) so tests can count and inspect.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -9,7 +12,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use crate::served::Served;
@@ -24,6 +27,12 @@ pub struct FakePull {
     pub head: String,
     pub title: String,
     pub body: Option<String>,
+    pub head_sha: String,
+    pub merge_commit_sha: Option<String>,
+    pub labels: Vec<String>,
+    /// RFC 3339; also the PR's `updated_at` when later than its creation.
+    pub closed_at: Option<String>,
+    pub updated_at: String,
 }
 
 impl FakePull {
@@ -35,16 +44,101 @@ impl FakePull {
             head: head.into(),
             title: format!("PR {number}"),
             body: body.map(Into::into),
+            head_sha: format!("{:07x}{number:033x}", 0xa11ce),
+            merge_commit_sha: None,
+            labels: Vec::new(),
+            closed_at: None,
+            updated_at: github::rfc3339_utc(now()),
         }
     }
 
     pub fn closed(number: u64, head: &str, merged: bool) -> Self {
+        let mut pull = Self::open(number, head, None);
+        pull.close(merged.then(|| format!("{:07x}{number:033x}", 0x3e59e)));
+        pull
+    }
+
+    /// Closes the PR now; with a merge commit it counts as merged.
+    pub fn close(&mut self, merge_commit: Option<String>) {
+        self.state = "closed".into();
+        self.merged = merge_commit.is_some();
+        self.merge_commit_sha = merge_commit;
+        self.closed_at = Some(github::rfc3339_utc(now()));
+        self.updated_at = github::rfc3339_utc(now());
+    }
+
+    pub fn reopen(&mut self) {
+        self.state = "open".into();
+        self.closed_at = None;
+        self.updated_at = github::rfc3339_utc(now());
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// A check run as the fake serves it for a commit.
+#[derive(Debug, Clone)]
+pub struct FakeCheckRun {
+    pub id: u64,
+    pub name: String,
+    /// `queued`, `in_progress` or `completed`.
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub text: Option<String>,
+    /// `(path, line, message)`.
+    pub annotations: Vec<(String, u64, String)>,
+}
+
+impl FakeCheckRun {
+    pub fn completed(id: u64, name: &str, conclusion: &str) -> Self {
         Self {
-            state: "closed".into(),
-            merged,
-            ..Self::open(number, head, None)
+            id,
+            name: name.into(),
+            status: "completed".into(),
+            conclusion: Some(conclusion.into()),
+            title: None,
+            summary: None,
+            text: None,
+            annotations: Vec::new(),
         }
     }
+
+    pub fn in_progress(id: u64, name: &str) -> Self {
+        Self {
+            status: "in_progress".into(),
+            conclusion: None,
+            ..Self::completed(id, name, "")
+        }
+    }
+
+    pub fn output(mut self, title: &str, summary: &str) -> Self {
+        self.title = Some(title.into());
+        self.summary = Some(summary.into());
+        self
+    }
+
+    pub fn annotation(mut self, path: &str, line: u64, message: &str) -> Self {
+        self.annotations.push((path.into(), line, message.into()));
+        self
+    }
+}
+
+/// A change applied to a pull request after it was read a number of times.
+pub type PullChange = Box<dyn FnOnce(&mut FakePull) + Send>;
+
+/// A comment as posted.
+#[derive(Debug, Clone)]
+pub struct FakeComment {
+    pub repo: String,
+    pub number: u64,
+    pub body: String,
 }
 
 /// A fault served instead of the next answer.
@@ -66,6 +160,7 @@ pub enum GitHubFault {
 pub struct GitHubRequest {
     /// Path and query.
     pub uri: String,
+    pub method: String,
     pub authorized: bool,
     pub has_api_headers: bool,
 }
@@ -82,6 +177,19 @@ struct Inner {
     faults: VecDeque<GitHubFault>,
     /// Repositories `GET /repos/{owner}/{name}` knows, with the token's push permission.
     repos: BTreeMap<String, bool>,
+    /// Check runs per commit; each commit's runs can change after it was read N times.
+    checks: BTreeMap<String, Vec<FakeCheckRun>>,
+    /// `(sha, runs, after reads of that sha's check runs)`.
+    pending_checks: Vec<(String, Vec<FakeCheckRun>, usize)>,
+    check_reads: BTreeMap<String, usize>,
+    /// `(context, state, description)` per commit.
+    statuses: BTreeMap<String, Vec<(String, String, String)>>,
+    /// `(repo, number, after reads of that PR, change)`.
+    scheduled: Vec<(String, u64, usize, PullChange)>,
+    pull_reads: BTreeMap<(String, u64), usize>,
+    comments: Vec<FakeComment>,
+    /// Child → parent commits, for `compare`.
+    parents: BTreeMap<String, String>,
 }
 
 #[derive(Clone)]
@@ -115,6 +223,26 @@ impl FakeGitHub {
             .route("/repos/{owner}/{name}/pulls", get(pulls))
             .route("/repos/{owner}/{name}", get(repository))
             .route("/user", get(user))
+            .route("/repos/{owner}/{name}/pulls/{number}", get(pull))
+            .route(
+                "/repos/{owner}/{name}/commits/{sha}/check-runs",
+                get(check_runs),
+            )
+            .route("/repos/{owner}/{name}/commits/{sha}/status", get(status))
+            .route(
+                "/repos/{owner}/{name}/check-runs/{id}/annotations",
+                get(annotations),
+            )
+            .route(
+                "/repos/{owner}/{name}/issues/{number}/comments",
+                post(comment),
+            )
+            .route("/repos/{owner}/{name}/issues/{number}/labels", post(label))
+            .route(
+                "/repos/{owner}/{name}/issues/{number}/labels/{label}",
+                delete(unlabel),
+            )
+            .route("/repos/{owner}/{name}/compare/{range}", get(compare))
             .with_state(shared.clone());
         Self {
             server: Served::start("fake github", app).await,
@@ -154,6 +282,74 @@ impl FakeGitHub {
         self.shared.lock().repos.insert(repo.into(), push);
     }
 
+    /// Applies `change` to PR `number` once it was read `reads` times (`GET /pulls/{number}`).
+    pub fn after_pull_reads(
+        &self,
+        repo: &str,
+        number: u64,
+        reads: usize,
+        change: impl FnOnce(&mut FakePull) + Send + 'static,
+    ) {
+        self.shared
+            .lock()
+            .scheduled
+            .push((repo.into(), number, reads, Box::new(change)));
+    }
+
+    /// Changes a PR now (e.g. a person removes a label or reopens it).
+    pub fn update_pull(&self, repo: &str, number: u64, change: impl FnOnce(&mut FakePull)) {
+        let mut inner = self.shared.lock();
+        if let Some(p) = inner
+            .pulls
+            .get_mut(repo)
+            .and_then(|ps| ps.iter_mut().find(|p| p.number == number))
+        {
+            change(p);
+        }
+    }
+
+    pub fn pull_state(&self, repo: &str, number: u64) -> Option<FakePull> {
+        self.shared
+            .lock()
+            .pulls
+            .get(repo)
+            .and_then(|ps| ps.iter().find(|p| p.number == number))
+            .cloned()
+    }
+
+    pub fn set_checks(&self, sha: &str, runs: Vec<FakeCheckRun>) {
+        self.shared.lock().checks.insert(sha.into(), runs);
+    }
+
+    /// Replaces the check runs of `sha` once they were read `reads` times (CI finishing).
+    pub fn set_checks_after(&self, sha: &str, runs: Vec<FakeCheckRun>, reads: usize) {
+        self.shared
+            .lock()
+            .pending_checks
+            .push((sha.into(), runs, reads));
+    }
+
+    pub fn add_status(&self, sha: &str, context: &str, state: &str, description: &str) {
+        self.shared
+            .lock()
+            .statuses
+            .entry(sha.into())
+            .or_default()
+            .push((context.into(), state.into(), description.into()));
+    }
+
+    /// Records `child`'s parent, so `compare` can tell descendants from strangers.
+    pub fn add_commit(&self, child: &str, parent: &str) {
+        self.shared
+            .lock()
+            .parents
+            .insert(child.into(), parent.into());
+    }
+
+    pub fn comments(&self) -> Vec<FakeComment> {
+        self.shared.lock().comments.clone()
+    }
+
     pub fn fail_next(&self, fault: GitHubFault) {
         self.shared.lock().faults.push_back(fault);
     }
@@ -169,6 +365,10 @@ impl FakeGitHub {
 
 /// Records the request and answers with a fault or an auth failure when one applies.
 fn admit(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    admit_method(shared, "GET", uri, headers)
+}
+
+fn admit_method(shared: &Shared, method: &str, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
     let header = |n: &str| {
         headers
             .get(n)
@@ -189,6 +389,7 @@ fn admit(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
             .path_and_query()
             .map(|p| p.to_string())
             .unwrap_or_default(),
+        method: method.into(),
         authorized,
         has_api_headers,
     });
@@ -364,19 +565,298 @@ async fn pulls(
         .iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(|p| {
-            json!({
-                "number": p.number,
-                "html_url": format!("https://github.com/{repo}/pull/{}", p.number),
-                "state": p.state,
-                "merged_at": if p.merged { json!("2026-11-23T08:00:00Z") } else { Value::Null },
-                "title": p.title,
-                "body": p.body,
-                "head": {"ref": p.head, "label": format!("{owner}:{}", p.head)},
-            })
-        })
+        .map(|p| pull_json(&repo, &owner, p))
         .collect();
     axum::Json(items).into_response()
+}
+
+fn pull_json(repo: &str, owner: &str, p: &FakePull) -> Value {
+    json!({
+        "number": p.number,
+        "html_url": format!("https://github.com/{repo}/pull/{}", p.number),
+        "state": p.state,
+        "merged": p.merged,
+        "merged_at": if p.merged { json!(p.closed_at) } else { Value::Null },
+        "closed_at": p.closed_at,
+        "updated_at": p.updated_at,
+        "merge_commit_sha": p.merge_commit_sha,
+        "title": p.title,
+        "body": p.body,
+        "labels": p.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+        "head": {"ref": p.head, "sha": p.head_sha, "label": format!("{owner}:{}", p.head)},
+    })
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"message": "Not Found"})),
+    )
+        .into_response()
+}
+
+async fn pull(
+    State(shared): State<Shared>,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit(&shared, &uri, &headers) {
+        return r;
+    }
+    let repo = format!("{owner}/{name}");
+    let mut inner = shared.lock();
+    let reads = {
+        let n = inner.pull_reads.entry((repo.clone(), number)).or_default();
+        *n += 1;
+        *n
+    };
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.scheduled)
+        .into_iter()
+        .partition(|(r, n, after, _)| *r == repo && *n == number && reads > *after);
+    inner.scheduled = later;
+    let Some(p) = inner
+        .pulls
+        .get_mut(&repo)
+        .and_then(|ps| ps.iter_mut().find(|p| p.number == number))
+    else {
+        return not_found();
+    };
+    for (_, _, _, change) in due {
+        change(p);
+    }
+    axum::Json(pull_json(&repo, &owner, p)).into_response()
+}
+
+async fn check_runs(
+    State(shared): State<Shared>,
+    Path((_owner, _name, sha)): Path<(String, String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit(&shared, &uri, &headers) {
+        return r;
+    }
+    let mut inner = shared.lock();
+    let reads = {
+        let n = inner.check_reads.entry(sha.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.pending_checks)
+        .into_iter()
+        .partition(|(s, _, after)| *s == sha && reads > *after);
+    inner.pending_checks = later;
+    for (s, runs, _) in due {
+        inner.checks.insert(s, runs);
+    }
+    let runs: Vec<Value> = inner
+        .checks
+        .get(&sha)
+        .map(|runs| {
+            runs.iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "name": r.name,
+                        "head_sha": sha,
+                        "status": r.status,
+                        "conclusion": r.conclusion,
+                        "html_url": format!("https://github.com/acme/checks/runs/{}", r.id),
+                        "details_url": format!("https://ci.example/runs/{}", r.id),
+                        "output": {
+                            "title": r.title,
+                            "summary": r.summary,
+                            "text": r.text,
+                            "annotations_count": r.annotations.len(),
+                        },
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    axum::Json(json!({"total_count": runs.len(), "check_runs": runs})).into_response()
+}
+
+async fn status(
+    State(shared): State<Shared>,
+    Path((_owner, _name, sha)): Path<(String, String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit(&shared, &uri, &headers) {
+        return r;
+    }
+    let inner = shared.lock();
+    let statuses: Vec<Value> = inner
+        .statuses
+        .get(&sha)
+        .map(|all| {
+            all.iter()
+                .map(|(context, state, description)| {
+                    json!({"context": context, "state": state, "description": description, "target_url": null})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let state = if statuses.is_empty() {
+        "pending"
+    } else {
+        "success"
+    };
+    axum::Json(
+        json!({"state": state, "sha": sha, "total_count": statuses.len(), "statuses": statuses}),
+    )
+    .into_response()
+}
+
+async fn annotations(
+    State(shared): State<Shared>,
+    Path((_owner, _name, id)): Path<(String, String, u64)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit(&shared, &uri, &headers) {
+        return r;
+    }
+    let inner = shared.lock();
+    let notes: Vec<Value> = inner
+        .checks
+        .values()
+        .flatten()
+        .filter(|r| r.id == id)
+        .flat_map(|r| r.annotations.iter())
+        .map(|(path, line, message)| {
+            json!({"path": path, "start_line": line, "end_line": line, "annotation_level": "failure", "message": message, "title": null})
+        })
+        .collect();
+    axum::Json(notes).into_response()
+}
+
+async fn comment(
+    State(shared): State<Shared>,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+    uri: Uri,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(r) = admit_method(&shared, "POST", &uri, &headers) {
+        return r;
+    }
+    let repo = format!("{owner}/{name}");
+    let mut inner = shared.lock();
+    let id = inner.comments.len() + 1;
+    inner.comments.push(FakeComment {
+        repo: repo.clone(),
+        number,
+        body: body["body"].as_str().unwrap_or_default().to_owned(),
+    });
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "id": id,
+            "html_url": format!("https://github.com/{repo}/pull/{number}#issuecomment-{id}"),
+        })),
+    )
+        .into_response()
+}
+
+async fn label(
+    State(shared): State<Shared>,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+    uri: Uri,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(r) = admit_method(&shared, "POST", &uri, &headers) {
+        return r;
+    }
+    let repo = format!("{owner}/{name}");
+    let mut inner = shared.lock();
+    let Some(p) = inner
+        .pulls
+        .get_mut(&repo)
+        .and_then(|ps| ps.iter_mut().find(|p| p.number == number))
+    else {
+        return not_found();
+    };
+    for l in body["labels"].as_array().into_iter().flatten() {
+        let l = l.as_str().unwrap_or_default().to_owned();
+        if !p.labels.contains(&l) {
+            p.labels.push(l);
+        }
+    }
+    p.updated_at = github::rfc3339_utc(now());
+    let labels: Vec<Value> = p.labels.iter().map(|l| json!({"name": l})).collect();
+    axum::Json(labels).into_response()
+}
+
+async fn unlabel(
+    State(shared): State<Shared>,
+    Path((owner, name, number, label)): Path<(String, String, u64, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit_method(&shared, "DELETE", &uri, &headers) {
+        return r;
+    }
+    let repo = format!("{owner}/{name}");
+    let mut inner = shared.lock();
+    let Some(p) = inner
+        .pulls
+        .get_mut(&repo)
+        .and_then(|ps| ps.iter_mut().find(|p| p.number == number))
+    else {
+        return not_found();
+    };
+    if !p.labels.contains(&label) {
+        return not_found();
+    }
+    p.labels.retain(|l| *l != label);
+    axum::Json(Value::Array(vec![])).into_response()
+}
+
+async fn compare(
+    State(shared): State<Shared>,
+    Path((_owner, _name, range)): Path<(String, String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit(&shared, &uri, &headers) {
+        return r;
+    }
+    let Some((base, head)) = range.split_once("...") else {
+        return not_found();
+    };
+    let inner = shared.lock();
+    let ancestors = |from: &str| {
+        let mut chain = vec![from.to_owned()];
+        while let Some(p) = inner
+            .parents
+            .get(chain.last().map(String::as_str).unwrap_or_default())
+        {
+            if chain.contains(p) {
+                break;
+            }
+            chain.push(p.clone());
+        }
+        chain
+    };
+    let head_chain = ancestors(head);
+    let base_chain = ancestors(base);
+    let (status, ahead, behind) = if base == head {
+        ("identical", 0, 0)
+    } else if let Some(i) = head_chain.iter().position(|c| c == base) {
+        ("ahead", i, 0)
+    } else if let Some(i) = base_chain.iter().position(|c| c == head) {
+        ("behind", 0, i)
+    } else {
+        ("diverged", 1, 1)
+    };
+    axum::Json(
+        json!({"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead}),
+    )
+    .into_response()
 }
 
 /// Standard base64, wrapped at 60 columns like GitHub's contents API.

@@ -59,6 +59,8 @@ struct Inner {
     permanent: Option<Fault>,
     http_metrics_unavailable: bool,
     failing_deployment: Option<String>,
+    /// Snapshots that replace the served ones once this many requests were answered.
+    later: Vec<(u64, Vec<ProjectSnapshot>)>,
 }
 
 #[derive(Clone)]
@@ -137,6 +139,12 @@ impl FakeRailway {
         self.shared.lock().failing_deployment = deployment_id.map(str::to_owned);
     }
 
+    /// Serve `snapshots` once `requests` requests were answered: a deployment that appears
+    /// later, while a run polls.
+    pub fn set_snapshots_after(&self, requests: u64, snapshots: Vec<ProjectSnapshot>) {
+        self.shared.lock().later.push((requests, snapshots));
+    }
+
     /// Replace the served snapshots (e.g. a later state of the same project).
     pub fn set_snapshots(&self, snapshots: Vec<ProjectSnapshot>) {
         self.shared.lock().snapshots = snapshots;
@@ -156,6 +164,11 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
     let (fault, requests) = {
         let mut inner = shared.lock();
         inner.requests += 1;
+        let answered = inner.requests - 1;
+        if let Some(i) = inner.later.iter().position(|(after, _)| answered >= *after) {
+            let (_, snapshots) = inner.later.remove(i);
+            inner.snapshots = snapshots;
+        }
         (
             inner.queued.pop_front().or_else(|| inner.permanent.clone()),
             inner.requests,

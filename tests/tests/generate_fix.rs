@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use autofix_tests::fake_github::{FakeGitHub, FakePull};
+use autofix_tests::fake_github::{FakeCheckRun, FakeGitHub, FakePull};
 use autofix_tests::fake_llm::{FakeLlm, Flavor, Reply};
 use autofix_tests::fake_opencode::{FakeOpenCode, FakeOpenCodeConfig};
 use autofix_tests::harness::{App, composite, leak_fix_request, leak_snapshot, offline_deps};
@@ -37,6 +37,10 @@ fn fast_settings() -> pipeline::Settings {
     pipeline::Settings {
         agent_poll_interval: Duration::from_secs(10),
         agent_timeout: Duration::from_secs(60),
+        ci_poll_interval: Duration::from_secs(60),
+        ci_timeout: Duration::from_secs(600),
+        // verify-fix reads the PR once and stops (`stale`): it is tested in verify_fix.rs.
+        verify_max_wait: Duration::ZERO,
         ..pipeline::Settings::default()
     }
 }
@@ -532,4 +536,232 @@ async fn a_github_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
         run.retries
     );
     assert_eq!(outcome(&run)["status"], "skipped");
+}
+
+fn agent_pr(fp: &str) -> FakePull {
+    FakePull::open(
+        42,
+        &fix_plan::naming::branch(fp),
+        Some(&fix_plan::naming::marker(fp)),
+    )
+}
+
+#[tokio::test]
+async fn red_ci_gets_one_follow_up_prompt_with_the_failing_output_then_goes_green() {
+    let request = leak_fix_request().await;
+    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
+    let pr = agent_pr(&fp);
+    let red = pr.head_sha.clone();
+    let green = "9beef00000000000000000000000000000000042".to_owned();
+    peers.github.add_pull_after("acme/api", pr, 1);
+    peers.github.set_checks(
+        &red,
+        vec![
+            FakeCheckRun::completed(1, "cargo test", "failure")
+                .output("1 test failed", "test cache::evicts ... FAILED")
+                .annotation(
+                    "src/cache.rs",
+                    42,
+                    "assertion failed: cache.len() <= 10_000",
+                ),
+            FakeCheckRun::completed(2, "clippy", "success"),
+        ],
+    );
+    // The agent's follow-up push moves the PR head to a commit whose checks pass.
+    let pushed = green.clone();
+    peers
+        .github
+        .after_pull_reads("acme/api", 42, 1, move |p| p.head_sha = pushed);
+    peers.github.set_checks(
+        &green,
+        vec![FakeCheckRun::completed(3, "cargo test", "success")],
+    );
+    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
+    app.inngest.send(request).await;
+    app.inngest.run_until_idle().await.unwrap();
+
+    let run = only_fix_run(&app);
+    let out = outcome(&run);
+    assert_eq!(out["status"], "pr_opened", "{out:#}");
+    assert_eq!(out["ci"]["status"], "green", "{out:#}");
+    assert_eq!(out["ci"]["fix_rounds"], 1);
+    assert_eq!(out["ci"]["last"]["sha"], green.as_str());
+    assert!(
+        out["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after 1 follow-up")
+    );
+
+    // The same session got exactly one follow-up, naming the check and quoting its output.
+    let seen = peers.opencode.recorded();
+    assert_eq!(seen.sessions.len(), 1);
+    assert_eq!(seen.prompts.len(), 2);
+    assert_eq!(seen.prompts[1].session_id, seen.prompts[0].session_id);
+    let follow_up = seen.prompts[1].body["parts"][0]["text"].as_str().unwrap();
+    assert!(follow_up.contains("- cargo test (failure)"), "{follow_up}");
+    assert!(
+        !follow_up.contains("clippy"),
+        "passing checks are not failures"
+    );
+    assert!(follow_up.contains("src/cache.rs:42"), "{follow_up}");
+    assert!(follow_up.contains(&fix_plan::naming::branch(&fp)));
+    assert!(follow_up.contains(evidence::sanitize::UNTRUSTED_HEADER));
+
+    // The PR is handed to verify-fix.
+    let opened: Vec<Value> = app
+        .inngest
+        .events()
+        .into_iter()
+        .filter(|e| e["name"] == "autofix/pr.opened")
+        .collect();
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0]["data"]["pr_number"], 42);
+    assert_eq!(opened[0]["data"]["fingerprint"], fp.as_str());
+    assert_eq!(
+        opened[0]["data"]["findings"][0]["metric"],
+        "memory_growth_mb_per_hour"
+    );
+    assert_eq!(app.inngest.runs_of(&composite("verify-fix")).len(), 1);
+}
+
+#[tokio::test]
+async fn ci_that_stays_red_ends_ci_failing_after_the_allowed_rounds() {
+    let request = leak_fix_request().await;
+    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
+    let pr = agent_pr(&fp);
+    peers.github.set_checks(
+        &pr.head_sha,
+        vec![FakeCheckRun::completed(1, "cargo test", "failure").output("boom", "still broken")],
+    );
+    peers.github.add_pull_after("acme/api", pr, 1);
+    let settings = pipeline::Settings {
+        ci_fix_attempts: 1,
+        ..fast_settings()
+    };
+    let app = app_with(&peers, settings, Some(peers.opencode.base_url())).await;
+    app.inngest.send(request).await;
+    app.inngest.run_until_idle().await.unwrap();
+    let out = outcome(&only_fix_run(&app)).clone();
+    assert_eq!(out["ci"]["status"], "ci_failing", "{out:#}");
+    assert_eq!(out["ci"]["fix_rounds"], 1);
+    assert!(
+        out["reason"].as_str().unwrap().starts_with("ci_failing"),
+        "{out:#}"
+    );
+    assert!(
+        out["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cargo test (failure)")
+    );
+    assert_eq!(
+        peers.opencode.recorded().prompts.len(),
+        2,
+        "one follow-up, not more"
+    );
+}
+
+#[tokio::test]
+async fn a_repository_without_checks_is_said_plainly() {
+    let request = leak_fix_request().await;
+    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
+    peers.github.add_pull_after("acme/api", agent_pr(&fp), 1);
+    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
+    app.inngest.send(request).await;
+    app.inngest.run_until_idle().await.unwrap();
+    let out = outcome(&only_fix_run(&app)).clone();
+    assert_eq!(out["ci"]["status"], "no_checks", "{out:#}");
+    assert!(out["reason"].as_str().unwrap().starts_with("no_checks"));
+    // Not concluded from the first empty list: GitHub needs a moment to list a push's checks.
+    let reads = peers
+        .github
+        .requests()
+        .iter()
+        .filter(|r| r.uri.contains("/check-runs"))
+        .count();
+    assert!(reads >= 2, "{reads}");
+    assert_eq!(peers.opencode.recorded().prompts.len(), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_pr_skips_the_next_cycle_before_the_llm_until_its_label_is_removed() {
+    let request = leak_fix_request().await;
+    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
+    let mut rejected = FakePull::closed(42, &fix_plan::naming::branch(&fp), false);
+    rejected.body = Some(fix_plan::naming::marker(&fp));
+    rejected.labels = vec![github::REJECTED_LABEL.into()];
+    peers.github.add_pull("acme/api", rejected);
+
+    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
+    app.inngest.send(request.clone()).await;
+    app.inngest.run_until_idle().await.unwrap();
+    let out = outcome(&only_fix_run(&app)).clone();
+    assert_eq!(out["status"], "skipped", "{out:#}");
+    assert!(
+        out["reason"].as_str().unwrap().contains("rejected"),
+        "{out:#}"
+    );
+    assert_eq!(out["rejected_pull_request"]["number"], 42);
+    assert_eq!(
+        out["analysis"],
+        Value::Null,
+        "no analysis for a rejected incident"
+    );
+    assert!(peers.llm.requests().is_empty(), "no tokens spent");
+    assert!(peers.opencode.recorded().sessions.is_empty());
+
+    // A person removes the label: the next cycle analyses again and starts an agent.
+    peers
+        .github
+        .update_pull("acme/api", 42, |p| p.labels.clear());
+    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
+    app.inngest.send(request).await;
+    app.inngest.run_until_idle().await.unwrap();
+    let out = outcome(&only_fix_run(&app)).clone();
+    assert_ne!(out["reason"].as_str().unwrap_or_default(), "", "{out:#}");
+    assert!(out["rejected_pull_request"].is_null(), "{out:#}");
+    assert_eq!(peers.llm.requests().len(), 1);
+    assert_eq!(peers.opencode.recorded().sessions.len(), 1);
+}
+
+#[tokio::test]
+async fn an_open_pr_skips_before_the_llm() {
+    let request = leak_fix_request().await;
+    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
+    let peers = peers(
+        vec![Reply::answer(&plan(&request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await;
+    peers.github.add_pull("acme/api", agent_pr(&fp));
+    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
+    app.inngest.send(request).await;
+    app.inngest.run_until_idle().await.unwrap();
+    let out = outcome(&only_fix_run(&app)).clone();
+    assert_eq!(out["status"], "skipped");
+    assert!(
+        peers.llm.requests().is_empty(),
+        "no tokens spent on a known incident"
+    );
 }

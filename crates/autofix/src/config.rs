@@ -146,6 +146,36 @@ pub struct Options {
     #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com", value_parser = http_url)]
     pub github_api_url: Url,
 
+    // ---- Closing the loop: CI, verification, rejection memory ---------------------------------
+    /// Follow-up prompts the agent gets when the PR's checks fail (0 = none).
+    #[arg(long, env = "AUTOFIX_CI_FIX_ATTEMPTS", default_value_t = 2)]
+    pub ci_fix_attempts: u32,
+    /// Longest wait for one round of PR checks.
+    #[arg(long, env = "AUTOFIX_CI_TIMEOUT", default_value = "1h", value_parser = parse_duration)]
+    pub ci_timeout: Duration,
+    /// Durable sleep between two reads of the PR's checks.
+    #[arg(long, env = "AUTOFIX_CI_POLL_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub ci_poll_interval: Duration,
+    /// GitHub webhooks reach Inngest as `github/*` events (see the README): waits end early.
+    #[arg(long, env = "AUTOFIX_GITHUB_WEBHOOKS", default_value = "false", value_parser = flag,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub github_webhooks: bool,
+    /// Days verify-fix follows an open PR before it stops with `stale`.
+    #[arg(long, env = "AUTOFIX_VERIFY_MAX_DAYS", default_value_t = 14)]
+    pub verify_max_days: u64,
+    /// Durable sleep between two reads of a PR that verify-fix follows.
+    #[arg(long, env = "AUTOFIX_VERIFY_POLL_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub verify_poll_interval: Duration,
+    /// Longest wait for the Railway deployment of the merge commit.
+    #[arg(long, env = "AUTOFIX_VERIFY_DEPLOY_TIMEOUT", default_value = "6h", value_parser = parse_duration)]
+    pub verify_deploy_timeout: Duration,
+    /// Time the new deployment runs before the after window starts.
+    #[arg(long, env = "AUTOFIX_VERIFY_SETTLE", default_value = "30m", value_parser = parse_duration)]
+    pub verify_settle: Duration,
+    /// How long a rejected PR keeps its incident from getting a new one.
+    #[arg(long, env = "AUTOFIX_REJECTED_COOLDOWN", default_value = "7d", value_parser = parse_duration)]
+    pub rejected_cooldown: Duration,
+
     // ---- Inngest (names as the official SDKs use them) -------------------------------------
     /// Inngest app id; give each worker its own to share one Inngest environment.
     #[arg(long, env = "INNGEST_APP_ID", default_value = pipeline::APP_ID)]
@@ -363,6 +393,68 @@ impl Options {
         })
     }
 
+    /// CI and verification settings: every wait must fit in one Inngest sleep (7 days on the free
+    /// plan); poll counts are derived from them within the 1 000-step budget (see `FixPlan`,
+    /// `VerifyPlan`).
+    fn validate_loop(&self) -> Result<(), ConfigError> {
+        let max_sleep = pipeline::settings::MAX_SLEEP;
+        if self.ci_fix_attempts > 10 {
+            return Err(err(
+                "AUTOFIX_CI_FIX_ATTEMPTS",
+                format!("must be 0..=10, got {}", self.ci_fix_attempts),
+            ));
+        }
+        for (name, value) in [
+            ("AUTOFIX_CI_POLL_INTERVAL", self.ci_poll_interval),
+            ("AUTOFIX_VERIFY_POLL_INTERVAL", self.verify_poll_interval),
+        ] {
+            if value.is_zero() || value > max_sleep {
+                return Err(err(
+                    name,
+                    "must be between 1s and 7d (Inngest's longest sleep)",
+                ));
+            }
+        }
+        if self.ci_timeout < self.ci_poll_interval
+            || self.ci_timeout > Duration::from_secs(24 * 3600)
+        {
+            return Err(err(
+                "AUTOFIX_CI_TIMEOUT",
+                "must be at least AUTOFIX_CI_POLL_INTERVAL and at most 24h",
+            ));
+        }
+        if !(1..=pipeline::settings::MAX_VERIFY_DAYS).contains(&self.verify_max_days) {
+            return Err(err(
+                "AUTOFIX_VERIFY_MAX_DAYS",
+                format!(
+                    "must be 1..={}, got {}",
+                    pipeline::settings::MAX_VERIFY_DAYS,
+                    self.verify_max_days
+                ),
+            ));
+        }
+        if self.verify_deploy_timeout.is_zero()
+            || self.verify_deploy_timeout > Duration::from_secs(30 * 86_400)
+        {
+            return Err(err(
+                "AUTOFIX_VERIFY_DEPLOY_TIMEOUT",
+                "must be between 1s and 30d",
+            ));
+        }
+        if self.verify_settle > Duration::from_secs(24 * 3600) {
+            return Err(err("AUTOFIX_VERIFY_SETTLE", "must be at most 24h"));
+        }
+        if self.rejected_cooldown.is_zero()
+            || self.rejected_cooldown > Duration::from_secs(365 * 86_400)
+        {
+            return Err(err(
+                "AUTOFIX_REJECTED_COOLDOWN",
+                "must be between 1s and 365d",
+            ));
+        }
+        Ok(())
+    }
+
     /// Everything that does not need a network call, checked before anything starts.
     pub fn validate_common(&self) -> Result<(), ConfigError> {
         let range = defaults::WINDOW_MINUTES_RANGE;
@@ -413,6 +505,7 @@ impl Options {
                 "must be at least AUTOFIX_AGENT_POLL_INTERVAL",
             ));
         }
+        self.validate_loop()?;
         inngest::Trigger::cron(&self.cron).map_err(|e| err("AUTOFIX_CRON", e.to_string()))?;
         flow_period("AUTOFIX_FIX_RATE_LIMIT", self.fix_rate_limit)?;
         if self.approval_timeout.is_zero() || self.approval_timeout > defaults::MAX_WAIT_TIMEOUT {
@@ -450,6 +543,15 @@ impl Options {
             agent_workdir: self.agent_workdir.clone(),
             agent_model: self.agent_model.clone(),
             fix_rate_limit_period: self.fix_rate_limit,
+            ci_fix_attempts: self.ci_fix_attempts,
+            ci_timeout: self.ci_timeout,
+            ci_poll_interval: self.ci_poll_interval,
+            github_webhooks: self.github_webhooks,
+            verify_max_wait: Duration::from_secs(self.verify_max_days * 86_400),
+            verify_poll_interval: self.verify_poll_interval,
+            verify_deploy_timeout: self.verify_deploy_timeout,
+            verify_settle: self.verify_settle,
+            rejected_cooldown: self.rejected_cooldown,
             ..pipeline::Settings::default()
         };
         settings.prompt_budget.max_prompt_tokens = self.prompt_token_budget;
@@ -925,5 +1027,33 @@ mod tests {
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
         assert!(parse_duration("5y").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("").is_err());
+    }
+
+
+    #[test]
+    fn loop_settings_are_validated_naming_the_variable() {
+        assert!(options(&[], &[]).unwrap().validate_loop().is_ok(), "defaults are valid");
+        for (args, variable) in [
+            (&["--verify-max-days", "400"][..], "AUTOFIX_VERIFY_MAX_DAYS"),
+            (&["--verify-max-days", "0"][..], "AUTOFIX_VERIFY_MAX_DAYS"),
+            (
+                &["--ci-poll-interval", "8d"][..],
+                "AUTOFIX_CI_POLL_INTERVAL",
+            ),
+            (
+                &["--verify-poll-interval", "0s"][..],
+                "AUTOFIX_VERIFY_POLL_INTERVAL",
+            ),
+            (&["--ci-timeout", "30s"][..], "AUTOFIX_CI_TIMEOUT"),
+            (&["--ci-fix-attempts", "11"][..], "AUTOFIX_CI_FIX_ATTEMPTS"),
+            (&["--verify-settle", "2d"][..], "AUTOFIX_VERIFY_SETTLE"),
+            (
+                &["--rejected-cooldown", "0s"][..],
+                "AUTOFIX_REJECTED_COOLDOWN",
+            ),
+        ] {
+            let e = options(args, &[]).unwrap().validate_loop().unwrap_err();
+            assert!(e.to_string().contains(variable), "{args:?}: {e}");
+        }
     }
 }

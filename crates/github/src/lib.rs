@@ -1,8 +1,10 @@
 //! A small GitHub REST client over the service's shared `reqwest::Client`.
 //!
-//! Three reads are all Autofix needs: a file's contents (dependency manifests, to infer upstream
-//! providers), the open autofix pull request of an incident (so one incident never gets two PRs),
-//! and a pull request by head branch (to learn what happened to the PR a run opened).
+//! Reads: a file's contents (dependency manifests, to infer upstream providers), the open autofix
+//! pull request of an incident (so one incident never gets two PRs), a pull request by head branch
+//! or number (to learn what happened to the PR a run opened), the CI checks of a commit, the
+//! rejected autofix PR of an incident, and whether a deployed commit contains a merge. Writes: a
+//! comment with the verdict and the rejection label on a pull request.
 //!
 //! The token is optional: without it, public repositories can still be read, with GitHub's
 //! anonymous rate limit. It never appears in `Debug` output, errors or logs.
@@ -296,9 +298,33 @@ impl GitHub {
     }
 
     async fn get(&self, url: Url, what: &str) -> Result<Vec<u8>, GitHubError> {
+        self.send(reqwest::Method::GET, url, None, what).await
+    }
+
+    async fn post(
+        &self,
+        url: Url,
+        body: &serde_json::Value,
+        what: &str,
+    ) -> Result<Vec<u8>, GitHubError> {
+        self.send(reqwest::Method::POST, url, Some(body), what)
+            .await
+    }
+
+    async fn delete(&self, url: Url, what: &str) -> Result<Vec<u8>, GitHubError> {
+        self.send(reqwest::Method::DELETE, url, None, what).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Result<Vec<u8>, GitHubError> {
         let mut req = self
             .http
-            .get(url)
+            .request(method, url)
             .timeout(self.timeout)
             .header(ACCEPT, "application/vnd.github+json")
             .header("X-GitHub-Api-Version", API_VERSION)
@@ -313,6 +339,9 @@ impl GitHub {
             })?;
             value.set_sensitive(true);
             req = req.header(AUTHORIZATION, value);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
         }
         let resp = client_error::outbound("github", what, req.send(), |r| r.status().as_u16())
             .await
@@ -544,6 +573,15 @@ fn check_branch(branch: &str) -> Result<(), GitHubError> {
         })
     }
 }
+
+mod ci;
+mod pr;
+
+pub use ci::{
+    Annotation, CheckKind, CheckOutput, CheckReport, CheckRun, CheckState, CommitStatus,
+    FailingCheck, MAX_EXCERPT_CHARS, summarize_checks,
+};
+pub use pr::{Compare, PullDetails, REJECTED_LABEL, rfc3339_utc};
 
 #[cfg(test)]
 mod tests;

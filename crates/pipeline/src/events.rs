@@ -16,6 +16,22 @@ pub const CONTEXT_REQUESTED: &str = "autofix/service.context.requested";
 pub const FIX_REQUESTED: &str = "autofix/fix.requested";
 /// Sent by a person to approve a fix when approval is required.
 pub const FIX_APPROVED: &str = "autofix/fix.approved";
+/// Sent by `generate-fix` when its PR is open (and CI has been waited for); starts `verify-fix`.
+pub const PR_OPENED: &str = "autofix/pr.opened";
+/// Sent by `verify-fix` when the merged fix made the incident go away in production.
+pub const INCIDENT_RESOLVED: &str = "autofix/incident.resolved";
+/// Sent by `verify-fix` when the merged fix did not make the incident go away (`not_fixed`, or
+/// only `improved`).
+pub const FIX_INEFFECTIVE: &str = "autofix/fix.ineffective";
+
+/// Events an Inngest webhook transform makes of GitHub webhooks (see the README): named
+/// `github/<X-GitHub-Event>.<action>`, with the webhook payload as data.
+pub mod webhook {
+    /// A pull request was closed (merged or not): ends `verify-fix`'s wait for the merge.
+    pub const PULL_REQUEST_CLOSED: &str = "github/pull_request.closed";
+    /// A check suite finished on a commit: ends `generate-fix`'s wait for CI.
+    pub const CHECK_SUITE_COMPLETED: &str = "github/check_suite.completed";
+}
 
 /// Data of `autofix/health.check.requested`, and of the cron event
 /// (`inngest/scheduled.timer`, whose data carries `cron` and other fields Inngest adds, such as
@@ -96,4 +112,70 @@ pub struct FixApproved {
     pub fingerprint: String,
     #[serde(default)]
     pub approved_by: Option<String>,
+}
+
+/// The part of a finding `verify-fix` compares on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingRef {
+    pub service_id: String,
+    pub service: String,
+    pub kind: detect::FindingKind,
+    pub metric: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub unit: String,
+    pub fingerprint: String,
+}
+
+impl From<&Finding> for FindingRef {
+    fn from(f: &Finding) -> Self {
+        Self {
+            service_id: f.service_id.clone(),
+            service: f.service.clone(),
+            kind: f.kind,
+            metric: f.metric.clone(),
+            value: f.value,
+            threshold: f.threshold,
+            unit: f.unit.clone(),
+            fingerprint: f.fingerprint.clone(),
+        }
+    }
+}
+
+/// Data of `autofix/pr.opened`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrOpened {
+    pub project: ProjectRef,
+    pub environment: EnvironmentRef,
+    pub repo: String,
+    pub pr_number: u64,
+    pub pr_url: String,
+    /// `<repo>#<number>`: the concurrency key of `verify-fix` (one follower per PR).
+    pub pr_key: String,
+    /// The repository incident's fingerprint (the PR carries its marker).
+    pub fingerprint: String,
+    /// Services the incident is on (databases excluded).
+    pub service_ids: Vec<String>,
+    pub findings: Vec<FindingRef>,
+    /// The window the incident was detected in: the "before" sample.
+    pub window: TimeWindow,
+    #[serde(default)]
+    pub demo: bool,
+}
+
+/// Data of `autofix/incident.resolved` and `autofix/fix.ineffective`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixVerified {
+    pub repo: String,
+    pub pr_number: u64,
+    pub pr_url: String,
+    pub fingerprint: String,
+    pub project: ProjectRef,
+    pub environment: EnvironmentRef,
+    pub service_ids: Vec<String>,
+    pub verdict: compare::Verdict,
+    pub comparisons: Vec<compare::MetricComparison>,
+    pub comment_url: Option<String>,
+    pub merge_commit: Option<String>,
+    pub after_window: TimeWindow,
 }

@@ -1,17 +1,22 @@
-//! `generate-fix`: analysis, guards, one OpenCode session for the repository, a verified PR.
+//! `generate-fix`: memory, analysis, guards, one OpenCode session for the repository, a verified
+//! PR, CI followed to green (or to `ci_failing`), then `autofix/pr.opened` for `verify-fix`.
 //!
 //! Every write (starting an agent that pushes and opens a PR) sits behind the guards, and the
-//! target repository comes only from Railway's service config carried in the event.
+//! target repository comes only from Railway's service config carried in the event. The memory
+//! (an open PR for the incident, or a rejected one within the cooldown) is read before the
+//! analysis, so a known incident costs no LLM tokens.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use analysis::{Analysis, AnalysisInput, ServiceRef};
 use fix_plan::{AgentTask, Decision, naming};
-use inngest::{Ctx, ServableFunction, Step, Trigger, WaitForEvent};
+use inngest::{Ctx, Event, ServableFunction, Step, Trigger, WaitForEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::events::{FIX_APPROVED, FIX_REQUESTED, FixRequested};
+use crate::ci::{CiOutcome, CiStatus, FixPlan};
+use crate::events::{
+    FIX_APPROVED, FIX_REQUESTED, FindingRef, FixRequested, PR_OPENED, PrOpened, webhook,
+};
 use crate::{Deps, FIX_FN, step_error};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +41,8 @@ pub struct FixOutcome {
     pub repo: Option<String>,
     pub fingerprint: String,
     pub reason: Option<String>,
-    pub analysis: Analysis,
+    /// `None` when the memory stopped the run before the analysis (no tokens spent).
+    pub analysis: Option<Analysis>,
     /// The analysis as compact markdown, readable in the Inngest UI.
     pub analysis_markdown: String,
     /// Size of the budgeted analysis prompt (estimated tokens), also when no LLM is configured.
@@ -45,6 +51,15 @@ pub struct FixOutcome {
     pub session_id: Option<String>,
     pub pull_request: Option<github::PullRequest>,
     pub agent_last_message: Option<String>,
+    /// The rejected PR (closed unmerged, labelled) that stopped this run, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_pull_request: Option<github::PullDetails>,
+    /// What CI said about the PR, after the follow-up rounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiOutcome>,
+    /// Id of the `autofix/pr.opened` event that starts `verify-fix`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pr_opened_event_ids: Vec<String>,
 }
 
 pub(crate) fn function(deps: Arc<Deps>) -> ServableFunction {
@@ -104,30 +119,53 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
     let req = &verified;
     let settings = &deps.settings;
     let input = analysis_input(req);
+    let plan = FixPlan::from_settings(settings);
+
+    // Memory first: a known incident with an open or rejected PR costs no tokens.
+    if let Some(repo) = req.repo.as_deref() {
+        let existing = existing_pr(deps, step, repo, &req.fingerprint).await?;
+        if let Some(pr) = existing {
+            let mut outcome = FixOutcome::new(req, None, &input, &settings.prompt_budget);
+            outcome.reason = Some(format!(
+                "an open pull request for this incident already exists: {}",
+                pr.url
+            ));
+            outcome.pull_request = Some(pr);
+            return Ok(outcome);
+        }
+        if let Some(rejected) = rejected_pr(deps, step, repo, &req.fingerprint).await? {
+            let mut outcome = FixOutcome::new(req, None, &input, &settings.prompt_budget);
+            outcome.reason = Some(format!(
+                "a pull request for this incident was rejected (closed unmerged, labelled {}): {} — no new PR for {} after it was closed; remove the label or reopen the PR to lift this",
+                github::REJECTED_LABEL,
+                rejected.url,
+                inngest::format_duration(settings.rejected_cooldown)
+            ));
+            outcome.rejected_pull_request = Some(rejected);
+            return Ok(outcome);
+        }
+    }
 
     let analysis = analyse(deps, step, &input).await?;
-    let mut outcome = FixOutcome::new(req, analysis, &input, &settings.prompt_budget);
+    let mut outcome = FixOutcome::new(req, Some(analysis.clone()), &input, &settings.prompt_budget);
 
     let Some(repo) = req.repo.as_deref() else {
         outcome.reason = Some("no source repository: the affected services deploy from an image or have no repo configured".into());
         return Ok(outcome);
     };
 
-    let existing = existing_pr(deps, step, repo, &req.fingerprint).await?;
     let target = fix_plan::Target {
         repo,
         fingerprint: &req.fingerprint,
-        existing_pr: existing.as_ref().map(|pr| pr.url.as_str()),
+        existing_pr: None,
     };
-    if let Decision::Skip { reason } = fix_plan::decide(&outcome.analysis, target, &settings.guard)
-    {
+    if let Decision::Skip { reason } = fix_plan::decide(&analysis, target, &settings.guard) {
         outcome.reason = Some(reason);
-        outcome.pull_request = existing;
         return Ok(outcome);
     }
 
     let workdir = naming::workdir(&settings.agent_workdir, &req.fingerprint, &ctx.run_id);
-    let task = fix_plan::agent_task(repo, &req.fingerprint, &workdir, &outcome.analysis, &input)
+    let task = fix_plan::agent_task(repo, &req.fingerprint, &workdir, &analysis, &input)
         .map_err(|e| inngest::Error::non_retriable(e.to_string()).with_name("UntrustedTarget"))?;
     outcome.task = Some(task.clone());
 
@@ -154,8 +192,8 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
         return Ok(outcome);
     }
 
-    let session = drive_agent(settings, step, opencode, &task).await?;
-    outcome.session_id = Some(session.id);
+    let session = drive_agent(settings, &plan, step, opencode, &task).await?;
+    outcome.session_id = Some(session.id.clone());
     outcome.agent_last_message = session.last.last_text.clone();
     if !session.last.finished {
         outcome.status = FixStatus::Failed;
@@ -168,19 +206,202 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
 
     let pr = verify_pr(deps, step, &task).await?;
     outcome.conclude(
-        pr,
+        pr.clone(),
         deps.github.is_some(),
         session.last.failure,
         &task.branch,
     );
+    let (Some(pr), Some(gh)) = (pr, &deps.github) else {
+        return Ok(outcome);
+    };
+
+    let ci = follow_ci(deps, &plan, step, gh, opencode, &session.id, &task, &pr).await?;
+    if let Some(text) = &ci.agent_last_message {
+        outcome.agent_last_message = Some(text.clone());
+    }
+    outcome.reason = Some(ci_reason(&ci.outcome, plan.rounds));
+    outcome.ci = Some(ci.outcome);
+
+    // The PR is open: hand it to verify-fix, which follows it to production.
+    if pr.state == "open" {
+        let data = pr_opened(req, &pr);
+        outcome.pr_opened_event_ids = step
+            .send_event("send-pr-opened", vec![Event::new(PR_OPENED, &data)?])
+            .await?;
+    }
     Ok(outcome)
+}
+
+fn ci_reason(ci: &CiOutcome, rounds: u32) -> String {
+    let failing = || {
+        ci.last
+            .as_ref()
+            .map(|r| {
+                r.failing
+                    .iter()
+                    .map(|f| format!("{} ({})", f.name, f.conclusion))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    match ci.status {
+        CiStatus::Green if ci.fix_rounds == 0 => "CI is green on the pull request".into(),
+        CiStatus::Green => format!(
+            "CI is green after {} follow-up round(s) for failing checks",
+            ci.fix_rounds
+        ),
+        CiStatus::NoChecks => {
+            "no_checks: the repository runs no CI checks on this pull request, so it is unverified by CI".into()
+        }
+        CiStatus::CiFailing => format!(
+            "ci_failing: checks still fail after {} follow-up round(s) (of {rounds}): {}",
+            ci.fix_rounds,
+            failing()
+        ),
+        CiStatus::CiPending => format!(
+            "ci_pending: checks were still running when the CI wait ran out: {}",
+            ci.last.as_ref().map(|r| r.pending.join(", ")).unwrap_or_default()
+        ),
+        CiStatus::NotChecked => "CI was not checked".into(),
+    }
+}
+
+/// Data of `autofix/pr.opened` for this request's PR.
+fn pr_opened(req: &FixRequested, pr: &github::PullRequest) -> PrOpened {
+    let repo = req.repo.clone().unwrap_or_default();
+    PrOpened {
+        project: req.project.clone(),
+        environment: req.environment.clone(),
+        pr_key: format!("{repo}#{}", pr.number),
+        repo,
+        pr_number: pr.number,
+        pr_url: pr.url.clone(),
+        fingerprint: req.fingerprint.clone(),
+        service_ids: req
+            .services
+            .iter()
+            .filter(|s| !s.is_database)
+            .map(|s| s.id.clone())
+            .collect(),
+        findings: req.findings.iter().map(FindingRef::from).collect(),
+        window: req.window,
+        demo: req.demo,
+    }
+}
+
+struct CiFollowed {
+    outcome: CiOutcome,
+    agent_last_message: Option<String>,
+}
+
+/// Waits for the PR head's checks; on failure, one follow-up prompt to the same session with the
+/// failing checks, then waits again — at most `plan.rounds` times.
+#[allow(clippy::too_many_arguments)]
+async fn follow_ci(
+    deps: &Deps,
+    plan: &FixPlan,
+    step: &Step,
+    gh: &github::GitHub,
+    opencode: &opencode::OpenCode,
+    session_id: &str,
+    task: &AgentTask,
+    pr: &github::PullRequest,
+) -> Result<CiFollowed, inngest::Error> {
+    let mut rounds = 0;
+    let mut agent_last_message = None;
+    loop {
+        let report = wait_for_checks(deps, plan, step, gh, task, pr.number).await?;
+        let status = match report.state {
+            github::CheckState::Success => CiStatus::Green,
+            github::CheckState::NoChecks => CiStatus::NoChecks,
+            github::CheckState::Pending => CiStatus::CiPending,
+            github::CheckState::Failure if rounds >= plan.rounds => CiStatus::CiFailing,
+            github::CheckState::Failure => {
+                rounds += 1;
+                let text = crate::ci::ci_fix_prompt(&report, &task.branch, rounds, plan.rounds);
+                send_prompt(
+                    &deps.settings,
+                    step,
+                    "send-ci-fix",
+                    opencode,
+                    session_id,
+                    &text,
+                )
+                .await?;
+                let last = poll_agent(&deps.settings, plan, step, opencode, session_id).await?;
+                if last.last_text.is_some() {
+                    agent_last_message = last.last_text;
+                }
+                continue;
+            }
+        };
+        return Ok(CiFollowed {
+            outcome: CiOutcome {
+                status,
+                fix_rounds: rounds,
+                last: Some(report),
+            },
+            agent_last_message,
+        });
+    }
+}
+
+/// `wait-for-ci` + `read-checks` until the checks of the PR's current head settle or the CI
+/// timeout runs out. With webhooks, the wait ends when GitHub reports a finished check suite on
+/// the branch; the state is always read from GitHub's API, never taken from the event.
+async fn wait_for_checks(
+    deps: &Deps,
+    plan: &FixPlan,
+    step: &Step,
+    gh: &github::GitHub,
+    task: &AgentTask,
+    number: u64,
+) -> Result<github::CheckReport, inngest::Error> {
+    let mut report = None;
+    for i in 0..plan.ci_polls {
+        let webhook = deps.settings.github_webhooks.then(|| {
+            (
+                webhook::CHECK_SUITE_COMPLETED,
+                // Both sides are ours and validated: the repo from Railway's config, the branch
+                // from the fingerprint.
+                format!(
+                    "async.data.repository.full_name == '{}' && async.data.check_suite.head_branch == '{}'",
+                    task.repo, task.branch
+                ),
+            )
+        });
+        crate::verify::wait_or_webhook(step, "wait-for-ci", plan.ci_interval, webhook).await?;
+        let seen: github::CheckReport = step
+            .run("read-checks", || async {
+                let head = gh
+                    .pull(&task.repo, number)
+                    .await
+                    .map_err(step_error)?
+                    .map(|p| p.head_sha)
+                    .ok_or_else(|| {
+                        inngest::Error::non_retriable(format!(
+                            "{}#{number} disappeared from GitHub",
+                            task.repo
+                        ))
+                    })?;
+                gh.checks(&task.repo, &head).await.map_err(step_error)
+            })
+            .await?;
+        let settled = crate::ci::ci_settled(&seen, i, plan);
+        report = Some(seen);
+        if settled {
+            break;
+        }
+    }
+    Ok(report.expect("at least one CI poll"))
 }
 
 impl FixOutcome {
     /// A skipped outcome carrying the analysis; the phases of [`run`] fill in the rest.
     fn new(
         req: &FixRequested,
-        analysis: Analysis,
+        analysis: Option<Analysis>,
         input: &AnalysisInput,
         budget: &analysis::PromptBudget,
     ) -> Self {
@@ -191,12 +412,21 @@ impl FixOutcome {
             fingerprint: req.fingerprint.clone(),
             reason: None,
             prompt_tokens: analysis::build_prompt(input, budget).tokens_estimate,
-            analysis_markdown: analysis::markdown(&analysis),
+            analysis_markdown: analysis.as_ref().map_or_else(
+                || {
+                    "Not analysed: the incident already has a pull request (open or rejected).\n"
+                        .into()
+                },
+                analysis::markdown,
+            ),
             analysis,
             task: None,
             session_id: None,
             pull_request: None,
             agent_last_message: None,
+            rejected_pull_request: None,
+            ci: None,
+            pr_opened_event_ids: Vec::new(),
         }
     }
 
@@ -262,6 +492,32 @@ async fn existing_pr(
     .await
 }
 
+/// Step `check-rejected-pr`: a closed, unmerged PR of this incident labelled
+/// `autofix:rejected` and closed within the cooldown.
+async fn rejected_pr(
+    deps: &Deps,
+    step: &Step,
+    repo: &str,
+    fingerprint: &str,
+) -> Result<Option<github::PullDetails>, inngest::Error> {
+    step.run("check-rejected-pr", || async {
+        let Some(gh) = &deps.github else {
+            return Ok(None);
+        };
+        let cooldown = deps.settings.rejected_cooldown.as_secs() as i64;
+        let since = github::rfc3339_utc((deps.now)() - cooldown);
+        gh.find_rejected_pr(
+            repo,
+            &naming::branch(fingerprint),
+            &naming::marker(fingerprint),
+            &since,
+        )
+        .await
+        .map_err(step_error)
+    })
+    .await
+}
+
 /// Wait `await-approval`: whether `autofix/fix.approved` for this fingerprint came in time.
 async fn approved(settings: &crate::Settings, step: &Step) -> Result<bool, inngest::Error> {
     let approval = step
@@ -288,6 +544,7 @@ struct AgentSession {
 /// done or the timeout runs out, and `abort-session` in that case.
 async fn drive_agent(
     settings: &crate::Settings,
+    plan: &FixPlan,
     step: &Step,
     opencode: &opencode::OpenCode,
     task: &AgentTask,
@@ -303,9 +560,35 @@ async fn drive_agent(
         })
         .await?;
 
-    step.run("send-task", || async {
+    send_prompt(
+        settings,
+        step,
+        "send-task",
+        opencode,
+        &session_id,
+        &task.prompt_text,
+    )
+    .await?;
+    let last = poll_agent(settings, plan, step, opencode, &session_id).await?;
+    Ok(AgentSession {
+        id: session_id,
+        last,
+    })
+}
+
+/// One prompt to the session, without waiting for the answer.
+async fn send_prompt(
+    settings: &crate::Settings,
+    step: &Step,
+    id: &str,
+    opencode: &opencode::OpenCode,
+    session_id: &str,
+    text: &str,
+) -> Result<(), inngest::Error> {
+    let session_dir = settings.agent_workdir.as_str();
+    step.run(id, || async {
         let request = opencode::PromptRequest {
-            text: task.prompt_text.clone(),
+            text: text.to_owned(),
             model: settings
                 .agent_model
                 .as_deref()
@@ -314,24 +597,33 @@ async fn drive_agent(
             system: None,
         };
         opencode
-            .prompt_async(&session_id, session_dir, &request)
+            .prompt_async(session_id, session_dir, &request)
             .await
             .map_err(step_error)
     })
-    .await?;
+    .await
+}
 
-    let polls = max_polls(settings.agent_timeout, settings.agent_poll_interval);
+/// `wait-for-agent` + `poll-agent` until the agent is done or the timeout runs out, and
+/// `abort-session` in that case.
+async fn poll_agent(
+    settings: &crate::Settings,
+    plan: &FixPlan,
+    step: &Step,
+    opencode: &opencode::OpenCode,
+    session_id: &str,
+) -> Result<Poll, inngest::Error> {
+    let session_dir = settings.agent_workdir.as_str();
     let mut last = Poll {
         finished: false,
         failure: None,
         last_text: None,
     };
-    for _ in 0..polls {
-        step.sleep("wait-for-agent", settings.agent_poll_interval)
-            .await?;
+    for _ in 0..plan.agent_polls {
+        step.sleep("wait-for-agent", plan.agent_interval).await?;
         last = step
             .run("poll-agent", || async {
-                poll(opencode, &session_id, session_dir)
+                poll(opencode, session_id, session_dir)
                     .await
                     .map_err(step_error)
             })
@@ -344,16 +636,13 @@ async fn drive_agent(
     if !last.finished {
         step.run("abort-session", || async {
             opencode
-                .abort(&session_id, session_dir)
+                .abort(session_id, session_dir)
                 .await
                 .map_err(step_error)
         })
         .await?;
     }
-    Ok(AgentSession {
-        id: session_id,
-        last,
-    })
+    Ok(last)
 }
 
 /// Step `verify-pr`: the PR from the task's branch, else any open PR carrying its marker.
@@ -413,12 +702,6 @@ async fn poll(
     })
 }
 
-/// Polls that fit in the timeout: at least one, and never more than a run's step limit allows.
-fn max_polls(timeout: Duration, interval: Duration) -> u32 {
-    let interval = interval.as_secs_f64().max(0.001);
-    ((timeout.as_secs_f64() / interval).ceil() as u32).clamp(1, crate::MAX_AGENT_POLLS)
-}
-
 fn analysis_input(req: &FixRequested) -> AnalysisInput {
     AnalysisInput {
         findings: req.findings.clone(),
@@ -433,26 +716,5 @@ fn analysis_input(req: &FixRequested) -> AnalysisInput {
                 repo: s.repo.clone(),
             })
             .collect(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn polls_cover_the_timeout() {
-        assert_eq!(
-            max_polls(Duration::from_secs(60), Duration::from_secs(30)),
-            2
-        );
-        assert_eq!(
-            max_polls(Duration::from_secs(61), Duration::from_secs(30)),
-            3
-        );
-        assert_eq!(
-            max_polls(Duration::from_secs(0), Duration::from_secs(30)),
-            1
-        );
     }
 }

@@ -1,16 +1,18 @@
-//! The three Autofix Inngest functions.
+//! The Autofix Inngest functions.
 //!
 //! ```text
 //! cron / autofix/health.check.requested
 //!   └─ monitor-project-health ── autofix/service.context.requested ─┐
 //!                                                                   pull-service-context
 //!        ┌── autofix/fix.requested (one per repository) ────────────┘
-//!   generate-fix ── analysis ── guards ── OpenCode session ── verified PR
+//!   generate-fix ── guards ── analysis ── OpenCode session ── verified PR ── CI
+//!        └── autofix/pr.opened ── verify-fix ── merged? deployed? measured ── verdict on the PR
 //! ```
 //!
 //! Each function reads through [`Deps`]; the functions hold no other state, so the same code runs
 //! under Inngest (durable steps) and in-process for `autofix check` (`inngest::InlineRunner`).
 
+mod ci;
 mod context;
 pub mod events;
 mod fix;
@@ -18,19 +20,23 @@ mod monitor;
 pub mod select;
 pub mod settings;
 mod targets;
+mod verify;
 
 use std::sync::Arc;
 
+pub use ci::{CiOutcome, CiStatus, FixPlan};
 pub use context::ContextReport;
 pub use fix::{FixOutcome, FixStatus};
 pub use monitor::MonitorReport;
 pub use select::{IgnoredService, ServiceSelection};
-pub use settings::Settings;
+pub use settings::{Settings, VerifyPlan};
+pub use verify::{DeploymentSeen, VerifyReport, VerifyStatus};
 
 /// Function ids (un-prefixed; on the wire they are `autofix-<id>`).
 pub const MONITOR_FN: &str = "monitor-project-health";
 pub const CONTEXT_FN: &str = "pull-service-context";
 pub const FIX_FN: &str = "generate-fix";
+pub const VERIFY_FN: &str = "verify-fix";
 
 /// Most agent polls one `generate-fix` run may make: each is two steps (sleep + poll), and
 /// Inngest runs are limited to 1 000 steps.
@@ -66,7 +72,8 @@ pub fn functions(deps: Arc<Deps>) -> Result<Vec<inngest::ServableFunction>, inng
     Ok(vec![
         monitor::function(deps.clone())?,
         context::function(deps.clone()),
-        fix::function(deps),
+        fix::function(deps.clone()),
+        verify::function(deps),
     ])
 }
 

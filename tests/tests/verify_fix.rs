@@ -1,0 +1,376 @@
+//! `verify-fix` driven by the test executor against fake GitHub (a PR that gets merged or closed,
+//! a commit graph, comments, labels) and fake Railway (a deployment of the merge commit that
+//! appears after the merge, metrics before and after it).
+
+use std::time::Duration;
+
+use autofix_tests::fake_github::{FakeGitHub, FakePull};
+use autofix_tests::fake_railway::{FakeAuth, FakeRailway};
+use autofix_tests::harness::{App, composite, leak_fix_request, offline_deps};
+use demo::scenario::{ProjectBuilder, ServiceBuilder};
+use inngest_testkit::{Options, RunRecord};
+use railway::model::{DeploymentStatus, ProjectSnapshot};
+use serde_json::{Value, json};
+
+const REPO: &str = "acme/api";
+const MERGE: &str = "3e59e00000000000000000000000000000000042";
+const DESCENDANT: &str = "d35ce00000000000000000000000000000000043";
+const OLD: &str = "01d0000000000000000000000000000000000001";
+
+/// The leak of the fixture (`api` +45 MB/h in the incident window ending now), followed by
+/// three hours of `after` behaviour, as one series Railway serves by time range.
+fn timeline(after: ServiceBuilder) -> ProjectSnapshot {
+    let now = pipeline::system_now();
+    let before = ProjectBuilder::new("proj-shop", "shop", now, 30)
+        .service(
+            ServiceBuilder::new("api")
+                .repo(REPO)
+                .memory_leak(55.0, 45.0),
+        )
+        .service(ServiceBuilder::new("postgres").database("postgres:16"))
+        .build();
+    let later = ProjectBuilder::new("proj-shop", "shop", now + 3 * 3600, 180)
+        .service(after)
+        .service(ServiceBuilder::new("postgres").database("postgres:16"))
+        .build();
+    let mut out = before;
+    for (id, usage) in later.resources.services {
+        let into = out.resources.services.entry(id).or_default();
+        into.cpu.extend(usage.cpu);
+        into.memory_gb.extend(usage.memory_gb);
+    }
+    out.resources.window.end = later.resources.window.end;
+    for (id, stats) in later.http.services {
+        if let Some(into) = out.http.services.get_mut(&id) {
+            into.timeline.extend(stats.timeline);
+            into.latency_timeline.extend(stats.latency_timeline);
+        }
+    }
+    out.http.window.end = later.http.window.end;
+    out
+}
+
+fn deployed(mut snap: ProjectSnapshot, id: &str, commit: &str) -> ProjectSnapshot {
+    let api = snap
+        .architecture
+        .services
+        .iter_mut()
+        .find(|s| s.name == "api")
+        .expect("api service");
+    let dep = api.latest_deployment.as_mut().expect("api deployment");
+    dep.id = id.into();
+    dep.commit_hash = Some(commit.into());
+    dep.status = DeploymentStatus::Success;
+    dep.created_at = railway::timefmt::rfc3339(pipeline::system_now());
+    snap
+}
+
+/// The `autofix/pr.opened` event generate-fix sends for the fixture's incident and PR 42.
+async fn pr_opened() -> (Value, String) {
+    let request = leak_fix_request().await;
+    let data = &request["data"];
+    let fp = data["fingerprint"].as_str().unwrap().to_owned();
+    let findings: Vec<Value> = data["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            json!({
+                "service_id": f["service_id"], "service": f["service"], "kind": f["kind"],
+                "metric": f["metric"], "value": f["value"], "threshold": f["threshold"],
+                "unit": f["unit"], "fingerprint": f["fingerprint"],
+            })
+        })
+        .collect();
+    let service_ids: Vec<Value> = data["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["is_database"] == false)
+        .map(|s| s["id"].clone())
+        .collect();
+    let event = json!({
+        "name": "autofix/pr.opened",
+        "data": {
+            "project": data["project"], "environment": data["environment"],
+            "repo": REPO, "pr_number": 42, "pr_url": "https://github.com/acme/api/pull/42",
+            "pr_key": "acme/api#42", "fingerprint": fp, "service_ids": service_ids,
+            "findings": findings, "window": data["window"],
+        }
+    });
+    (event, fp)
+}
+
+struct World {
+    app: App,
+    github: FakeGitHub,
+    railway: FakeRailway,
+}
+
+async fn world(first: ProjectSnapshot, settings: pipeline::Settings, options: Options) -> World {
+    let github = FakeGitHub::start(Some("ghp-test-secret")).await;
+    let railway =
+        FakeRailway::start(vec![first.clone()], FakeAuth::Bearer("rw-token".into())).await;
+    let credentials = railway::Credentials {
+        token: railway::Token::Account("rw-token".into()),
+        project_id: first.architecture.project.id.clone(),
+        environment_id: first.architecture.environment.id.clone(),
+    };
+    let client = railway::RailwayClient::new(
+        railway::ClientConfig::new(credentials).with_endpoint(railway.endpoint()),
+    )
+    .expect("railway client");
+    let mut deps = offline_deps(railway::Source::Live(client), false);
+    deps.settings = settings;
+    deps.github = Some(github::GitHub::new(
+        reqwest::Client::new(),
+        github.url(),
+        Some("ghp-test-secret".into()),
+    ));
+    let app = App::start_with(deps, options).await;
+    World {
+        app,
+        github,
+        railway,
+    }
+}
+
+fn only_verify_run(app: &App) -> RunRecord {
+    let runs = app.inngest.runs_of(&composite("verify-fix"));
+    assert_eq!(runs.len(), 1);
+    runs.into_iter().next().unwrap()
+}
+
+fn open_pr(fp: &str) -> FakePull {
+    FakePull::open(
+        42,
+        &format!("autofix/{fp}"),
+        Some(&fix_plan::naming::marker(fp)),
+    )
+}
+
+#[tokio::test]
+async fn merged_and_deployed_fix_is_measured_as_fixed_with_figures_on_the_pr() {
+    let (event, fp) = pr_opened().await;
+    let healthy_after = ServiceBuilder::new("api").repo(REPO).memory_flat(40.0);
+    let snap = timeline(healthy_after);
+    let w = world(
+        deployed(snap.clone(), "dep-old", OLD),
+        pipeline::Settings::default(),
+        Options::dev(),
+    )
+    .await;
+    w.github.add_pull(REPO, open_pr(&fp));
+    // Merged between the second and third read; the deployment of a later commit on main (a
+    // descendant of the merge) shows up on Railway after the first deployment poll.
+    w.github
+        .after_pull_reads(REPO, 42, 2, |p| p.close(Some(MERGE.into())));
+    w.github.add_commit(DESCENDANT, MERGE);
+    w.railway
+        .set_snapshots_after(1, vec![deployed(snap, "dep-fix", DESCENDANT)]);
+
+    w.app.inngest.send(event).await;
+    w.app.inngest.run_until_idle().await.unwrap();
+
+    let run = only_verify_run(&w.app);
+    let out = run.output().unwrap_or_else(|| panic!("{:?}", run.status));
+    assert_eq!(out["status"], "verified", "{out:#}");
+    assert_eq!(out["verdict"], "fixed", "{out:#}");
+    assert_eq!(out["merge_commit"], MERGE);
+    assert_eq!(out["deployment"]["deployment_id"], "dep-fix");
+    // The after window starts once the settle period (30 min) has passed after SUCCESS.
+    let seen = out["deployment"]["success_seen_at"].as_i64().unwrap();
+    assert_eq!(out["after_window"]["start"].as_i64().unwrap(), seen + 1800);
+    let growth = &out["comparisons"][0];
+    assert_eq!(growth["metric"], "memory_growth_mb_per_hour");
+    assert!(
+        growth["before"]["median"].as_f64().unwrap() > 20.0,
+        "{growth:#}"
+    );
+    assert!(
+        growth["after"]["median"].as_f64().unwrap().abs() < 10.0,
+        "{growth:#}"
+    );
+    assert!(growth["test"]["p_decrease"].as_f64().unwrap() < 0.05);
+
+    // One comment on the PR with the verdict and the before/after figures.
+    let comments = w.github.comments();
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert_eq!(comments[0].number, 42);
+    assert!(body.contains("**Fixed**"), "{body}");
+    assert!(body.contains("memory_growth_mb_per_hour"), "{body}");
+    assert!(body.contains("MB/h"), "{body}");
+    assert!(body.contains("**fixed**"), "{body}");
+    // The incident is resolved for the rest of the system.
+    let resolved: Vec<Value> = w
+        .app
+        .inngest
+        .events()
+        .into_iter()
+        .filter(|e| e["name"] == "autofix/incident.resolved")
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0]["data"]["verdict"], "fixed");
+    assert_eq!(resolved[0]["data"]["pr_number"], 42);
+    // Every wait was durable.
+    assert!(!run.sleeps.is_empty());
+    let stored = serde_json::to_string(&w.app.inngest.runs()).unwrap();
+    assert!(!stored.contains("ghp-test-secret") && !stored.contains("rw-token"));
+}
+
+#[tokio::test]
+async fn merged_fix_that_leaves_the_leak_is_not_fixed() {
+    let (event, fp) = pr_opened().await;
+    let still_leaking = ServiceBuilder::new("api")
+        .repo(REPO)
+        .memory_leak(57.0, 45.0);
+    let snap = timeline(still_leaking);
+    let w = world(
+        deployed(snap.clone(), "dep-old", OLD),
+        pipeline::Settings::default(),
+        Options::dev(),
+    )
+    .await;
+    w.github.add_pull(REPO, open_pr(&fp));
+    w.github
+        .after_pull_reads(REPO, 42, 1, |p| p.close(Some(MERGE.into())));
+    w.railway
+        .set_snapshots_after(2, vec![deployed(snap, "dep-fix", MERGE)]);
+
+    w.app.inngest.send(event).await;
+    w.app.inngest.run_until_idle().await.unwrap();
+
+    let run = only_verify_run(&w.app);
+    let out = run.output().unwrap_or_else(|| panic!("{:?}", run.status));
+    assert_eq!(out["verdict"], "not_fixed", "{out:#}");
+    assert_eq!(out["comparisons"][0]["still_detected"], true);
+    let body = &w.github.comments()[0].body;
+    assert!(body.contains("**Not fixed**"), "{body}");
+    assert!(body.contains("Still detected after the deploy"), "{body}");
+    let names: Vec<Value> = w
+        .app
+        .inngest
+        .events()
+        .iter()
+        .map(|e| e["name"].clone())
+        .collect();
+    assert!(
+        names.contains(&json!("autofix/fix.ineffective")),
+        "{names:?}"
+    );
+    assert!(!names.contains(&json!("autofix/incident.resolved")));
+}
+
+#[tokio::test]
+async fn a_deployment_of_an_unrelated_commit_is_not_the_fix() {
+    let (event, fp) = pr_opened().await;
+    let snap = timeline(ServiceBuilder::new("api").repo(REPO).memory_flat(40.0));
+    let settings = pipeline::Settings {
+        verify_deploy_timeout: Duration::from_secs(600),
+        verify_deploy_poll_interval: Duration::from_secs(300),
+        ..pipeline::Settings::default()
+    };
+    // Railway only ever runs an older commit: the merge never reaches production.
+    let w = world(deployed(snap, "dep-old", OLD), settings, Options::dev()).await;
+    w.github.add_pull(REPO, open_pr(&fp));
+    w.github
+        .after_pull_reads(REPO, 42, 0, |p| p.close(Some(MERGE.into())));
+    w.app.inngest.send(event).await;
+    w.app.inngest.run_until_idle().await.unwrap();
+    let out = only_verify_run(&w.app).output().cloned().unwrap();
+    assert_eq!(out["status"], "not_deployed", "{out:#}");
+    assert_eq!(out["verdict"], Value::Null);
+    assert!(w.github.comments()[0].body.contains("no deployment"));
+    assert!(
+        w.app
+            .inngest
+            .events()
+            .iter()
+            .all(|e| e["name"] != "autofix/incident.resolved")
+    );
+}
+
+#[tokio::test]
+async fn closed_unmerged_pr_is_labelled_rejected() {
+    let (event, fp) = pr_opened().await;
+    let snap = timeline(ServiceBuilder::new("api").repo(REPO).memory_flat(40.0));
+    let w = world(snap, pipeline::Settings::default(), Options::dev()).await;
+    w.github.add_pull(REPO, open_pr(&fp));
+    w.github.after_pull_reads(REPO, 42, 1, |p| p.close(None));
+    w.app.inngest.send(event).await;
+    w.app.inngest.run_until_idle().await.unwrap();
+    let out = only_verify_run(&w.app).output().cloned().unwrap();
+    assert_eq!(out["status"], "rejected", "{out:#}");
+    let pr = w.github.pull_state(REPO, 42).unwrap();
+    assert_eq!(pr.labels, [github::REJECTED_LABEL]);
+    let body = &w.github.comments()[0].body;
+    assert!(
+        body.contains("Remove the label") && body.contains(&fp),
+        "{body}"
+    );
+    assert_eq!(w.railway.request_count(), 0, "nothing to measure");
+}
+
+/// The longest run for its settings: a merge on the very last PR poll and the deployment on the
+/// very last deployment poll. Its step count is exactly what `VerifyPlan::worst_case_steps`
+/// predicts, the formula the unit test in `pipeline::settings` bounds under 1 000 for the
+/// largest settings (365 days, 30-day deployment wait, 1-second intervals: 902 steps). The plan
+/// is kept at 40 + 20 polls here so the test stays fast; every sleep is within 7 days.
+#[tokio::test]
+async fn the_longest_verify_run_takes_exactly_the_planned_steps() {
+    let (event, fp) = pr_opened().await;
+    let snap = timeline(ServiceBuilder::new("api").repo(REPO).memory_flat(40.0));
+    let settings = pipeline::Settings {
+        verify_max_wait: Duration::from_secs(39 * 3600),
+        verify_poll_interval: Duration::from_secs(3600),
+        verify_deploy_timeout: Duration::from_secs(19 * 300),
+        verify_deploy_poll_interval: Duration::from_secs(300),
+        ..pipeline::Settings::default()
+    };
+    let plan = pipeline::VerifyPlan::from_settings(&settings);
+    assert_eq!((plan.pr_polls, plan.deploy_polls), (40, 20));
+    let options = Options {
+        max_calls: 1_000,
+        max_total_calls: 2_000,
+        ..Options::dev()
+    };
+    let w = world(deployed(snap.clone(), "dep-old", OLD), settings, options).await;
+    w.github.add_pull(REPO, open_pr(&fp));
+    let last_pr_poll = plan.pr_polls as usize - 1;
+    w.github
+        .after_pull_reads(REPO, 42, last_pr_poll, |p| p.close(Some(MERGE.into())));
+    w.railway.set_snapshots_after(
+        u64::from(plan.deploy_polls) - 1,
+        vec![deployed(snap, "dep-fix", MERGE)],
+    );
+    w.app.inngest.send(event).await;
+    w.app.inngest.run_until_idle().await.unwrap();
+    let run = only_verify_run(&w.app);
+    let out = run.output().unwrap_or_else(|| panic!("{:?}", run.status));
+    assert_eq!(out["status"], "verified", "{out:#}");
+    assert_eq!(
+        run.steps.len() as u32,
+        plan.worst_case_steps(),
+        "the plan counts every step"
+    );
+    let week = Duration::from_secs(7 * 86_400);
+    assert!(
+        run.sleeps
+            .iter()
+            .all(|s| s.duration.is_some_and(|d| d <= week)),
+        "{:?}",
+        run.sleeps.iter().map(|s| &s.until).collect::<Vec<_>>()
+    );
+    // The largest settings, by the same formula.
+    let day = Duration::from_secs(86_400);
+    let largest = pipeline::VerifyPlan::from_settings(&pipeline::Settings {
+        verify_max_wait: day * 365,
+        verify_poll_interval: Duration::from_secs(1),
+        verify_deploy_timeout: day * 30,
+        verify_deploy_poll_interval: Duration::from_secs(1),
+        ..pipeline::Settings::default()
+    });
+    assert_eq!(largest.worst_case_steps(), 902);
+    assert!(largest.pr_interval <= week && largest.deploy_interval <= week);
+}
