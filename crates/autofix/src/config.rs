@@ -1029,10 +1029,12 @@ mod tests {
         assert!(parse_duration("").is_err());
     }
 
-
     #[test]
     fn loop_settings_are_validated_naming_the_variable() {
-        assert!(options(&[], &[]).unwrap().validate_loop().is_ok(), "defaults are valid");
+        assert!(
+            options(&[], &[]).unwrap().validate_loop().is_ok(),
+            "defaults are valid"
+        );
         for (args, variable) in [
             (&["--verify-max-days", "400"][..], "AUTOFIX_VERIFY_MAX_DAYS"),
             (&["--verify-max-days", "0"][..], "AUTOFIX_VERIFY_MAX_DAYS"),
