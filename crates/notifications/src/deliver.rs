@@ -34,10 +34,14 @@ fn detail(body: &str) -> String {
     }
 }
 
-impl DeliveryError {
+impl client_error::ClientError for DeliveryError {
+    fn error_name(&self) -> &'static str {
+        "DeliveryError"
+    }
+
     /// Rate limits, 5xx, 408 and transport failures are worth retrying; other 4xx are not (a
     /// deleted Slack webhook answers 404 `no_service` forever).
-    pub fn is_retriable(&self) -> bool {
+    fn is_retriable(&self) -> bool {
         match self {
             Self::RateLimited { .. } | Self::Transport { .. } => true,
             Self::Status { status, .. } => *status >= 500 || *status == 408,
@@ -45,7 +49,7 @@ impl DeliveryError {
     }
 
     /// The delay the sink asked for.
-    pub fn retry_after(&self) -> Option<Duration> {
+    fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after, .. } => *retry_after,
             _ => None,
@@ -118,8 +122,8 @@ pub async fn deliver(
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110), relative to `now`.
 pub fn parse_retry_after(value: &str, now: i64) -> Option<Duration> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if let Some(d) = client_error::parse_retry_after(v) {
+        return Some(d);
     }
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"

@@ -277,6 +277,7 @@ mod http {
     use super::*;
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
+    use client_error::ClientError;
     use std::time::Duration;
 
     async fn serve(router: axum::Router) -> String {

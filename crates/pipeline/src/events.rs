@@ -16,6 +16,14 @@ pub const CONTEXT_REQUESTED: &str = "autofix/service.context.requested";
 pub const FIX_REQUESTED: &str = "autofix/fix.requested";
 /// Sent by a person to approve a fix when approval is required.
 pub const FIX_APPROVED: &str = "autofix/fix.approved";
+/// One transition to deliver to the configured sinks; its event id is the dedup key.
+pub const NOTIFY_REQUESTED: &str = "autofix/notify.requested";
+/// Sent by `verify-fix` when a merged fix made the incident go away.
+pub const INCIDENT_RESOLVED: &str = "autofix/incident.resolved";
+/// Sent by `verify-fix` when a merged fix did not make the incident go away.
+pub const FIX_INEFFECTIVE: &str = "autofix/fix.ineffective";
+/// Emitted by Inngest when any run ends, with its output (`result`) or `error` and its trigger.
+pub const FUNCTION_FINISHED: &str = "inngest/function.finished";
 
 /// Data of `autofix/health.check.requested`, and of the cron event
 /// (`inngest/scheduled.timer`, whose data carries `cron` and other fields Inngest adds, such as

@@ -15,6 +15,7 @@ mod context;
 pub mod events;
 mod fix;
 mod monitor;
+pub mod notify;
 pub mod settings;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub use settings::Settings;
 pub const MONITOR_FN: &str = "monitor-project-health";
 pub const CONTEXT_FN: &str = "pull-service-context";
 pub const FIX_FN: &str = "generate-fix";
+pub const NOTIFY_ROUTER_FN: &str = "notify-on-transition";
+pub const NOTIFY_FN: &str = "notify";
 
 /// Most agent polls one `generate-fix` run may make: each is two steps (sleep + poll), and
 /// Inngest runs are limited to 1 000 steps.
@@ -58,13 +61,19 @@ pub fn system_now() -> i64 {
         .unwrap_or_default()
 }
 
-/// The three functions, ready to be served or run inline.
+/// The three functions, plus the two notification functions when a sink is configured, ready to
+/// be served or run inline.
 pub fn functions(deps: Arc<Deps>) -> Result<Vec<inngest::ServableFunction>, inngest::ConfigError> {
-    Ok(vec![
+    let mut fns = vec![
         monitor::function(deps.clone())?,
         context::function(deps.clone()),
-        fix::function(deps),
-    ])
+        fix::function(deps.clone()),
+    ];
+    if !deps.settings.notify.is_empty() {
+        fns.push(notify::router_function(deps.clone()));
+        fns.push(notify::delivery_function(deps));
+    }
+    Ok(fns)
 }
 
 /// The one way a client error becomes an Inngest step error: the peer's `Retry-After` wins,

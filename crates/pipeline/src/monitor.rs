@@ -31,6 +31,9 @@ pub struct MonitorReport {
     /// Every finding, observations included.
     pub findings: Vec<Finding>,
     pub fingerprints: Vec<String>,
+    /// The signal of each incident over the window (series, threshold, deployments).
+    #[serde(default)]
+    pub charts: Vec<charts::Chart>,
     /// Ids of the `autofix/service.context.requested` event, when one was sent.
     pub context_event_ids: Vec<String>,
 }
@@ -95,6 +98,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
     let architecture_markdown = detect::architecture_summary_markdown(&arch, Some(&resources));
     let findings_markdown = detect::findings_markdown(&report, &arch);
     let incidents: Vec<Finding> = report.incidents().cloned().collect();
+    let charts = charts::for_findings(&incidents, &arch, &resources, &http);
     let mut fingerprints: Vec<String> = incidents.iter().map(|f| f.fingerprint.clone()).collect();
     fingerprints.sort();
     fingerprints.dedup();
@@ -135,6 +139,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
         findings_markdown,
         findings: report.findings,
         fingerprints,
+        charts,
         context_event_ids,
     })
 }

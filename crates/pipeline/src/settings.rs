@@ -33,6 +33,12 @@ pub struct Settings {
     pub retries: u32,
     /// Budget for the context carried in one `autofix/fix.requested` event.
     pub max_event_bytes: usize,
+    /// Where notifications go; empty = no notification functions are registered.
+    pub notify: notifications::Sinks,
+    /// Retries of each delivery step (and of the transition router).
+    pub notify_retries: u32,
+    /// Link to an Inngest run in messages, `{run_id}` replaced; `None` = no link.
+    pub run_url_template: Option<String>,
 }
 
 impl Default for Settings {
@@ -54,6 +60,9 @@ impl Default for Settings {
             fix_rate_limit_period: "4h".into(),
             retries: 3,
             max_event_bytes: 192 * 1024,
+            notify: notifications::Sinks::default(),
+            notify_retries: 4,
+            run_url_template: None,
         }
     }
 }
