@@ -29,6 +29,9 @@ enum Command {
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write a self-contained HTML report (inline SVG charts, no external assets) here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
     },
     /// Send an event to the configured Inngest (dev server or Cloud).
     Send {
@@ -60,7 +63,9 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve::run(cli.options, serve::ServeArgs::default()).await,
             Some(Command::Serve(args)) => serve::run(cli.options, args).await,
-            Some(Command::Check { json }) => check::run(cli.options, json).await,
+            Some(Command::Check { json, html }) => {
+                check::run(cli.options, json, html.as_deref()).await
+            }
             Some(Command::Send { event, data }) => send(cli.options, &event, &data).await,
         }
     });
