@@ -298,7 +298,7 @@ async fn fix_chain(action: &str, agent_text: &str, pr: bool) -> (FakeSinks, App,
             FakePull::open(
                 42,
                 &format!("autofix/{fp}"),
-                Some(&github::fingerprint_marker(&fp)),
+                Some(&fix_plan::naming::marker(&fp)),
             ),
             1,
         );

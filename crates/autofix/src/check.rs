@@ -255,7 +255,16 @@ fn print_sparklines(charts: &[charts::Chart]) {
 fn html_report(r: &CheckReport, d: &deps::Describe) -> String {
     let window = |ts: i64| {
         time::OffsetDateTime::from_unix_timestamp(ts)
-            .map(|t| format!("{:04}-{:02}-{:02} {:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute()))
+            .map(|t| {
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute()
+                )
+            })
             .unwrap_or_default()
     };
     let findings = r
@@ -287,10 +296,16 @@ fn html_report(r: &CheckReport, d: &deps::Describe) -> String {
             body.push_str(&format!(
                 "\n\noutcome: {:?}{}",
                 f.status,
-                f.reason.as_deref().map(|x| format!(" — {x}")).unwrap_or_default()
+                f.reason
+                    .as_deref()
+                    .map(|x| format!(" — {x}"))
+                    .unwrap_or_default()
             ));
             if let Some(t) = &f.task {
-                body.push_str(&format!("\n\nTask for the coding agent (branch {}):\n{}", t.branch, t.prompt_text));
+                body.push_str(&format!(
+                    "\n\nTask for the coding agent (branch {}):\n{}",
+                    t.branch, t.prompt_text
+                ));
             }
             html_report::Section {
                 heading: format!(

@@ -66,7 +66,10 @@ fn near(p: [u8; 3], c: [u8; 3]) -> bool {
 fn the_html_report_renders_with_its_charts() {
     let Some(browser) = chromium() else {
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty());
-        assert!(!ci, "chromium is not installed: .ci/run installs the Debian package");
+        assert!(
+            !ci,
+            "chromium is not installed: .ci/run installs the Debian package"
+        );
         eprintln!("skipped: chromium is not installed");
         return;
     };
@@ -86,17 +89,20 @@ fn the_html_report_renders_with_its_charts() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = std::fs::read_to_string(&html).expect("report written");
-    assert_eq!(text.matches("<svg").count(), 3, "one chart per demo incident");
+    assert_eq!(
+        text.matches("<svg").count(),
+        3,
+        "one chart per demo incident"
+    );
     for service in ["image-worker", "reports-api", "storefront-api"] {
         assert!(text.contains(service), "{service} in the report");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains('\x1b'), "piped output has no colour codes");
     assert!(
-        !stdout.contains('\x1b'),
-        "piped output has no colour codes"
-    );
-    assert!(
-        stdout.lines().any(|l| l.starts_with("reports-api") && l.contains('█')),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("reports-api") && l.contains('█')),
         "a sparkline per finding: {stdout}"
     );
 

@@ -54,12 +54,22 @@ pub fn render(r: &Report) -> String {
     // No network even if a string slipped through: the policy forbids every fetch.
     h.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    h.push_str(&format!("<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n", esc(&r.title)));
-    h.push_str(&format!("<h1>{}</h1>\n<p class=\"sub\">{}</p>\n", esc(&r.title), esc(&r.subtitle)));
+    h.push_str(&format!(
+        "<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(&r.title)
+    ));
+    h.push_str(&format!(
+        "<h1>{}</h1>\n<p class=\"sub\">{}</p>\n",
+        esc(&r.title),
+        esc(&r.subtitle)
+    ));
     if let Some(b) = &r.banner {
         h.push_str(&format!("<p class=\"banner\">{}</p>\n", esc(b)));
     }
-    h.push_str(&format!("<h2>Architecture</h2>\n<pre>{}</pre>\n", esc(r.architecture.trim_end())));
+    h.push_str(&format!(
+        "<h2>Architecture</h2>\n<pre>{}</pre>\n",
+        esc(r.architecture.trim_end())
+    ));
 
     h.push_str("<h2>Findings</h2>\n");
     if r.findings.is_empty() {
