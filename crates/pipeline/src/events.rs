@@ -70,6 +70,9 @@ pub struct ContextRequested {
     pub findings: Vec<Finding>,
     /// Distinct incident fingerprints, sorted.
     pub fingerprints: Vec<String>,
+    /// Each incident's signal over the window.
+    #[serde(default)]
+    pub charts: Vec<charts::Chart>,
     /// True when the data is the built-in demo project.
     #[serde(default)]
     pub demo: bool,
@@ -94,6 +97,9 @@ pub struct FixRequested {
     pub findings: Vec<Finding>,
     /// Evidence for this group's services and for the environment's databases.
     pub contexts: Vec<ServiceContext>,
+    /// Signals of this group's incidents, for the PR body.
+    #[serde(default)]
+    pub charts: Vec<charts::Chart>,
     #[serde(default)]
     pub demo: bool,
 }

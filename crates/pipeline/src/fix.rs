@@ -412,6 +412,7 @@ fn analysis_input(req: &FixRequested) -> AnalysisInput {
                 repo: s.repo.clone(),
             })
             .collect(),
+        charts: req.charts.clone(),
     }
 }
 

@@ -113,6 +113,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
             services: affected_services(&arch, &incidents),
             findings: incidents.clone(),
             fingerprints: fingerprints.clone(),
+            charts: charts.clone(),
             demo: deps.demo,
         };
         let event = Event::new(CONTEXT_REQUESTED, &payload)?;
