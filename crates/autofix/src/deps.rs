@@ -140,6 +140,12 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
         ..pipeline::Settings::default()
     };
     settings.prompt_budget.max_prompt_tokens = options.prompt_token_budget;
+    // Validated for every command; `check` runs in-process and never notifies.
+    let sinks = options.notification_sinks()?;
+    if !for_check {
+        settings.notify = sinks;
+        settings.run_url_template = options.run_url_template(&options.inngest_config()?);
+    }
 
     let deps = pipeline::Deps {
         railway,
