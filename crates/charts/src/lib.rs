@@ -16,7 +16,7 @@ mod svg;
 pub use incident::{for_finding, for_findings};
 pub use mermaid::{MAX_MERMAID_POINTS, mermaid, mermaid_block};
 pub use spark::{sparkline, sparkline_ansi};
-pub use svg::svg;
+pub use svg::{esc as escape_html, svg};
 
 /// One sample of the charted signal.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

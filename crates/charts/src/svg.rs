@@ -94,8 +94,8 @@ pub fn svg(chart: &Chart, width: u32, height: u32) -> String {
     s
 }
 
-/// Escapes text for XML/HTML content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
+/// Escapes text for XML/HTML content and attribute values (control characters dropped).
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -121,20 +121,6 @@ impl Sinks {
     pub fn get(&self, kind: SinkKind) -> Option<&Sink> {
         self.sinks.iter().find(|s| s.kind == kind)
     }
-
-    /// Every configured secret string (URLs and the signing secret), for the redactor.
-    pub fn secret_strings(lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
-        [
-            "AUTOFIX_SLACK_WEBHOOK_URL",
-            "AUTOFIX_DISCORD_WEBHOOK_URL",
-            "AUTOFIX_TEAMS_WEBHOOK_URL",
-            "AUTOFIX_WEBHOOK_URL",
-            "AUTOFIX_WEBHOOK_SECRET",
-        ]
-        .into_iter()
-        .filter_map(|k| lookup(k).filter(|v| !v.trim().is_empty()))
-        .collect()
-    }
 }
 
 fn parse_url(variable: &'static str, raw: &str) -> Result<url::Url, SinkConfigError> {
