@@ -2,6 +2,7 @@
 # Runs every test of the workspace. Installs (idempotently) what the cross-check tests need:
 #   - the official Inngest TypeScript SDK for the reference app (tests/inngest-ts-ref, pinned by its lockfile)
 #   - the real OpenCode binary from npm (opencode-linux-x64, pinned)
+#   - the official mermaid parser and standardwebhooks verifier (tests/node-checks, pinned by its lockfile)
 # Usage: bash tests/run.sh [extra cargo test args]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +18,11 @@ fi
 if [ ! -d tests/inngest-ts-ref/node_modules/inngest ]; then
   echo "==> installing the official Inngest TypeScript SDK (tests/inngest-ts-ref)"
   npm ci --prefix tests/inngest-ts-ref --no-audit --no-fund --loglevel=error
+fi
+
+if [ ! -d tests/node-checks/node_modules/mermaid ] || [ ! -d tests/node-checks/node_modules/standardwebhooks ]; then
+  echo "==> installing mermaid and standardwebhooks (tests/node-checks)"
+  npm ci --prefix tests/node-checks --no-audit --no-fund --loglevel=error
 fi
 
 opencode_bin="$root/.opencode-bin/node_modules/opencode-linux-x64/bin/opencode"

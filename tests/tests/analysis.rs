@@ -136,6 +136,7 @@ fn leak_incident() -> AnalysisInput {
             ServiceRef { id: "svc-api".into(), name: "api".into(), repo: Some("acme/api".into()) },
             ServiceRef { id: "svc-pg".into(), name: "postgres".into(), repo: None },
         ],
+        charts: Vec::new(),
     }
 }
 
@@ -649,6 +650,7 @@ fn demo_project_rule_based_plan_and_prompt_size() {
                 repo: s.source.repo.clone(),
             })
             .collect(),
+        charts: Vec::new(),
     };
 
     let budget = PromptBudget::default();

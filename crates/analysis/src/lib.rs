@@ -49,6 +49,9 @@ pub struct AnalysisInput {
     /// A few lines describing the project's services, databases and volumes.
     pub architecture_summary: String,
     pub services: Vec<ServiceRef>,
+    /// Each incident's signal over the window, for the PR body (not sent to the model).
+    #[serde(default)]
+    pub charts: Vec<charts::Chart>,
 }
 
 impl AnalysisInput {

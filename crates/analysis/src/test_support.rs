@@ -126,5 +126,6 @@ pub fn leak_input() -> AnalysisInput {
                 repo: None,
             },
         ],
+        charts: Vec::new(),
     }
 }

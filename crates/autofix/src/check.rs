@@ -20,6 +20,8 @@ pub struct CheckReport {
     pub fingerprints: Vec<String>,
     /// Services left out of the cycle (AUTOFIX_IGNORE_SERVICES, the worker, OpenCode).
     pub ignored_services: Vec<pipeline::IgnoredService>,
+    /// Each incident's signal over the window (points, threshold, deployments).
+    pub charts: Vec<charts::Chart>,
     pub architecture_markdown: String,
     pub findings_markdown: String,
     pub contexts: Vec<evidence::ServiceContext>,
@@ -28,7 +30,11 @@ pub struct CheckReport {
     pub errors: Vec<String>,
 }
 
-pub async fn run(options: Options, json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    options: Options,
+    json: bool,
+    html: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let built = deps::build(&options, true).await?;
     let functions = pipeline::functions(built.deps.clone()).context("AUTOFIX_CRON")?;
     let runner = inngest::InlineRunner::new(functions);
@@ -77,12 +83,17 @@ pub async fn run(options: Options, json: bool) -> anyhow::Result<()> {
         findings: monitor.findings,
         fingerprints: monitor.fingerprints,
         ignored_services: monitor.ignored_services,
+        charts: monitor.charts,
         architecture_markdown: monitor.architecture_markdown,
         findings_markdown: monitor.findings_markdown,
         contexts,
         fixes,
         errors,
     };
+    if let Some(path) = html {
+        write_atomically(path, &html_report(&report, &built.describe))
+            .with_context(|| format!("--html {}", path.display()))?;
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -116,6 +127,7 @@ fn print_text(r: &CheckReport, d: &deps::Describe) {
     println!("## Architecture\n{}", r.architecture_markdown.trim_end());
     println!();
     println!("## Findings\n{}", r.findings_markdown.trim_end());
+    print_sparklines(&r.charts);
     if r.healthy {
         println!("\nAll services healthy: no incident, nothing to fix.");
         return;
@@ -222,4 +234,132 @@ fn one_line(text: &str, max: usize) -> String {
     } else {
         format!("{}…", flat.chars().take(max).collect::<String>())
     }
+}
+
+/// One sparkline per incident: coloured on a terminal, plain characters when piped (or with
+/// `NO_COLOR`), so a redirected report stays clean text.
+fn print_sparklines(charts: &[charts::Chart]) {
+    use std::io::IsTerminal;
+    if charts.is_empty() {
+        return;
+    }
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    println!();
+    for c in charts {
+        let values = c.values();
+        let line = if colour {
+            charts::sparkline_ansi(&values, c.threshold, 48)
+        } else {
+            charts::sparkline(&values, c.threshold, 48)
+        };
+        let peak = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let threshold = c
+            .threshold
+            .map(|t| format!(", threshold {t} {}", c.unit))
+            .unwrap_or_default();
+        println!(
+            "{:<24} {line}  {} (peak {peak:.1} {}{threshold})",
+            c.service, c.signal, c.unit
+        );
+    }
+}
+
+fn html_report(r: &CheckReport, d: &deps::Describe) -> String {
+    let window = |ts: i64| {
+        time::OffsetDateTime::from_unix_timestamp(ts)
+            .map(|t| {
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute()
+                )
+            })
+            .unwrap_or_default()
+    };
+    let findings = r
+        .findings
+        .iter()
+        .map(|f| html_report::FindingRow {
+            severity: format!("{:?}", f.severity).to_lowercase(),
+            service: f.service.clone(),
+            kind: f.kind.as_str().into(),
+            value: format!("{} {}", f.value, f.unit),
+            threshold: format!("{} {}", f.threshold, f.unit),
+            evidence: f.evidence.clone(),
+            fingerprint: f.fingerprint.clone(),
+        })
+        .collect();
+    let evidence = r
+        .contexts
+        .iter()
+        .map(|c| html_report::Section {
+            heading: c.service.clone(),
+            body: serde_json::to_string_pretty(c).unwrap_or_default(),
+        })
+        .collect();
+    let fix_plan = r
+        .fixes
+        .iter()
+        .map(|f| {
+            let mut body = f.analysis_markdown.trim_end().to_owned();
+            body.push_str(&format!(
+                "\n\noutcome: {:?}{}",
+                f.status,
+                f.reason
+                    .as_deref()
+                    .map(|x| format!(" — {x}"))
+                    .unwrap_or_default()
+            ));
+            if let Some(t) = &f.task {
+                body.push_str(&format!(
+                    "\n\nTask for the coding agent (branch {}):\n{}",
+                    t.branch, t.prompt_text
+                ));
+            }
+            html_report::Section {
+                heading: format!(
+                    "{} — fingerprint {}",
+                    f.repo.as_deref().unwrap_or("(no repository)"),
+                    f.fingerprint
+                ),
+                body,
+            }
+        })
+        .collect();
+    html_report::render(&html_report::Report {
+        title: format!("Autofix check: {} / {}", r.project, r.environment),
+        subtitle: format!(
+            "window {} – {} UTC · analysis: {} · agent: {}",
+            window(r.window.start),
+            window(r.window.end),
+            d.llm,
+            d.agent
+        ),
+        banner: r
+            .demo
+            .then(|| "DEMO PROJECT — built-in data, not your Railway account".to_owned()),
+        architecture: r.architecture_markdown.clone(),
+        findings,
+        charts: r.charts.clone(),
+        evidence,
+        fix_plan,
+    })
+}
+
+/// Writes to a sibling temporary file, then renames: a reader never sees half a report, and a
+/// failed write leaves any previous report in place.
+fn write_atomically(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report.html".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }

@@ -35,6 +35,9 @@ pub enum Action {
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write a self-contained HTML report (inline SVG charts, no external assets) here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
     },
     /// Check every configured peer with one cheap call each (Railway, Inngest, the LLM, OpenCode,
     /// GitHub) and say what to do about each failure. Exits non-zero when a check fails.

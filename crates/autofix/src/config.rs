@@ -224,6 +224,26 @@ pub struct Options {
     /// `text` (coloured only on a terminal) or `json` (one object per line).
     #[arg(long, env = "AUTOFIX_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    // ---- Notifications (every URL embeds its credential: all are secrets) -------------------
+    /// Slack incoming webhook URL: a Block Kit message per state change.
+    #[arg(long, env = "AUTOFIX_SLACK_WEBHOOK_URL", hide_env_values = true)]
+    pub slack_webhook_url: Option<String>,
+    /// Discord channel webhook URL.
+    #[arg(long, env = "AUTOFIX_DISCORD_WEBHOOK_URL", hide_env_values = true)]
+    pub discord_webhook_url: Option<String>,
+    /// Microsoft Teams Workflows webhook URL (Adaptive Card).
+    #[arg(long, env = "AUTOFIX_TEAMS_WEBHOOK_URL", hide_env_values = true)]
+    pub teams_webhook_url: Option<String>,
+    /// Generic JSON webhook, signed per Standard Webhooks (needs AUTOFIX_WEBHOOK_SECRET).
+    #[arg(long, env = "AUTOFIX_WEBHOOK_URL", hide_env_values = true)]
+    pub webhook_url: Option<String>,
+    /// `whsec_<base64>` secret signing the generic webhook.
+    #[arg(long, env = "AUTOFIX_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Link to an Inngest run in messages, `{run_id}` replaced (dev default: the dev server UI).
+    #[arg(long, env = "AUTOFIX_INNGEST_RUN_URL")]
+    pub inngest_run_url: Option<String>,
 }
 
 /// The one boolean grammar of every flag and variable (`1/0`, `true/false`, `yes/no`, `on/off`).
@@ -642,6 +662,63 @@ impl Options {
                 llm::ConfigError::MissingKey { provider_var, .. } => provider_var,
             };
             err(variable, e.to_string())
+        })
+    }
+
+    /// The five notification variables, validated (each optional, several at once).
+    pub fn notification_sinks(&self) -> Result<notifications::Sinks, ConfigError> {
+        notifications::Sinks::from_lookup(|key| self.notification_var(key)).map_err(|e| {
+            // The sink error names its variable first; keep it as the variable of this error.
+            let text = e.to_string();
+            let variable = text
+                .split([' ', ':'])
+                .next()
+                .unwrap_or("notifications")
+                .to_owned();
+            err(variable, text)
+        })
+    }
+
+    fn notification_var(&self, key: &str) -> Option<String> {
+        match key {
+            "AUTOFIX_SLACK_WEBHOOK_URL" => self.slack_webhook_url.clone(),
+            "AUTOFIX_DISCORD_WEBHOOK_URL" => self.discord_webhook_url.clone(),
+            "AUTOFIX_TEAMS_WEBHOOK_URL" => self.teams_webhook_url.clone(),
+            "AUTOFIX_WEBHOOK_URL" => self.webhook_url.clone(),
+            "AUTOFIX_WEBHOOK_SECRET" => self.webhook_secret.clone(),
+            _ => None,
+        }
+    }
+
+    /// Every notification secret as configured, for the redactor.
+    pub fn notification_secrets(&self) -> Vec<(&'static str, String)> {
+        [
+            "AUTOFIX_SLACK_WEBHOOK_URL",
+            "AUTOFIX_DISCORD_WEBHOOK_URL",
+            "AUTOFIX_TEAMS_WEBHOOK_URL",
+            "AUTOFIX_WEBHOOK_URL",
+            "AUTOFIX_WEBHOOK_SECRET",
+        ]
+        .into_iter()
+        .filter_map(|k| {
+            self.notification_var(k)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (k, v))
+        })
+        .collect()
+    }
+
+    /// The run link template: the flag, else the dev server's UI in dev mode, else none (Cloud's
+    /// run pages need the environment's slug, which the worker does not know).
+    pub fn run_url_template(&self, inngest: &inngest::Config) -> Option<String> {
+        if let Some(t) = self.inngest_run_url.as_deref().filter(|t| !t.is_empty()) {
+            return Some(t.to_owned());
+        }
+        matches!(inngest.mode, inngest::Mode::Dev).then(|| {
+            format!(
+                "{}/run?runID={{run_id}}",
+                inngest.api_base_url.as_str().trim_end_matches('/')
+            )
         })
     }
 

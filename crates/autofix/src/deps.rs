@@ -125,7 +125,7 @@ pub async fn railway_source(options: &Options) -> anyhow::Result<(railway::Sourc
 
 /// `for_check` forces the dry-run agent: `check` must never open a pull request.
 pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> {
-    let settings = options.pipeline_settings()?;
+    let mut settings = options.pipeline_settings()?;
     // Before any client exists, so nothing they say can carry a secret past the redactor.
     crate::secrets::register(options);
     let http = http_client()?;
@@ -165,6 +165,12 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
         evidence::UpstreamChecker::new(http.clone(), table, github.clone(), options.status_timeout);
 
     let (opencode, agent_desc) = agent(options, for_check, demo, &http);
+    // Validated for every command; `check` runs in-process and never notifies.
+    let sinks = options.notification_sinks()?;
+    if !for_check {
+        settings.notify = sinks;
+        settings.run_url_template = options.run_url_template(&options.inngest_config()?);
+    }
 
     let settings_services = settings.services.clone();
     let deps = pipeline::Deps {

@@ -26,7 +26,9 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve::run(cli.options, serve::ServeArgs::default()).await,
             Some(Action::Serve(args)) => serve::run(cli.options, args).await,
-            Some(Action::Check { json }) => check::run(cli.options, json).await,
+            Some(Action::Check { json, html }) => {
+                check::run(cli.options, json, html.as_deref()).await
+            }
             Some(Action::Doctor { json }) => doctor::run(cli.options, json).await,
             Some(Action::Send { event, data }) => send(cli.options, &event, &data).await,
         }

@@ -82,6 +82,12 @@ pub fn collect(options: &Options) -> redact::Secrets {
             s.add_url(label, url);
         }
     }
+    for (label, value) in options.notification_secrets() {
+        s.add(label, &value);
+        if let Some(key) = value.trim().strip_prefix("whsec_") {
+            s.add(label, key);
+        }
+    }
     if let Some(inngest::DevFlag::Url(dev)) = &options.inngest_dev {
         s.add_url("INNGEST_DEV", dev.as_str());
     }
@@ -141,6 +147,12 @@ mod tests {
             "opencode-password-1",
             "--openai-base-url",
             "https://u:url-password-1@llm.example/v1?api-key=url-query-key-1",
+            "--slack-webhook-url",
+            "https://hooks.slack.com/services/T0/B0/slack-token-123456",
+            "--webhook-url",
+            "https://hooks.example.com/autofix",
+            "--webhook-secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         ]);
         let secrets = collect(&o);
         let r = redact::Redactor::new(&secrets);
@@ -157,6 +169,8 @@ mod tests {
             "opencode-password-1",
             "url-password-1",
             "url-query-key-1",
+            "https://hooks.slack.com/services/T0/B0/slack-token-123456",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         ] {
             let out = r.redact(&format!("[{value}]")).into_owned();
             assert_eq!(out, "[<redacted>]", "{value} not redacted");

@@ -87,6 +87,27 @@ fn configuration_errors_name_the_variable_and_never_echo_a_secret() {
             &[("AUTOFIX_LLM_PROVIDER", "anthropic")],
             "ANTHROPIC_API_KEY",
         ),
+        (
+            &[(
+                "AUTOFIX_SLACK_WEBHOOK_URL",
+                "hooks.slack.com/services/super-secret",
+            )],
+            "AUTOFIX_SLACK_WEBHOOK_URL is not a valid URL",
+        ),
+        (
+            &[(
+                "AUTOFIX_WEBHOOK_URL",
+                "https://example.com/hook?k=super-secret",
+            )],
+            "AUTOFIX_WEBHOOK_SECRET is not",
+        ),
+        (
+            &[
+                ("AUTOFIX_WEBHOOK_URL", "https://example.com/hook"),
+                ("AUTOFIX_WEBHOOK_SECRET", "whsec_super-secret"),
+            ],
+            "AUTOFIX_WEBHOOK_SECRET: the secret is not base64",
+        ),
     ];
     for (env, expected) in cases {
         let out = autofix(&["check"], env);

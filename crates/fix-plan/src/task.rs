@@ -131,6 +131,24 @@ fn pr_body(repo: &str, fingerprint: &str, analysis: &Analysis, input: &AnalysisI
         })
         .collect();
     bullet_list(&mut b, &findings);
+    let own_findings = input.findings_for_repo(repo);
+    let own: Vec<&str> = own_findings
+        .iter()
+        .map(|f| f.fingerprint.as_str())
+        .collect();
+    let charts: Vec<&charts::Chart> = input
+        .charts
+        .iter()
+        .filter(|c| own.contains(&c.fingerprint.as_str()))
+        .collect();
+    if !charts.is_empty() {
+        // GitHub renders these blocks as charts; the text stays readable where it does not.
+        b.push_str("\n### Signal over the window\n");
+        for c in charts {
+            b.push('\n');
+            b.push_str(&charts::mermaid_block(c));
+        }
+    }
     b.push('\n');
     b.push_str(&naming::marker(fingerprint));
     b.push('\n');

@@ -1020,11 +1020,11 @@ impl State {
         let now = now_ms();
         let (finished_data, resume) = match &status {
             RunStatus::Completed(out) => (
-                json!({"function_id": rec.fn_id, "run_id": rec.id.0, "result": out}),
+                json!({"function_id": rec.fn_id, "run_id": rec.id.0, "result": out, "event": rec.event}),
                 json!({"data": out}),
             ),
             RunStatus::Failed(err) => (
-                json!({"function_id": rec.fn_id, "run_id": rec.id.0, "error": err}),
+                json!({"function_id": rec.fn_id, "run_id": rec.id.0, "error": err, "event": rec.event}),
                 json!({"error": err}),
             ),
             _ => unreachable!("finish is only called with a final status"),

@@ -192,6 +192,16 @@ pub(crate) fn fix_requests(
                 concurrency_key: key,
                 fingerprint,
                 services: services.clone(),
+                charts: req
+                    .charts
+                    .iter()
+                    .filter(|c| {
+                        group_findings
+                            .iter()
+                            .any(|f| f.fingerprint == c.fingerprint)
+                    })
+                    .cloned()
+                    .collect(),
                 findings: group_findings,
                 contexts: group_contexts(contexts, &services, &req.services),
                 demo: req.demo,
@@ -361,6 +371,7 @@ mod tests {
             services,
             findings,
             fingerprints: Vec::new(),
+            charts: Vec::new(),
             demo: false,
         }
     }

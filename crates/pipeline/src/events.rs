@@ -32,6 +32,10 @@ pub mod webhook {
     /// A check suite finished on a commit: ends `generate-fix`'s wait for CI.
     pub const CHECK_SUITE_COMPLETED: &str = "github/check_suite.completed";
 }
+/// One transition to deliver to the configured sinks; its event id is the dedup key.
+pub const NOTIFY_REQUESTED: &str = "autofix/notify.requested";
+/// Emitted by Inngest when any run ends, with its output (`result`) or `error` and its trigger.
+pub const FUNCTION_FINISHED: &str = "inngest/function.finished";
 
 /// Data of `autofix/health.check.requested`, and of the cron event
 /// (`inngest/scheduled.timer`, whose data carries `cron` and other fields Inngest adds, such as
@@ -78,6 +82,9 @@ pub struct ContextRequested {
     pub findings: Vec<Finding>,
     /// Distinct incident fingerprints, sorted.
     pub fingerprints: Vec<String>,
+    /// Each incident's signal over the window.
+    #[serde(default)]
+    pub charts: Vec<charts::Chart>,
     /// True when the data is the built-in demo project.
     #[serde(default)]
     pub demo: bool,
@@ -102,6 +109,9 @@ pub struct FixRequested {
     pub findings: Vec<Finding>,
     /// Evidence for this group's services and for the environment's databases.
     pub contexts: Vec<ServiceContext>,
+    /// Signals of this group's incidents, for the PR body.
+    #[serde(default)]
+    pub charts: Vec<charts::Chart>,
     #[serde(default)]
     pub demo: bool,
 }

@@ -716,5 +716,6 @@ fn analysis_input(req: &FixRequested) -> AnalysisInput {
                 repo: s.repo.clone(),
             })
             .collect(),
+        charts: req.charts.clone(),
     }
 }

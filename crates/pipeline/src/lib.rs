@@ -18,6 +18,7 @@ pub mod events;
 mod fix;
 mod monitor;
 pub mod select;
+pub mod notify;
 pub mod settings;
 mod targets;
 mod verify;
@@ -37,6 +38,8 @@ pub const MONITOR_FN: &str = "monitor-project-health";
 pub const CONTEXT_FN: &str = "pull-service-context";
 pub const FIX_FN: &str = "generate-fix";
 pub const VERIFY_FN: &str = "verify-fix";
+pub const NOTIFY_ROUTER_FN: &str = "notify-on-transition";
+pub const NOTIFY_FN: &str = "notify";
 
 /// Most agent polls one `generate-fix` run may make: each is two steps (sleep + poll), and
 /// Inngest runs are limited to 1 000 steps.
@@ -67,14 +70,20 @@ pub fn system_now() -> i64 {
         .unwrap_or_default()
 }
 
-/// The three functions, ready to be served or run inline.
+/// The three functions, plus the two notification functions when a sink is configured, ready to
+/// be served or run inline.
 pub fn functions(deps: Arc<Deps>) -> Result<Vec<inngest::ServableFunction>, inngest::ConfigError> {
-    Ok(vec![
+    let mut fns = vec![
         monitor::function(deps.clone())?,
         context::function(deps.clone()),
         fix::function(deps.clone()),
-        verify::function(deps),
-    ])
+        verify::function(deps.clone()),
+    ];
+    if !deps.settings.notify.is_empty() {
+        fns.push(notify::router_function(deps.clone()));
+        fns.push(notify::delivery_function(deps));
+    }
+    Ok(fns)
 }
 
 /// The one way a client error becomes an Inngest step error: the peer's `Retry-After` wins,

@@ -31,6 +31,9 @@ pub struct MonitorReport {
     /// Every finding, observations included.
     pub findings: Vec<Finding>,
     pub fingerprints: Vec<String>,
+    /// The signal of each incident over the window (series, threshold, deployments).
+    #[serde(default)]
+    pub charts: Vec<charts::Chart>,
     /// Ids of the `autofix/service.context.requested` event, when one was sent.
     pub context_event_ids: Vec<String>,
     /// Services of the environment this cycle did not monitor, and why.
@@ -103,6 +106,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
     let architecture_markdown = detect::architecture_summary_markdown(&arch, Some(&resources));
     let findings_markdown = detect::findings_markdown(&report, &arch);
     let incidents: Vec<Finding> = report.incidents().cloned().collect();
+    let charts = charts::for_findings(&incidents, &arch, &resources, &http);
     let mut fingerprints: Vec<String> = incidents.iter().map(|f| f.fingerprint.clone()).collect();
     fingerprints.sort();
     fingerprints.dedup();
@@ -117,6 +121,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
             services: affected_services(&arch, &incidents),
             findings: incidents.clone(),
             fingerprints: fingerprints.clone(),
+            charts: charts.clone(),
             demo: deps.demo,
         };
         let event = Event::new(CONTEXT_REQUESTED, &payload)?;
@@ -143,6 +148,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
         findings_markdown,
         findings: report.findings,
         fingerprints,
+        charts,
         context_event_ids,
         ignored_services,
     })

@@ -152,6 +152,12 @@ fn polls(total: Duration, interval: Duration, max: u32) -> (u32, Duration) {
         Duration::from_secs_f64(total.as_secs_f64() / f64::from(max - 1)).min(MAX_SLEEP);
     let n = ((total.as_secs_f64() / stretched.as_secs_f64()).ceil() as u64 + 1).min(u64::from(max));
     (n as u32, stretched)
+    /// Where notifications go; empty = no notification functions are registered.
+    pub notify: notifications::Sinks,
+    /// Retries of each delivery step (and of the transition router).
+    pub notify_retries: u32,
+    /// Link to an Inngest run in messages, `{run_id}` replaced; `None` = no link.
+    pub run_url_template: Option<String>,
 }
 
 impl Default for Settings {
@@ -184,6 +190,9 @@ impl Default for Settings {
             verify_deploy_poll_interval: Duration::from_secs(300),
             verify_settle: Duration::from_secs(30 * 60),
             rejected_cooldown: Duration::from_secs(7 * 24 * 3600),
+            notify: notifications::Sinks::default(),
+            notify_retries: 4,
+            run_url_template: None,
         }
     }
 }
