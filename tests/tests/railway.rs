@@ -189,6 +189,7 @@ fn shop() -> ProjectSnapshot {
                 top_failing: Vec::new(),
                 slowest: Vec::new(),
                 source: HttpStatsSource::Metrics,
+                probes: Default::default(),
             },
         );
     }
@@ -263,6 +264,8 @@ fn shop() -> ProjectSnapshot {
             services: http,
         },
         logs,
+        deployments: Default::default(),
+        baselines: Default::default(),
     }
 }
 

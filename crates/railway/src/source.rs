@@ -195,6 +195,7 @@ fn slice_stats(s: &HttpStats, window: TimeWindow) -> HttpStats {
         top_failing: s.top_failing.clone(),
         slowest: s.slowest.clone(),
         source: s.source.clone(),
+        probes: s.probes.clone(),
     }
 }
 
@@ -314,6 +315,7 @@ mod tests {
             top_failing: Vec::new(),
             slowest: Vec::new(),
             source: HttpStatsSource::Metrics,
+            probes: Default::default(),
         };
         let report = HttpReport {
             window: full.window,
