@@ -344,9 +344,9 @@ fn evaluate_service(
                 }
                 let earlier = match current {
                     Some((since, dep)) if samples.len() >= t.min_samples => {
-                        let (old, _) = match res {
-                            Resource::Cpu => (&u.cpu, ()),
-                            Resource::Memory => (&u.memory_gb, ()),
+                        let old = match res {
+                            Resource::Cpu => &u.cpu,
+                            Resource::Memory => &u.memory_gb,
                         };
                         let old: Vec<Sample> =
                             old.iter().copied().filter(|s| s.ts < since).collect();
@@ -691,7 +691,7 @@ fn suspect_deployment(
                 | DeploymentStatus::NeedsApproval
         )
     });
-    deps.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    deps.sort_by_key(|d| std::cmp::Reverse(d.created_at));
     let max_gap = (t.suspect_deployment_minutes * 60.0) as i64;
     let idx = deps.iter().position(|d| d.created_at <= onset)?;
     let d = &deps[idx];
