@@ -30,6 +30,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run labelled scenario files (*.toml) through detection and print precision, recall and
+    /// exact match per kind and per scenario. Exits non-zero unless every scenario matches.
+    Eval {
+        /// Directory of scenario files, e.g. tests/scenarios.
+        dir: std::path::PathBuf,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Send an event to the configured Inngest (dev server or Cloud).
     Send {
         /// Event name, e.g. autofix/health.check.requested.
@@ -62,6 +71,7 @@ fn main() -> ExitCode {
             Some(Command::Serve(args)) => serve::run(cli.options, args).await,
             Some(Command::Check { json }) => check::run(cli.options, json).await,
             Some(Command::Send { event, data }) => send(cli.options, &event, &data).await,
+            Some(Command::Eval { dir, json }) => run_eval(&cli.options, &dir, json),
         }
     });
     match result {
@@ -114,6 +124,27 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// Uses the configured thresholds (`AUTOFIX_THRESHOLDS`), so a threshold change can be evaluated
+/// before it is deployed.
+fn run_eval(options: &Options, dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let thresholds = options.thresholds()?;
+    let scenarios = eval::load_dir(dir)?;
+    let result = eval::evaluate(&scenarios, &thresholds);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print!("{}", eval::full_markdown(&result));
+    }
+    if !result.all_exact() {
+        anyhow::bail!(
+            "{} of {} scenarios do not match their labels",
+            result.scenarios.len() - result.exact_matches,
+            result.scenarios.len()
+        );
+    }
+    Ok(())
 }
 
 async fn send(options: Options, name: &str, data: &str) -> anyhow::Result<()> {
