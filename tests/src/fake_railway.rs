@@ -720,7 +720,29 @@ fn environment_json(snap: &ProjectSnapshot) -> Value {
         "projectId": arch.project.id,
         "serviceInstances": connection(services),
         "volumeInstances": connection(volumes),
+        "deployments": connection(deployments_json(snap)),
     })
+}
+
+/// Every service's deployment history, newest first across the environment, as Railway lists it.
+fn deployments_json(snap: &ProjectSnapshot) -> Vec<Value> {
+    let mut all: Vec<(&String, &railway::model::DeploymentRecord)> = snap
+        .deployments
+        .iter()
+        .flat_map(|(service, ds)| ds.iter().map(move |d| (service, d)))
+        .collect();
+    all.sort_by_key(|(_, d)| std::cmp::Reverse(d.created_at));
+    all.into_iter()
+        .map(|(service, d)| {
+            json!({
+                "id": d.id,
+                "serviceId": service,
+                "status": serde_json::to_value(&d.status).unwrap_or(Value::Null),
+                "createdAt": railway::timefmt::rfc3339(d.created_at),
+                "meta": { "commitHash": d.commit_hash, "commitMessage": d.commit_message },
+            })
+        })
+        .collect()
 }
 
 fn metrics(inner: &Inner, args: &Map<String, Value>) -> Result<Value, String> {

@@ -34,6 +34,11 @@ fn finding(
         window: TimeWindow::last_minutes(1_800_000_000, 30),
         evidence: evidence.into(),
         fingerprint: detect::fingerprint(service_id, kind),
+        cleared_at: None,
+        onset: None,
+        sampled: None,
+        baseline: None,
+        suspect_deployment: None,
     }
 }
 

@@ -252,10 +252,18 @@ async fn a_cron_run_against_railway_reaches_pull_service_context_with_the_incide
         "event of {size} bytes"
     );
 
-    // Budget: architecture + metrics + HTTP stats for the monitor, architecture + logs for context.
+    // Budget: architecture + metrics + HTTP stats + deployment history for the monitor,
+    // architecture + logs for context.
     let ops = fake.operations();
     assert_eq!(fake.request_count(), ops.len() as u64);
-    assert!(fake.request_count() <= 5, "requests: {ops:?}");
+    assert!(fake.request_count() <= 6, "requests: {ops:?}");
+    assert_eq!(
+        ops.iter()
+            .filter(|o| o.as_str() == "EnvironmentDeployments")
+            .count(),
+        1,
+        "{ops:?}"
+    );
 }
 
 #[tokio::test]
@@ -318,7 +326,8 @@ async fn steps_and_requests_per_cycle_do_not_grow_with_the_number_of_services() 
             "resource usage and HTTP stats are read in parallel"
         );
         steps.push(run.steps.len());
-        let budget = 2 + services.div_ceil(20) as u64;
+        // Architecture, resource metrics, HTTP batches, and one deployment-history read.
+        let budget = 3 + services.div_ceil(20) as u64;
         assert!(
             fake.request_count() <= budget,
             "{} requests for S={services}",

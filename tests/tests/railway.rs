@@ -189,6 +189,7 @@ fn shop() -> ProjectSnapshot {
                 top_failing: Vec::new(),
                 slowest: Vec::new(),
                 source: HttpStatsSource::Metrics,
+                probes: Default::default(),
             },
         );
     }
@@ -263,6 +264,8 @@ fn shop() -> ProjectSnapshot {
             services: http,
         },
         logs,
+        deployments: Default::default(),
+        baselines: Default::default(),
     }
 }
 
@@ -896,4 +899,40 @@ async fn a_failing_deployment_does_not_sink_the_batch() {
         ["logs unavailable: Problem processing request"]
     );
     assert!(logs["api"].deploy.is_empty());
+}
+
+#[tokio::test]
+async fn deployment_history_is_one_request_for_every_service() {
+    let mut snap = shop();
+    let record =
+        |id: &str, at: i64, commit: &str, message: &str| railway::model::DeploymentRecord {
+            id: id.into(),
+            status: DeploymentStatus::Success,
+            created_at: at,
+            commit_hash: Some(commit.into()),
+            commit_message: Some(message.into()),
+        };
+    snap.deployments = std::collections::BTreeMap::from([
+        (
+            "api".to_owned(),
+            vec![
+                record("dep-api", END - 600, "bbb222", "Add response cache"),
+                record("dep-api-0", END - 90_000, "aaa111", "Previous release"),
+            ],
+        ),
+        (
+            "web".to_owned(),
+            vec![record("dep-web", END - 86_400, "ccc333", "Landing page")],
+        ),
+    ]);
+    let (fake, client) = start(vec![snap]).await;
+    let history = client.deployments().await.unwrap();
+    assert_eq!(fake.request_count(), 1);
+    assert_eq!(history.len(), 2);
+    let api = &history["api"];
+    assert_eq!(api[0].id, "dep-api");
+    assert_eq!(api[0].created_at, END - 600);
+    assert_eq!(api[0].commit_hash.as_deref(), Some("bbb222"));
+    assert_eq!(api[0].commit_message.as_deref(), Some("Add response cache"));
+    assert_eq!(api[1].commit_hash.as_deref(), Some("aaa111"));
 }

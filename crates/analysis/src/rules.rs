@@ -312,6 +312,17 @@ fn verdict(f: &Finding, ctx: Option<&ServiceContext>, all: &[ServiceContext]) ->
                 debugging: vec![format!("Group the 4xx of {svc} by route and client.")],
             }
         }
+        // Never an incident, so no analysis is asked for it; kept total for observations.
+        FindingKind::Scanners => Verdict {
+            cause: format!("{svc} is probed by scanners ({}).", f.evidence),
+            evidence,
+            action: Action::Investigate,
+            confidence: 0.2,
+            recommendation: format!(
+                "Nothing to fix in {svc}'s code; rate-limit or block the probing clients at the edge if they cost capacity."
+            ),
+            debugging: vec![format!("Group the probes of {svc} by client address.")],
+        },
         FindingKind::Deployment => {
             let code_errors = matching_patterns(ctx, CODE_ERROR_HINTS, true);
             if code_errors.is_empty() {

@@ -30,6 +30,11 @@ pub fn finding(
         },
         evidence: evidence.into(),
         fingerprint: detect::fingerprint(service_id, kind),
+        cleared_at: None,
+        onset: None,
+        sampled: None,
+        baseline: None,
+        suspect_deployment: None,
     }
 }
 

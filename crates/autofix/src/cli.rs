@@ -46,6 +46,15 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// Run labelled scenario files (*.toml) through detection and print precision, recall and
+    /// exact match per kind and per scenario. Exits non-zero unless every scenario matches.
+    Eval {
+        /// Directory of scenario files, e.g. tests/scenarios.
+        dir: std::path::PathBuf,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Send an event to the configured Inngest (dev server or Cloud).
     Send {
         /// Event name, e.g. autofix/health.check.requested.

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             }
             Some(Action::Doctor { json }) => doctor::run(cli.options, json).await,
             Some(Action::Send { event, data }) => send(cli.options, &event, &data).await,
+            Some(Action::Eval { dir, json }) => run_eval(&cli.options, &dir, json),
         }
     });
     match result {
@@ -75,6 +76,27 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// Uses the configured thresholds (`AUTOFIX_THRESHOLDS`), so a threshold change can be evaluated
+/// before it is deployed.
+fn run_eval(options: &Options, dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let thresholds = options.thresholds()?;
+    let scenarios = eval::load_dir(dir)?;
+    let result = eval::evaluate(&scenarios, &thresholds);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print!("{}", eval::full_markdown(&result));
+    }
+    if !result.all_exact() {
+        anyhow::bail!(
+            "{} of {} scenarios do not match their labels",
+            result.scenarios.len() - result.exact_matches,
+            result.scenarios.len()
+        );
+    }
+    Ok(())
 }
 
 async fn send(options: Options, name: &str, data: &str) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 mod logs;
 mod rng;
 pub mod scenario;
+pub mod scenario_file;
 
 use railway::model::ProjectSnapshot;
 pub use scenario::{ProjectBuilder, ServiceBuilder};

@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 
 use railway::model::{
-    Architecture, Deployment, DeploymentStatus, EndpointStat, EnvironmentRef, HttpBucket,
-    HttpLogLine, HttpReport, HttpStats, HttpStatsSource, LatencyPercentiles, LatencySample,
-    ProjectRef, ProjectSnapshot, ResourceReport, ResourceUsage, Sample, Service, ServiceLogs,
-    ServiceSource, StatusCounts, TimeWindow, Volume,
+    Architecture, Deployment, DeploymentRecord, DeploymentStatus, EndpointStat, EnvironmentRef,
+    HttpBucket, HttpLogLine, HttpReport, HttpStats, HttpStatsSource, LatencyPercentiles,
+    LatencySample, ProjectRef, ProjectSnapshot, ResourceReport, ResourceUsage, Sample, Service,
+    ServiceLogs, ServiceSource, StatusCounts, TimeWindow, Volume,
 };
 
 use crate::logs::{self, LogCtx};
@@ -98,6 +98,7 @@ impl ProjectBuilder {
         let mut resources = BTreeMap::new();
         let mut http = BTreeMap::new();
         let mut logs = BTreeMap::new();
+        let mut deployments = BTreeMap::new();
         for sb in &self.services {
             let sim = sb.simulate(self, window, rate, &slow_statements);
             if let Some(v) = sim.volume {
@@ -108,6 +109,7 @@ impl ProjectBuilder {
                 http.insert(sim.service.id.clone(), h);
             }
             logs.insert(sim.service.id.clone(), sim.logs);
+            deployments.insert(sim.service.id.clone(), sim.history);
             services.push(sim.service);
         }
         ProjectSnapshot {
@@ -133,7 +135,25 @@ impl ProjectBuilder {
                 services: http,
             },
             logs,
+            deployments,
+            baselines: BTreeMap::new(),
         }
+    }
+
+    /// Every request of the window that reached each service's latest deployment, as the
+    /// `httpLogs` fallback reads them (newest last), keyed by service id. Databases and workers
+    /// without traffic are absent.
+    pub fn http_log_rows(&self) -> BTreeMap<String, Vec<HttpLogLine>> {
+        let window = self.window();
+        let rate = sample_rate_seconds(self.window_minutes);
+        let mut out = BTreeMap::new();
+        for sb in &self.services {
+            let sim = sb.simulate(self, window, rate, &[]);
+            if sim.http.is_some() {
+                out.insert(sim.service.id.clone(), sim.all_requests);
+            }
+        }
+        out
     }
 }
 
@@ -171,6 +191,8 @@ pub(crate) struct Endpoint {
     rate_4xx: f64,
     status_4xx: u16,
     pub(crate) slow: bool,
+    /// Scanner traffic: every request asks for a probe path and is answered 404.
+    probe: bool,
 }
 
 impl Endpoint {
@@ -184,6 +206,7 @@ impl Endpoint {
             rate_4xx: 0.0,
             status_4xx: 404,
             slow: false,
+            probe: false,
         }
     }
 
@@ -235,8 +258,17 @@ pub struct ServiceBuilder {
     traffic: Traffic,
     pub(crate) endpoints: Vec<Endpoint>,
     custom_endpoints: bool,
-    error_burst: Option<(i64, f64)>,
+    /// `(from, to, rate)`: between `from` and `to` minutes before the end, `rate` of requests fail.
+    error_burst: Option<(i64, i64, f64)>,
     pub(crate) crashed: bool,
+    failed: bool,
+    /// Minutes before the end of the window at which the latest deployment went live.
+    redeployed: Option<i64>,
+    commit_message: Option<String>,
+    /// `(minutes before the end, factor)`: from then on every request takes `factor` times longer.
+    slowdown: Option<(i64, f64)>,
+    /// `(minutes before the end)`: CPU returns to idle from then on.
+    cpu_until: Option<i64>,
     extra_logs: Vec<(String, String)>,
     region: String,
 }
@@ -259,6 +291,11 @@ impl ServiceBuilder {
             custom_endpoints: false,
             error_burst: None,
             crashed: false,
+            failed: false,
+            redeployed: None,
+            commit_message: None,
+            slowdown: None,
+            cpu_until: None,
             extra_logs: Vec::new(),
             region: "us-west2".to_owned(),
         }
@@ -300,6 +337,8 @@ impl ServiceBuilder {
         self.memory = Memory::Flat(35.0);
         self.error_burst = None;
         self.crashed = false;
+        self.failed = false;
+        self.slowdown = None;
         self.endpoints.retain(|e| !e.slow);
         if matches!(self.traffic, Traffic::TwoRequestsOneFailing) {
             self.traffic = Traffic::Steady(4.0);
@@ -381,7 +420,75 @@ impl ServiceBuilder {
 
     /// For the last `minutes` of the window, `rate_5xx` (0–1) of requests fail with 502/503/500.
     pub fn error_burst(mut self, minutes: i64, rate_5xx: f64) -> Self {
-        self.error_burst = Some((minutes, rate_5xx));
+        self.error_burst = Some((minutes, 0, rate_5xx));
+        self
+    }
+
+    /// A 5xx burst that has ended: from `from` to `to` minutes before the end of the window.
+    pub fn error_burst_between(mut self, from: i64, to: i64, rate_5xx: f64) -> Self {
+        self.error_burst = Some((from.max(to), to.min(from), rate_5xx));
+        self
+    }
+
+    /// The latest deployment went live `minutes` before the end of the window (a previous one
+    /// served until then). Combined with a burst ending at the same time: fixed by a redeploy.
+    pub fn redeployed(mut self, minutes: i64) -> Self {
+        self.redeployed = Some(minutes.max(0));
+        self
+    }
+
+    /// Commit message of the latest deployment.
+    pub fn commit_message(mut self, message: &str) -> Self {
+        self.commit_message = Some(message.to_owned());
+        self
+    }
+
+    /// From `minutes` before the end of the window, every request takes `factor` times longer
+    /// (a regression, typically shipped by a deployment at that time).
+    pub fn slower_since(mut self, minutes: i64, factor: f64) -> Self {
+        self.slowdown = Some((minutes, factor));
+        self
+    }
+
+    /// CPU held at `pct` until `minutes` before the end of the window, idle after.
+    pub fn cpu_sustained_until(mut self, pct: f64, minutes: i64) -> Self {
+        self.cpu = Cpu::Sustained(pct);
+        self.cpu_chosen = true;
+        self.cpu_until = Some(minutes);
+        self
+    }
+
+    /// Scanners and bots: `share` (0–1) of all requests ask for probe paths (`/wp-login.php`,
+    /// `/.env`, …) and are answered 404.
+    pub fn scanners(mut self, share: f64) -> Self {
+        let share = share.clamp(0.0, 0.95);
+        let total: f64 = self.endpoints.iter().map(|e| e.weight).sum();
+        let mut e = Endpoint::new("GET", "{probe}", total * share / (1.0 - share), 3.0);
+        e.probe = true;
+        e.rate_5xx = 0.0;
+        e.rate_4xx = 1.0;
+        e.status_4xx = 404;
+        self.endpoints.push(e);
+        self
+    }
+
+    /// Real-route client errors: `rate` (0–1) of the requests to every endpoint except `/health`
+    /// are answered `status` (401, 403, 409, 422, 429, …).
+    pub fn client_errors(mut self, rate: f64, status: u16) -> Self {
+        for e in self
+            .endpoints
+            .iter_mut()
+            .filter(|e| !e.probe && e.path != "/health")
+        {
+            e.rate_4xx = rate;
+            e.status_4xx = status;
+        }
+        self
+    }
+
+    /// The latest deployment's build failed (Railway keeps serving the previous one).
+    pub fn failed_build(mut self) -> Self {
+        self.failed = true;
         self
     }
 
@@ -442,6 +549,9 @@ struct Simulated {
     usage: ResourceUsage,
     http: Option<HttpStats>,
     logs: ServiceLogs,
+    /// Every request of the window that reached the latest deployment, as `httpLogs` rows.
+    all_requests: Vec<HttpLogLine>,
+    history: Vec<DeploymentRecord>,
 }
 
 pub(crate) struct Request {
@@ -471,7 +581,8 @@ impl ServiceBuilder {
         let deployment_id = ids.uuid();
         let commit = ids.hex(40);
         // Deployed a few hours before the window; the same for every window of this project.
-        let deployed_at = window.end - 3 * 3600 - (ids.int(0, 5400) as i64);
+        let long_ago = window.end - 3 * 3600 - (ids.int(0, 5400) as i64);
+        let deployed_at = self.redeployed.map_or(long_ago, |m| window.end - m * 60);
         let crash_at = window.end - 10 * 60;
 
         let domains = match self.role {
@@ -505,6 +616,8 @@ impl ServiceBuilder {
                 id: deployment_id.clone(),
                 status: if self.crashed {
                     DeploymentStatus::Crashed
+                } else if self.failed {
+                    DeploymentStatus::Failed
                 } else {
                     DeploymentStatus::Success
                 },
@@ -553,27 +666,61 @@ impl ServiceBuilder {
                 .filter(|e| e.slow)
                 .map(|e| (e.method.as_str(), e.path.as_str(), e.median_ms))
                 .collect(),
-            error_burst: self.error_burst.map(|(m, _)| window.end - m * 60),
+            error_burst: self.error_burst.map(|(m, _, _)| window.end - m * 60),
             slow_statements,
             extra: &self.extra_logs,
         };
         let mut log_rng = Rng::from_parts(&[&project.id, &self.name, &now_s, "logs"]);
         let (build, deploy) = logs::generate(&ctx, &mut log_rng);
+        let as_line = |r: &Request, log_rng: &mut Rng| HttpLogLine {
+            timestamp: crate::rfc3339(r.ts, r.nanos),
+            method: self.endpoints[r.endpoint].method.clone(),
+            path: r.path.clone(),
+            status: r.status,
+            total_duration_ms: r.ms,
+            upstream_duration_ms: (r.status != 502 && r.status != 503)
+                .then(|| r.ms.saturating_sub(1)),
+            response_details: r.details.clone(),
+            request_id: Some(log_rng.request_id()),
+        };
         let mut http_logs: Vec<HttpLogLine> = requests
             .iter()
             .filter(|r| r.status >= 400 || r.ms >= SLOW_REQUEST_MS)
-            .map(|r| HttpLogLine {
-                timestamp: crate::rfc3339(r.ts, r.nanos),
-                method: self.endpoints[r.endpoint].method.clone(),
-                path: r.path.clone(),
-                status: r.status,
-                total_duration_ms: r.ms,
-                upstream_duration_ms: (r.status != 502 && r.status != 503)
-                    .then(|| r.ms.saturating_sub(1)),
-                response_details: r.details.clone(),
-                request_id: Some(log_rng.request_id()),
-            })
+            .map(|r| as_line(r, &mut log_rng))
             .collect();
+        let mut all_rng = Rng::from_parts(&[&project.id, &self.name, &now_s, "all-requests"]);
+        let all_requests: Vec<HttpLogLine> = requests
+            .iter()
+            .filter(|r| r.ts >= deployed_at)
+            .map(|r| as_line(r, &mut all_rng))
+            .collect();
+        let latest_commit = self.repo.as_ref().map(|_| commit.clone());
+        let mut history = vec![DeploymentRecord {
+            id: deployment_id.clone(),
+            status: service
+                .latest_deployment
+                .as_ref()
+                .map_or(DeploymentStatus::Success, |d| d.status.clone()),
+            created_at: deployed_at,
+            commit_hash: latest_commit,
+            commit_message: self.repo.as_ref().map(|_| {
+                self.commit_message
+                    .clone()
+                    .unwrap_or_else(|| "Update dependencies".to_owned())
+            }),
+        }];
+        if self.redeployed.is_some() || self.failed {
+            let mut older = Rng::from_parts(&[&project.id, &self.name, "history"]);
+            let id = older.uuid();
+            let previous_commit = older.hex(40);
+            history.push(DeploymentRecord {
+                id,
+                status: DeploymentStatus::Removed,
+                created_at: long_ago.min(deployed_at - 3600),
+                commit_hash: self.repo.as_ref().map(|_| previous_commit.clone()),
+                commit_message: self.repo.as_ref().map(|_| "Previous release".to_owned()),
+            });
+        }
         let mut truncated = Vec::new();
         if http_logs.len() > HTTP_LOG_CAP {
             truncated.push(format!(
@@ -595,6 +742,8 @@ impl ServiceBuilder {
                 http: http_logs,
                 truncated,
             },
+            all_requests,
+            history,
         }
     }
 
@@ -613,7 +762,9 @@ impl ServiceBuilder {
             .iter()
             .enumerate()
             .map(|(i, &t)| {
+                let idle = self.cpu_until.is_some_and(|m| t >= window.end - m * 60);
                 let pct = match self.cpu {
+                    _ if idle => 8.0 * (1.0 + 0.15 * rng.normal()),
                     Cpu::Idle(p) => p * (1.0 + 0.15 * rng.normal()),
                     Cpu::Sustained(p) => p + 2.0 * rng.normal(),
                     Cpu::Spiky if (i + spike_phase).is_multiple_of(7) => rng.range(85.0, 99.0),
@@ -717,19 +868,28 @@ impl ServiceBuilder {
         let e = &self.endpoints[idx];
         let ts = bucket + rng.int(0, (step - 1).max(0) as u64) as i64;
         let nanos = rng.int(0, 999_999_999) as u32;
-        let path = concrete_path(&e.path, rng);
+        let path = if e.probe {
+            PROBE_PATHS[rng.int(0, PROBE_PATHS.len() as u64 - 1) as usize].to_owned()
+        } else {
+            concrete_path(&e.path, rng)
+        };
         let mut ms = (e.median_ms * (DURATION_SIGMA * rng.normal()).exp())
             .round()
             .max(1.0) as u64;
         let mut details = None;
+        if let Some((m, factor)) = self.slowdown
+            && ts >= window.end - m * 60
+        {
+            ms = (ms as f64 * factor).round() as u64;
+        }
         let in_burst = self
             .error_burst
-            .is_some_and(|(m, _)| ts >= window.end - m * 60);
+            .is_some_and(|(from, to, _)| ts >= window.end - from * 60 && ts < window.end - to * 60);
         let status = if self.crashed && ts >= crash_at {
             ms = rng.int(2, 40);
             details = Some("Application failed to respond".to_owned());
             502
-        } else if in_burst && rng.chance(self.error_burst.map_or(0.0, |(_, r)| r)) {
+        } else if in_burst && rng.chance(self.error_burst.map_or(0.0, |(_, _, r)| r)) {
             match rng.int(0, 9) {
                 0..=5 => {
                     details = Some("upstream connect error or disconnect/reset before headers. reset reason: connection failure".to_owned());
@@ -801,27 +961,43 @@ impl ServiceBuilder {
             counts.s5xx += c.s5xx;
         }
         let all: Vec<f64> = requests.iter().map(|r| r.ms as f64).collect();
-        let endpoints: Vec<EndpointStat> = self
-            .endpoints
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| {
-                let rs: Vec<&Request> = requests.iter().filter(|r| r.endpoint == i).collect();
-                if rs.is_empty() {
-                    return None;
-                }
+        // Probes group by the concrete path they asked for, like `httpLogs` rows do.
+        let mut groups: BTreeMap<(usize, String), Vec<&Request>> = BTreeMap::new();
+        for r in requests {
+            let e = &self.endpoints[r.endpoint];
+            let key = if e.probe { r.path.clone() } else { e.route() };
+            groups.entry((r.endpoint, key)).or_default().push(r);
+        }
+        let endpoints: Vec<EndpointStat> = groups
+            .into_iter()
+            .map(|((i, path), rs)| {
                 let d: Vec<f64> = rs.iter().map(|r| r.ms as f64).collect();
-                Some(EndpointStat {
-                    method: e.method.clone(),
-                    path: e.route(),
+                EndpointStat {
+                    method: self.endpoints[i].method.clone(),
+                    path,
                     requests: rs.len() as u64,
                     errors_5xx: rs.iter().filter(|r| r.status >= 500).count() as u64,
                     errors_4xx: rs.iter().filter(|r| (400..500).contains(&r.status)).count() as u64,
                     p95_ms: Some(percentiles(&d).p95),
                     max_ms: d.iter().copied().reduce(f64::max),
-                })
+                }
             })
             .collect();
+        let rows: Vec<railway::http::HttpRow> = requests
+            .iter()
+            .filter(|r| (400..500).contains(&r.status))
+            .map(|r| railway::http::HttpRow {
+                timestamp: String::new(),
+                method: self.endpoints[r.endpoint].method.clone(),
+                path: r.path.clone(),
+                http_status: i64::from(r.status),
+                total_duration: r.ms as i64,
+                upstream_rq_duration: None,
+                response_details: None,
+                request_id: None,
+            })
+            .collect();
+        let probes = railway::http::probe_stats(&rows);
         let mut top_failing: Vec<EndpointStat> = endpoints
             .iter()
             .filter(|e| e.errors_5xx + e.errors_4xx > 0)
@@ -842,9 +1018,24 @@ impl ServiceBuilder {
             top_failing,
             slowest,
             source: HttpStatsSource::Metrics,
+            probes,
         }
     }
 }
+
+/// What scanners ask every public host for.
+const PROBE_PATHS: &[&str] = &[
+    "/wp-login.php",
+    "/.env",
+    "/phpmyadmin/index.php",
+    "/xmlrpc.php",
+    "/wp-admin/setup-config.php",
+    "/.git/config",
+    "/admin.php",
+    "/cgi-bin/luci",
+    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+    "/backup.sql",
+];
 
 fn add_status(c: &mut StatusCounts, status: u16) {
     match status {

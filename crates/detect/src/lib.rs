@@ -15,7 +15,9 @@ pub mod stats;
 mod thresholds;
 
 pub use render::{architecture_summary_markdown, findings_markdown};
-pub use rules::{HealthStatus, Report, ServiceHealth, TrendFigures, UsageFigures, detect};
+pub use rules::{
+    Context, HealthStatus, Report, ServiceHealth, TrendFigures, UsageFigures, detect, detect_with,
+};
 pub use thresholds::{InvalidThresholds, Thresholds};
 
 /// What kind of problem a finding is about. The `snake_case` names are part of the CLI's JSON
@@ -33,6 +35,8 @@ pub enum FindingKind {
     ErrorRate4xx,
     Latency,
     Deployment,
+    /// Scanner and bot probes answered 4xx: always an observation, never an incident.
+    Scanners,
 }
 
 impl FindingKind {
@@ -45,14 +49,18 @@ impl FindingKind {
             Self::ErrorRate4xx => "error_rate_4xx",
             Self::Latency => "latency",
             Self::Deployment => "deployment",
+            Self::Scanners => "scanners",
         }
     }
 }
 
-/// Ordered: `Observation < Warning < Critical`.
+/// Ordered: `Recovered < Observation < Warning < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// Was an incident earlier in the window and has cleared ([`Finding::cleared_at`]): never an
+    /// incident, reported so a reader sees what happened.
+    Recovered,
     /// Worth recording, not an incident (e.g. flat high memory of a database cache).
     Observation,
     Warning,
@@ -82,6 +90,56 @@ pub struct Finding {
     pub evidence: String,
     /// Stable id of the ongoing problem (service + kind), see [`fingerprint`].
     pub fingerprint: String,
+    /// `recovered` findings: when the problem cleared, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_at: Option<i64>,
+    /// Start of the problem: the first sustained crossing of the threshold, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onset: Option<i64>,
+    /// HTTP figures from a sample of the requests (the `httpLogs` fallback's row cap did not reach
+    /// back to the window's start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<Sampling>,
+    /// The value against the service's own normal, when a baseline was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineComparison>,
+    /// The deployment that most likely started the problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspect_deployment: Option<SuspectDeployment>,
+}
+
+/// How much of the window sampled HTTP figures describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// Request rows aggregated.
+    pub rows: u64,
+    /// Seconds of the window those rows cover (the newest part).
+    pub covered_seconds: i64,
+    pub window_seconds: i64,
+}
+
+/// A value next to the service's normal.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BaselineComparison {
+    /// The normal (median over the baseline period), in the finding's unit.
+    pub median: f64,
+    /// `value / median`.
+    pub ratio: f64,
+    pub period_seconds: i64,
+}
+
+/// A deployment that went live shortly before an incident's onset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuspectDeployment {
+    pub id: String,
+    pub commit_hash: Option<String>,
+    pub commit_message: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Minutes between the deployment and the onset.
+    pub minutes_before_onset: f64,
+    /// The commit of the deployment before it, for a diff (`previous...commit_hash`).
+    pub previous_commit_hash: Option<String>,
 }
 
 impl Finding {

@@ -144,15 +144,21 @@ fn service_line(arch: &Architecture, svc: &Service, resources: Option<&ResourceR
 pub fn findings_markdown(report: &Report, arch: &Architecture) -> String {
     let mut out = String::new();
     let incidents = report.incidents().count();
-    let observations = report.findings.len() - incidents;
+    let recovered = report.recovered().count();
+    let observations = report.findings.len() - incidents - recovered;
     let affected = report.affected_services().len();
     let _ = writeln!(out, "Window {}", fmt_window(&report.window));
     if report.findings.is_empty() {
         let _ = writeln!(out, "All {} services healthy.", report.services.len());
     } else {
+        let recovered_text = if recovered > 0 {
+            format!(", {recovered} recovered")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "{incidents} incident{} on {affected} service{}, {observations} observation{}.",
+            "{incidents} incident{} on {affected} service{}, {observations} observation{}{recovered_text}.",
             plural(incidents),
             plural(affected),
             plural(observations)
@@ -168,10 +174,16 @@ pub fn findings_markdown(report: &Report, arch: &Architecture) -> String {
                 Severity::Critical => "**critical**",
                 Severity::Warning => "warning",
                 Severity::Observation => "observation",
+                Severity::Recovered => "recovered",
+            };
+            let sampled = if f.sampled.is_some() {
+                " (sampled)"
+            } else {
+                ""
             };
             let _ = writeln!(
                 out,
-                "| {sev} | {} | {} | {} {} | {} {} | {} |",
+                "| {sev} | {} | {} | {} {}{sampled} | {} {} | {} |",
                 cell(&f.service),
                 f.kind.as_str(),
                 fmt_num(f.value),

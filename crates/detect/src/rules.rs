@@ -1,13 +1,19 @@
 //! The detection rules. Every rule looks at the shape of the window, never at a single maximum.
 
+use std::collections::BTreeMap;
+
 use railway::model::{
-    Architecture, DeploymentStatus, HttpReport, HttpStats, ResourceReport, ResourceUsage, Sample,
-    Service, TimeWindow,
+    Architecture, Deployment, DeploymentRecord, DeploymentStatus, HttpReport, HttpStats,
+    HttpStatsSource, ResourceReport, ResourceUsage, Sample, Service, ServiceBaseline, StatusCounts,
+    TimeWindow,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::stats::{linear_fit, percentile, share_at_or_above, sustained_level};
-use crate::{Finding, FindingKind, Severity, Thresholds, fingerprint};
+use crate::{
+    BaselineComparison, Finding, FindingKind, Sampling, Severity, SuspectDeployment, Thresholds,
+    fingerprint,
+};
 
 /// Decimal megabytes per gigabyte, as Railway's `MEMORY_USAGE_GB` is decimal.
 const MB_PER_GB: f64 = 1000.0;
@@ -17,6 +23,8 @@ const MB_PER_GB: f64 = 1000.0;
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     Healthy,
+    /// Only `recovered` findings: something happened in the window and has cleared.
+    Recovered,
     Observation,
     Warning,
     Critical,
@@ -26,6 +34,7 @@ impl HealthStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Healthy => "healthy",
+            Self::Recovered => "recovered",
             Self::Observation => "observation",
             Self::Warning => "warning",
             Self::Critical => "critical",
@@ -36,6 +45,7 @@ impl HealthStatus {
 impl From<Severity> for HealthStatus {
     fn from(s: Severity) -> Self {
         match s {
+            Severity::Recovered => Self::Recovered,
             Severity::Observation => Self::Observation,
             Severity::Warning => Self::Warning,
             Severity::Critical => Self::Critical,
@@ -81,6 +91,13 @@ pub struct ServiceHealth {
     pub rate_5xx_pct: Option<f64>,
     pub rate_4xx_pct: Option<f64>,
     pub p95_ms: Option<f64>,
+    /// HTTP figures come from a sample of the window's requests (see [`Sampling`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_sampled: Option<Sampling>,
+    /// Start of the part of the window judged as the current state: the latest deployment's go-live
+    /// when it falls inside the window (earlier data is context only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_since: Option<i64>,
     /// Checks that were skipped and why (no limit, too little traffic, …).
     pub notes: Vec<String>,
 }
@@ -112,8 +129,18 @@ impl Report {
         ids
     }
 
+    /// Findings that are neither incidents nor recoveries.
     pub fn observations(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| !f.is_incident())
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Observation)
+    }
+
+    /// Problems that cleared within the window.
+    pub fn recovered(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Recovered)
     }
 
     pub fn service(&self, service_id: &str) -> Option<&ServiceHealth> {
@@ -143,6 +170,29 @@ pub fn detect(
     http: &HttpReport,
     t: &Thresholds,
 ) -> Report {
+    detect_with(arch, resources, http, t, &Context::default())
+}
+
+/// What detection may know beyond the window: each service's normal over a longer period and its
+/// recent deployments. Both come from one extra coarse Railway read; empty = judged without.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    /// Keyed by service id.
+    pub baselines: BTreeMap<String, ServiceBaseline>,
+    /// Newest first, keyed by service id.
+    pub deployments: BTreeMap<String, Vec<DeploymentRecord>>,
+}
+
+/// [`detect`], plus baseline rules (a p95 at least `baseline_ratio` × the service's normal and
+/// above `baseline_p95_floor_ms` is a regression; a service whose normal is above a threshold is
+/// judged against its normal) and the suspect deployment of each incident.
+pub fn detect_with(
+    arch: &Architecture,
+    resources: &ResourceReport,
+    http: &HttpReport,
+    t: &Thresholds,
+    ctx: &Context,
+) -> Report {
     let mut findings = Vec::new();
     let mut services = Vec::new();
     for svc in &arch.services {
@@ -152,6 +202,7 @@ pub fn detect(
             http.services.get(&svc.id),
             resources.window,
             t,
+            ctx,
         );
         findings.append(&mut found);
         services.push(health);
@@ -175,7 +226,9 @@ fn evaluate_service(
     http: Option<&HttpStats>,
     window: TimeWindow,
     t: &Thresholds,
+    ctx: &Context,
 ) -> (Vec<Finding>, ServiceHealth) {
+    let current = current_since(svc, window);
     let mut health = ServiceHealth {
         service_id: svc.id.clone(),
         service: svc.name.clone(),
@@ -189,6 +242,8 @@ fn evaluate_service(
         rate_5xx_pct: None,
         rate_4xx_pct: None,
         p95_ms: None,
+        http_sampled: None,
+        current_since: current.map(|(ts, _)| ts),
         notes: Vec::new(),
     };
     let base = FindingBase { svc, window };
@@ -198,15 +253,70 @@ fn evaluate_service(
         firm.push(f);
     }
 
+    let baseline = ctx.baselines.get(&svc.id);
     match http {
         Some(stats) => {
-            health.requests = Some(stats.counts.total());
-            if stats.counts.total() > 0 {
-                health.rate_5xx_pct = Some(stats.rate_5xx() * 100.0);
-                health.rate_4xx_pct = Some(stats.rate_4xx() * 100.0);
+            let sampling = match stats.source {
+                HttpStatsSource::Logs {
+                    rows,
+                    sampled: true,
+                    covered_seconds,
+                } => Some(Sampling {
+                    rows,
+                    covered_seconds,
+                    window_seconds: stats.window.seconds(),
+                }),
+                _ => None,
+            };
+            health.http_sampled = sampling;
+            let cur = match current {
+                Some((since, _)) => slice_http(stats, since, stats.window.end),
+                None => stats.clone(),
+            };
+            health.requests = Some(cur.counts.total());
+            if cur.counts.total() > 0 {
+                health.rate_5xx_pct = Some(cur.rate_5xx() * 100.0);
+                health.rate_4xx_pct = Some(cur.rate_4xx() * 100.0);
             }
-            health.p95_ms = stats.latency_ms.map(|l| l.p95);
-            firm.extend(http_rules(&base, stats, t, &mut health.notes));
+            health.p95_ms = cur.latency_ms.map(|l| l.p95).or_else(|| {
+                percentile(
+                    &cur.latency_timeline
+                        .iter()
+                        .map(|l| l.ms.p95)
+                        .collect::<Vec<_>>(),
+                    0.5,
+                )
+            });
+            let mut found = http_rules(&base, &cur, t, baseline, &mut health.notes);
+            for f in &mut found {
+                recover_http(f, &cur, t);
+            }
+            // Before the latest deployment: context. What was wrong then and is not now has
+            // recovered with that deployment, if the current deployment saw enough traffic.
+            if let Some((since, dep)) = current {
+                let before = slice_http(stats, stats.window.start, since);
+                let mut ignored = Vec::new();
+                let earlier = http_rules(&base, &before, t, baseline, &mut ignored);
+                found.extend(recovered_by_deployment(
+                    earlier,
+                    &found,
+                    cur.counts.total() >= t.recovery_min_requests,
+                    since,
+                    dep,
+                ));
+            }
+            if let Some(sampling) = sampling {
+                for f in &mut found {
+                    f.sampled = Some(sampling);
+                    f.evidence.push_str(&format!(
+                        " (sampled: newest {} requests, covering {} of {} min)",
+                        fmt_count(sampling.rows),
+                        sampling.covered_seconds / 60,
+                        sampling.window_seconds / 60
+                    ));
+                }
+            }
+            firm.extend(found);
         }
         None if !svc.is_database => health
             .notes
@@ -217,29 +327,49 @@ fn evaluate_service(
     let mut share_candidates: Vec<ShareCandidate> = Vec::new();
     match usage {
         Some(u) => {
-            health.cpu = figures(&u.cpu, u.cpu_limit);
-            health.memory = figures(&u.memory_gb, u.memory_limit_gb);
-            if let Some(c) = share_rule(
-                &base,
-                Resource::Cpu,
-                &u.cpu,
-                u.cpu_limit,
-                t,
-                &mut health.notes,
-            ) {
-                share_candidates.push(c);
+            let cur = match current {
+                Some((since, _)) => slice_usage(u, since, window.end),
+                None => u.clone(),
+            };
+            health.cpu = figures(&cur.cpu, cur.cpu_limit);
+            health.memory = figures(&cur.memory_gb, cur.memory_limit_gb);
+            for res in [Resource::Cpu, Resource::Memory] {
+                let (samples, limit) = match res {
+                    Resource::Cpu => (&cur.cpu, cur.cpu_limit),
+                    Resource::Memory => (&cur.memory_gb, cur.memory_limit_gb),
+                };
+                let mut c = share_rule(&base, res, samples, limit, t, &mut health.notes);
+                if let Some(c) = &mut c {
+                    recover_share(c, samples, limit, res, window, t);
+                }
+                let earlier = match current {
+                    Some((since, dep)) if samples.len() >= t.min_samples => {
+                        let old = match res {
+                            Resource::Cpu => &u.cpu,
+                            Resource::Memory => &u.memory_gb,
+                        };
+                        let old: Vec<Sample> =
+                            old.iter().copied().filter(|s| s.ts < since).collect();
+                        let mut ignored = Vec::new();
+                        share_rule(&base, res, &old, limit, t, &mut ignored)
+                            .filter(|o| o.finding.is_incident() && c.is_none())
+                            .map(|o| (o, since, dep))
+                    }
+                    _ => None,
+                };
+                if let Some(c) = c {
+                    share_candidates.push(c);
+                } else if let Some((o, since, dep)) = earlier {
+                    firm.extend(recovered_by_deployment(
+                        vec![o.finding],
+                        &[],
+                        true,
+                        since,
+                        dep,
+                    ));
+                }
             }
-            if let Some(c) = share_rule(
-                &base,
-                Resource::Memory,
-                &u.memory_gb,
-                u.memory_limit_gb,
-                t,
-                &mut health.notes,
-            ) {
-                share_candidates.push(c);
-            }
-            let (trend, finding) = memory_trend_rule(&base, u, t, &mut health.notes);
+            let (trend, finding) = memory_trend_rule(&base, &cur, t, &mut health.notes);
             health.memory_trend = trend;
             firm.extend(finding);
         }
@@ -248,29 +378,334 @@ fn evaluate_service(
             .push("no CPU/memory samples: resource checks skipped".into()),
     }
 
-    // Flat high usage below the critical level is a capacity observation, unless something else
-    // on the same service is wrong too: then the usage is probably part of the problem.
+    // Flat, steady usage short of saturation is a capacity observation, unless something else on
+    // the same service is wrong too (errors, latency, a crash or restart, a trend, non-flat usage):
+    // then the usage is probably part of the problem. Saturation (CPU throttling, memory at the
+    // OOM line) is an incident on its own.
     let corroborated_by_firm = firm.iter().any(Finding::is_incident);
-    let any_unflat_share = share_candidates.iter().any(|c| !c.flat);
+    let any_unflat_share = share_candidates
+        .iter()
+        .any(|c| !c.flat && c.finding.is_incident());
     let mut found = firm;
     for c in share_candidates {
         let mut f = c.finding;
-        if c.flat && f.severity == Severity::Warning {
+        if c.flat && f.is_incident() && !c.saturated {
             if corroborated_by_firm || any_unflat_share {
                 f.evidence.push_str("; other signals on this service agree");
+                f.severity = f.severity.min(Severity::Warning);
+                if f.severity == Severity::Warning {
+                    f.threshold = f.threshold.min(c.warning);
+                }
             } else {
                 f.severity = Severity::Observation;
                 f.evidence
-                    .push_str("; steady, no other signal on this service");
+                    .push_str("; steady, short of saturation, no other signal on this service");
             }
         }
         found.push(f);
+    }
+
+    for f in found.iter_mut().filter(|f| f.is_incident()) {
+        f.suspect_deployment = suspect_deployment(svc, f, ctx.deployments.get(&svc.id), window, t);
+        if let Some(d) = &f.suspect_deployment {
+            f.evidence.push_str(&format!(
+                "; began {} min after deployment {}{}",
+                fmt_num(d.minutes_before_onset.round()),
+                d.commit_hash
+                    .as_deref()
+                    .map(|c| c.chars().take(7).collect::<String>())
+                    .unwrap_or_else(|| short_id(&d.id)),
+                d.commit_message
+                    .as_deref()
+                    .map(|m| format!(" \"{}\"", m.lines().next().unwrap_or("")))
+                    .unwrap_or_default()
+            ));
+        }
     }
 
     if let Some(worst) = found.iter().map(|f| f.severity).max() {
         health.status = worst.into();
     }
     (found, health)
+}
+
+/// The latest deployment, when it went live inside the window: the current state starts there.
+/// A failed build never served, so it does not reset anything.
+fn current_since(svc: &Service, window: TimeWindow) -> Option<(i64, &Deployment)> {
+    let dep = svc.latest_deployment.as_ref()?;
+    if !matches!(
+        dep.status,
+        DeploymentStatus::Success | DeploymentStatus::Crashed | DeploymentStatus::Sleeping
+    ) {
+        return None;
+    }
+    let ts = railway::timefmt::unix(&dep.created_at)?;
+    (ts > window.start && ts < window.end).then_some((ts, dep))
+}
+
+/// `[from, to)` of the stats; counts recomputed from the buckets. A window-wide figure that
+/// cannot be cut (the aggregated whole-window p95) is dropped unless the cut is the whole window.
+fn slice_http(s: &HttpStats, from: i64, to: i64) -> HttpStats {
+    if from <= s.window.start && to >= s.window.end {
+        return s.clone();
+    }
+    let inside = |ts: i64| ts >= from && ts < to;
+    let timeline: Vec<_> = s
+        .timeline
+        .iter()
+        .copied()
+        .filter(|b| inside(b.ts))
+        .collect();
+    let counts = if s.timeline.is_empty() {
+        s.counts
+    } else {
+        timeline.iter().fold(StatusCounts::default(), |mut acc, b| {
+            acc.s2xx += b.counts.s2xx;
+            acc.s3xx += b.counts.s3xx;
+            acc.s4xx += b.counts.s4xx;
+            acc.s5xx += b.counts.s5xx;
+            acc
+        })
+    };
+    let latency_timeline: Vec<_> = s
+        .latency_timeline
+        .iter()
+        .copied()
+        .filter(|l| inside(l.ts))
+        .collect();
+    HttpStats {
+        service_id: s.service_id.clone(),
+        window: TimeWindow {
+            start: from,
+            end: to,
+        },
+        counts,
+        timeline,
+        latency_ms: None,
+        latency_timeline,
+        top_failing: s.top_failing.clone(),
+        slowest: s.slowest.clone(),
+        source: s.source.clone(),
+        probes: s.probes.clone(),
+    }
+}
+
+fn slice_usage(u: &ResourceUsage, from: i64, to: i64) -> ResourceUsage {
+    let inside = |s: &&Sample| s.ts >= from && s.ts < to;
+    ResourceUsage {
+        service_id: u.service_id.clone(),
+        cpu: u.cpu.iter().filter(inside).copied().collect(),
+        cpu_limit: u.cpu_limit,
+        memory_gb: u.memory_gb.iter().filter(inside).copied().collect(),
+        memory_limit_gb: u.memory_limit_gb,
+    }
+}
+
+/// Incidents of the part before the latest deployment that the current deployment does not have:
+/// `recovered`, cleared when the deployment went live.
+fn recovered_by_deployment(
+    earlier: Vec<Finding>,
+    now: &[Finding],
+    enough_traffic: bool,
+    since: i64,
+    dep: &Deployment,
+) -> Vec<Finding> {
+    if !enough_traffic {
+        return Vec::new();
+    }
+    earlier
+        .into_iter()
+        .filter(|f| f.is_incident() && !now.iter().any(|n| n.kind == f.kind && n.is_incident()))
+        .map(|mut f| {
+            f.severity = Severity::Recovered;
+            f.cleared_at = Some(since);
+            f.onset = None;
+            f.evidence = format!(
+                "recovered: clean since deployment {} went live at {}; before it: {}",
+                short_id(&dep.id),
+                fmt_hm(since),
+                f.evidence
+            );
+            f
+        })
+        .collect()
+}
+
+/// Bucket width of a timeline: the smallest gap between buckets, 60 s when unknown.
+fn bucket_step(ts: impl Iterator<Item = i64>) -> i64 {
+    let ts: Vec<i64> = ts.collect();
+    ts.windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .min()
+        .unwrap_or(60)
+}
+
+/// First sustained crossing: the first bad point from which at least half of the rest is bad.
+/// `None` when the problem is already there at the first point (it began before the window).
+fn onset(points: &[(i64, bool)]) -> Option<i64> {
+    let n = points.len();
+    let mut bad_from = vec![0usize; n + 1];
+    for i in (0..n).rev() {
+        bad_from[i] = bad_from[i + 1] + usize::from(points[i].1);
+    }
+    let i = (0..n).find(|&i| points[i].1 && bad_from[i] * 2 >= n - i)?;
+    (i > 0).then(|| points[i].0)
+}
+
+/// An HTTP incident whose last `recovery_minutes` are clean, with enough traffic to say so, has
+/// recovered. Sets the onset of incidents that have not.
+fn recover_http(f: &mut Finding, cur: &HttpStats, t: &Thresholds) {
+    let bad: Vec<(i64, bool)> = match f.kind {
+        FindingKind::ErrorRate5xx => cur
+            .timeline
+            .iter()
+            .map(|b| {
+                let total = b.counts.total();
+                let bad = b.counts.s5xx >= 2
+                    && total > 0
+                    && b.counts.s5xx as f64 / total as f64 * 100.0 >= t.rate_5xx_warning_pct;
+                (b.ts, bad)
+            })
+            .collect(),
+        FindingKind::Latency => {
+            let level = f.threshold.min(t.p95_warning_ms);
+            cur.latency_timeline
+                .iter()
+                .map(|l| (l.ts, l.ms.p95 >= level))
+                .collect()
+        }
+        _ => return,
+    };
+    if bad.is_empty() || !f.is_incident() {
+        return;
+    }
+    f.onset = onset(&bad);
+    let step = bucket_step(bad.iter().map(|b| b.0));
+    let Some(last_bad) = bad.iter().filter(|b| b.1).map(|b| b.0).max() else {
+        return;
+    };
+    let cleared = last_bad + step;
+    let clean_requests: u64 = cur
+        .timeline
+        .iter()
+        .filter(|b| b.ts >= cleared)
+        .map(|b| b.counts.total())
+        .sum();
+    if cur.window.end - cleared >= t.recovery_minutes * 60
+        && clean_requests >= t.recovery_min_requests
+    {
+        f.severity = Severity::Recovered;
+        f.cleared_at = Some(cleared);
+        f.evidence = format!(
+            "recovered at {}: clean for {} min since ({} requests); before: {}",
+            fmt_hm(cleared),
+            (cur.window.end - cleared) / 60,
+            fmt_count(clean_requests),
+            f.evidence
+        );
+    }
+}
+
+/// A CPU/memory incident whose last `recovery_minutes` of samples are all clearly below the
+/// warning level has recovered. Sets the onset of incidents that have not.
+fn recover_share(
+    c: &mut ShareCandidate,
+    samples: &[Sample],
+    limit: Option<f64>,
+    res: Resource,
+    window: TimeWindow,
+    t: &Thresholds,
+) {
+    let Some(limit) = limit.filter(|l| *l > 0.0) else {
+        return;
+    };
+    if !c.finding.is_incident() {
+        return;
+    }
+    let warn = match res {
+        Resource::Cpu => t.cpu_warning_pct,
+        Resource::Memory => t.memory_warning_pct,
+    } - t.hysteresis_pct;
+    let mut ordered = samples.to_vec();
+    ordered.sort_by_key(|s| s.ts);
+    let points: Vec<(i64, bool)> = ordered
+        .iter()
+        .map(|s| (s.ts, s.value / limit * 100.0 >= warn))
+        .collect();
+    c.finding.onset = onset(&points);
+    let tail_start = window.end - t.recovery_minutes * 60;
+    let tail: Vec<&(i64, bool)> = points.iter().filter(|p| p.0 >= tail_start).collect();
+    if tail.len() < 2 || tail.iter().any(|p| p.1) {
+        return;
+    }
+    let step = bucket_step(points.iter().map(|p| p.0));
+    let Some(last_bad) = points.iter().filter(|p| p.1).map(|p| p.0).max() else {
+        return;
+    };
+    let cleared = last_bad + step;
+    c.finding.severity = Severity::Recovered;
+    c.finding.cleared_at = Some(cleared);
+    c.finding.onset = None;
+    c.finding.evidence = format!(
+        "recovered at {}: below {}% for {} min; before: {}",
+        fmt_hm(cleared),
+        fmt_num(warn + t.hysteresis_pct),
+        (window.end - cleared) / 60,
+        c.finding.evidence
+    );
+}
+
+/// The newest deployment that went live at most `suspect_deployment_minutes` before the onset.
+fn suspect_deployment(
+    svc: &Service,
+    f: &Finding,
+    history: Option<&Vec<DeploymentRecord>>,
+    window: TimeWindow,
+    t: &Thresholds,
+) -> Option<SuspectDeployment> {
+    let onset = f.onset?;
+    let mut deps: Vec<DeploymentRecord> = history.cloned().unwrap_or_default();
+    if let Some(d) = &svc.latest_deployment
+        && !deps.iter().any(|h| h.id == d.id)
+        && let Some(ts) = railway::timefmt::unix(&d.created_at)
+    {
+        deps.push(DeploymentRecord {
+            id: d.id.clone(),
+            status: d.status.clone(),
+            created_at: ts,
+            commit_hash: d.commit_hash.clone(),
+            commit_message: None,
+        });
+    }
+    // A failed build or one still building never served traffic.
+    deps.retain(|d| {
+        !matches!(
+            d.status,
+            DeploymentStatus::Failed
+                | DeploymentStatus::Building
+                | DeploymentStatus::Queued
+                | DeploymentStatus::Initializing
+                | DeploymentStatus::Waiting
+                | DeploymentStatus::Skipped
+                | DeploymentStatus::NeedsApproval
+        )
+    });
+    deps.sort_by_key(|d| std::cmp::Reverse(d.created_at));
+    let max_gap = (t.suspect_deployment_minutes * 60.0) as i64;
+    let idx = deps.iter().position(|d| d.created_at <= onset)?;
+    let d = &deps[idx];
+    if onset - d.created_at > max_gap || d.created_at < window.start - max_gap {
+        return None;
+    }
+    Some(SuspectDeployment {
+        id: d.id.clone(),
+        commit_hash: d.commit_hash.clone(),
+        commit_message: d.commit_message.clone(),
+        created_at: d.created_at,
+        minutes_before_onset: round1((onset - d.created_at) as f64 / 60.0),
+        previous_commit_hash: deps.get(idx + 1).and_then(|p| p.commit_hash.clone()),
+    })
 }
 
 struct FindingBase<'a> {
@@ -303,6 +738,11 @@ impl FindingBase<'_> {
             window,
             evidence,
             fingerprint: fingerprint(&self.svc.id, kind),
+            cleared_at: None,
+            onset: None,
+            sampled: None,
+            baseline: None,
+            suspect_deployment: None,
         }
     }
 }
@@ -389,6 +829,9 @@ impl Resource {
 struct ShareCandidate {
     finding: Finding,
     flat: bool,
+    /// At or above the saturation level: throttled CPU, memory at the OOM line.
+    saturated: bool,
+    warning: f64,
 }
 
 /// Sustained share of the limit: a level counts when at least `sustained_share` of the samples
@@ -434,26 +877,35 @@ fn share_rule(
         f64::MIN
     };
 
-    let (warn, crit) = match res {
-        Resource::Cpu => (t.cpu_warning_pct, t.cpu_critical_pct),
-        Resource::Memory => (t.memory_warning_pct, t.memory_critical_pct),
+    let (warn, crit, sat) = match res {
+        Resource::Cpu => (t.cpu_warning_pct, t.cpu_critical_pct, t.cpu_saturation_pct),
+        Resource::Memory => (
+            t.memory_warning_pct,
+            t.memory_critical_pct,
+            t.memory_saturation_pct,
+        ),
     };
-    let (severity, threshold) = if level >= crit || tail_min >= crit {
+    // Hysteresis: a level within `hysteresis_pct` below a threshold counts as reaching it, so a
+    // series sitting on a threshold gets one verdict whatever its noise.
+    let h = t.hysteresis_pct;
+    let reaches = |thr: f64| level + h >= thr || tail_min + h >= thr;
+    let (severity, threshold) = if reaches(crit) {
         (Severity::Critical, crit)
-    } else if level >= warn || tail_min >= warn {
+    } else if reaches(warn) {
         (Severity::Warning, warn)
     } else {
         return None;
     };
+    let saturated = level + h >= sat;
 
     let p5 = percentile(&shares, 0.05)?;
     let p95 = percentile(&shares, 0.95)?;
     let peak = shares.iter().copied().fold(f64::MIN, f64::max);
     let flat = p95 - p5 <= t.flat_band_pct;
-    let above = share_at_or_above(&shares, threshold);
-    let by_share = level >= threshold;
+    let above = share_at_or_above(&shares, threshold - h);
+    let by_share = level + h >= threshold;
     let value = if by_share {
-        level.max(if tail_min >= threshold {
+        level.max(if tail_min + h >= threshold {
             tail_min
         } else {
             f64::MIN
@@ -506,6 +958,8 @@ fn share_rule(
             evidence,
         ),
         flat,
+        saturated,
+        warning: warn,
     })
 }
 
@@ -595,6 +1049,7 @@ fn http_rules(
     base: &FindingBase<'_>,
     stats: &HttpStats,
     t: &Thresholds,
+    baseline: Option<&ServiceBaseline>,
     notes: &mut Vec<String>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -613,39 +1068,103 @@ fn http_rules(
     if let Some(f) = rate_5xx_rule(base, stats, t, enough) {
         out.push(f);
     }
-    if enough
-        && stats.counts.s4xx >= t.min_error_requests
-        && let Some((severity, threshold)) = level(
-            stats.rate_4xx() * 100.0,
-            t.rate_4xx_warning_pct,
-            t.rate_4xx_critical_pct,
-        )
+    out.extend(client_error_rules(base, stats, t));
+    if total >= t.latency_min_requests {
+        out.extend(latency_rule(base, stats, t, baseline));
+    } else if stats.latency_ms.is_some() || !stats.latency_timeline.is_empty() {
+        notes.push(format!(
+            "{total} requests in the window (< {}): latency not judged",
+            t.latency_min_requests
+        ));
+    }
+    out
+}
+
+/// 4xx on real routes (401/403/409/422/429 … on endpoints the service serves) can be an incident;
+/// probes of paths no application serves are separated out first and reported as an observation
+/// with their top paths. Probe counts come from the request rows read; their share of those rows
+/// is applied to the 4xx total when the rows are a subset.
+fn client_error_rules(base: &FindingBase<'_>, stats: &HttpStats, t: &Thresholds) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let total = stats.counts.total();
+    let p = &stats.probes;
+    let probe_share = if p.rows_4xx == 0 {
+        0.0
+    } else {
+        p.probe_4xx as f64 / p.rows_4xx as f64
+    };
+    let probes = ((stats.counts.s4xx as f64 * probe_share).round() as u64).min(stats.counts.s4xx);
+    let real_4xx = stats.counts.s4xx - probes;
+    let real_total = total - probes;
+    let real_rate = if real_total == 0 {
+        0.0
+    } else {
+        real_4xx as f64 / real_total as f64 * 100.0
+    };
+    let probe_pct = if total == 0 {
+        0.0
+    } else {
+        probes as f64 / total as f64 * 100.0
+    };
+    if real_total >= t.min_requests
+        && real_4xx >= t.min_error_requests
+        && let Some((severity, threshold)) =
+            level(real_rate, t.rate_4xx_warning_pct, t.rate_4xx_critical_pct)
     {
-        let rate = stats.rate_4xx() * 100.0;
+        let probe_note = if probes > 0 {
+            format!(", {} scanner probes left out", fmt_count(probes))
+        } else {
+            String::new()
+        };
         let evidence = format!(
-            "4xx {}% of {} requests ({} failed){}",
-            fmt_pct(rate),
-            fmt_count(total),
-            fmt_count(stats.counts.s4xx),
-            top_failing(stats, t, |e| e.errors_4xx)
+            "4xx {}% of {} requests ({} failed){probe_note}{}",
+            fmt_pct(real_rate),
+            fmt_count(real_total),
+            fmt_count(real_4xx),
+            top_failing(stats, t, |e| {
+                if railway::http::is_probe_path(&e.path) {
+                    0
+                } else {
+                    e.errors_4xx
+                }
+            })
         );
         out.push(base.finding(
             FindingKind::ErrorRate4xx,
             severity,
             "rate_4xx",
-            round2(rate),
+            round2(real_rate),
             threshold,
             "%",
             stats.window,
             evidence,
         ));
     }
-    if total >= t.latency_min_requests {
-        out.extend(latency_rule(base, stats, t));
-    } else if stats.latency_ms.is_some() || !stats.latency_timeline.is_empty() {
-        notes.push(format!(
-            "{total} requests in the window (< {}): latency not judged",
-            t.latency_min_requests
+    if probes >= t.min_error_requests && probe_pct >= t.scanner_observation_pct {
+        let top: Vec<String> = p
+            .top_paths
+            .iter()
+            .take(t.evidence_endpoints.max(3))
+            .map(|x| format!("{} ×{}", x.path, x.requests))
+            .collect();
+        let evidence = format!(
+            "scanner/bot probes: {}% of {} requests ({}) answered 4xx on paths the service does \
+             not serve; top: {}; real-route 4xx {}% — not an incident",
+            fmt_pct(probe_pct),
+            fmt_count(total),
+            fmt_count(probes),
+            top.join(", "),
+            fmt_pct(real_rate)
+        );
+        out.push(base.finding(
+            FindingKind::Scanners,
+            Severity::Observation,
+            "probe_share",
+            round2(probe_pct),
+            t.scanner_observation_pct,
+            "%",
+            stats.window,
+            evidence,
         ));
     }
     out
@@ -776,7 +1295,12 @@ fn top_failing(
 }
 
 /// p95 over the threshold in at least `latency_sustained_share` of the buckets that saw traffic.
-fn latency_rule(base: &FindingBase<'_>, stats: &HttpStats, t: &Thresholds) -> Option<Finding> {
+fn latency_rule(
+    base: &FindingBase<'_>,
+    stats: &HttpStats,
+    t: &Thresholds,
+    baseline: Option<&ServiceBaseline>,
+) -> Option<Finding> {
     let buckets: Vec<f64> = stats
         .latency_timeline
         .iter()
@@ -792,7 +1316,40 @@ fn latency_rule(base: &FindingBase<'_>, stats: &HttpStats, t: &Thresholds) -> Op
             String::new(),
         )
     };
-    let (severity, threshold) = level(value, t.p95_warning_ms, t.p95_critical_ms)?;
+    let absolute = level(value, t.p95_warning_ms, t.p95_critical_ms);
+    let normal = baseline
+        .and_then(|b| b.p95_ms.map(|m| (m, b.period_seconds)))
+        .filter(|(m, _)| *m > 0.0);
+    let mut against_baseline = None;
+    let (severity, threshold) = match (absolute, normal) {
+        (abs, None) => abs?,
+        (abs, Some((median, period))) => {
+            let ratio = value / median;
+            against_baseline = Some(BaselineComparison {
+                median: median.round(),
+                ratio: round1(ratio),
+                period_seconds: period,
+            });
+            let regression = ratio >= t.baseline_ratio && value >= t.baseline_p95_floor_ms;
+            if median >= t.p95_warning_ms {
+                // Slow by nature: judged against its own normal, not flagged forever.
+                match (regression, abs) {
+                    (true, Some(a)) => a,
+                    (true, None) => (Severity::Warning, (median * t.baseline_ratio).round()),
+                    (false, Some(_)) => {
+                        (Severity::Observation, (median * t.baseline_ratio).round())
+                    }
+                    (false, None) => return None,
+                }
+            } else {
+                match (abs, regression) {
+                    (Some(a), _) => a,
+                    (None, true) => (Severity::Warning, (median * t.baseline_ratio).round()),
+                    (None, false) => return None,
+                }
+            }
+        }
+    };
     let how = if how.is_empty() {
         format!(
             "at or above {} in {:.0}% of {} buckets",
@@ -827,8 +1384,25 @@ fn latency_rule(base: &FindingBase<'_>, stats: &HttpStats, t: &Thresholds) -> Op
     } else {
         format!("; slowest: {}", slowest.join(", "))
     };
-    let evidence = format!("p95 {} {how}{window_p95}{slowest}", fmt_ms(value));
-    Some(base.finding(
+    let vs_normal = match &against_baseline {
+        Some(b) => format!(
+            ", {}× its {} median ({}){}",
+            fmt_num(b.ratio),
+            fmt_period(b.period_seconds),
+            fmt_ms(b.median),
+            if severity == Severity::Observation {
+                ": its normal is above the threshold, judged against it"
+            } else {
+                ""
+            }
+        ),
+        None => String::new(),
+    };
+    let evidence = format!(
+        "p95 {}{vs_normal} {how}{window_p95}{slowest}",
+        fmt_ms(value)
+    );
+    let mut f = base.finding(
         FindingKind::Latency,
         severity,
         "p95_ms",
@@ -837,7 +1411,9 @@ fn latency_rule(base: &FindingBase<'_>, stats: &HttpStats, t: &Thresholds) -> Op
         "ms",
         stats.window,
         evidence,
-    ))
+    );
+    f.baseline = against_baseline;
+    Some(f)
 }
 
 pub(crate) fn round1(v: f64) -> f64 {
@@ -888,6 +1464,23 @@ pub(crate) fn fmt_count(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// `24 h`, `7 d`.
+fn fmt_period(seconds: i64) -> String {
+    if seconds >= 2 * 86_400 && seconds % 86_400 == 0 {
+        format!("{} d", seconds / 86_400)
+    } else {
+        format!("{} h", (seconds as f64 / 3600.0).round())
+    }
+}
+
+/// `09:42 UTC`.
+pub(crate) fn fmt_hm(ts: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(ts) {
+        Ok(t) => format!("{:02}:{:02} UTC", t.hour(), t.minute()),
+        Err(_) => ts.to_string(),
+    }
 }
 
 pub(crate) fn fmt_hours(h: f64) -> String {

@@ -31,6 +31,14 @@ use serde::{Deserialize, Serialize};
 /// | `latency_sustained_share` | 0.5 | share of latency buckets that must be at or above the level |
 /// | `latency_min_requests` | 100 | fewer requests in the window: no latency verdict |
 /// | `evidence_endpoints` | 3 | how many slowest / failing endpoints an evidence line names |
+/// | `recovery_minutes` | 10 | a problem whose last N minutes are clean (or that is clean since a newer deployment) is `recovered` |
+/// | `recovery_min_requests` | 30 | requests the clean period needs before it counts as clean |
+/// | `hysteresis_pct` | 1 | a CPU/memory level within this many points below a threshold still counts as reaching it: noise around a threshold cannot flip the verdict |
+/// | `cpu_saturation_pct` / `memory_saturation_pct` | 95 / 98 | flat usage is an incident only from this level (throttling, OOM); below it, an observation unless another signal agrees |
+/// | `scanner_observation_pct` | 5 | share of requests that are scanner probes from which they are reported (as an observation) |
+/// | `baseline_ratio` | 3 | p95 at least this many times the service's baseline median is a regression… |
+/// | `baseline_p95_floor_ms` | 300 | …when it is also at or above this floor |
+/// | `suspect_deployment_minutes` | 60 | a deployment live at most this long before an incident's onset is its suspect |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
@@ -62,6 +70,15 @@ pub struct Thresholds {
     pub latency_sustained_share: f64,
     pub latency_min_requests: u64,
     pub evidence_endpoints: usize,
+    pub recovery_minutes: i64,
+    pub recovery_min_requests: u64,
+    pub hysteresis_pct: f64,
+    pub cpu_saturation_pct: f64,
+    pub memory_saturation_pct: f64,
+    pub scanner_observation_pct: f64,
+    pub baseline_ratio: f64,
+    pub baseline_p95_floor_ms: f64,
+    pub suspect_deployment_minutes: f64,
 }
 
 impl Default for Thresholds {
@@ -95,6 +112,15 @@ impl Default for Thresholds {
             latency_sustained_share: 0.5,
             latency_min_requests: 100,
             evidence_endpoints: 3,
+            recovery_minutes: 10,
+            recovery_min_requests: 30,
+            hysteresis_pct: 1.0,
+            cpu_saturation_pct: 95.0,
+            memory_saturation_pct: 98.0,
+            scanner_observation_pct: 5.0,
+            baseline_ratio: 3.0,
+            baseline_p95_floor_ms: 300.0,
+            suspect_deployment_minutes: 60.0,
         }
     }
 }
@@ -203,6 +229,55 @@ impl Thresholds {
                 "sustained_tail_minutes/burst_minutes",
                 "must be at least 1".into(),
             ));
+        }
+        for (field, crit, sat) in [
+            (
+                "cpu_saturation_pct",
+                self.cpu_critical_pct,
+                self.cpu_saturation_pct,
+            ),
+            (
+                "memory_saturation_pct",
+                self.memory_critical_pct,
+                self.memory_saturation_pct,
+            ),
+        ] {
+            if !(sat >= crit && sat <= 100.0) {
+                return Err(invalid(
+                    field,
+                    format!("must be between the critical level {crit} and 100, got {sat}"),
+                ));
+            }
+        }
+        if !(self.hysteresis_pct >= 0.0 && self.hysteresis_pct < 10.0) {
+            return Err(invalid(
+                "hysteresis_pct",
+                format!("must be in [0, 10), got {}", self.hysteresis_pct),
+            ));
+        }
+        if !(self.baseline_ratio > 1.0 && self.baseline_ratio.is_finite()) {
+            return Err(invalid(
+                "baseline_ratio",
+                format!("must be above 1, got {}", self.baseline_ratio),
+            ));
+        }
+        for (field, v) in [
+            ("baseline_p95_floor_ms", self.baseline_p95_floor_ms),
+            ("scanner_observation_pct", self.scanner_observation_pct),
+            (
+                "suspect_deployment_minutes",
+                self.suspect_deployment_minutes,
+            ),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(
+                    field,
+                    format!("must be a non-negative number, got {v}"),
+                ));
+            }
+        }
+        if self.recovery_minutes < 1 {
+            return Err(invalid("recovery_minutes", "must be at least 1".into()));
         }
         if self.min_samples < 2 {
             return Err(invalid("min_samples", "must be at least 2".into()));

@@ -54,6 +54,7 @@ fn kind_words(kind: FindingKind) -> &'static str {
         FindingKind::ErrorRate4xx => "4xx errors",
         FindingKind::Latency => "high latency",
         FindingKind::Deployment => "failed deployment",
+        FindingKind::Scanners => "scanner traffic",
     }
 }
 

@@ -323,6 +323,11 @@ mod tests {
             },
             evidence: "evidence".into(),
             fingerprint: fingerprint(service_id, kind),
+            cleared_at: None,
+            onset: None,
+            sampled: None,
+            baseline: None,
+            suspect_deployment: None,
         }
     }
 

@@ -1,8 +1,8 @@
 //! `monitor-project-health`: three reads, pure detection, one event when something is wrong.
 //!
 //! Steps per cycle are constant in the number of services: `read-architecture`,
-//! `read-resource-usage` and `read-http-stats` (the last two planned in parallel), then at most
-//! one `request-service-context` send.
+//! `read-resource-usage`, `read-http-stats` and `read-deployments` (the last three planned in
+//! parallel), then at most one `request-service-context` send.
 
 use std::sync::Arc;
 
@@ -85,7 +85,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
     // Filtered after the step, so the Inngest UI still shows the whole environment.
     let (arch, ignored_services) = deps.settings.services.apply(arch);
 
-    let (resources, http) = futures::join!(
+    let (resources, http, deployments) = futures::join!(
         step.run("read-resource-usage", || async {
             deps.railway
                 .resource_usage(&arch, window)
@@ -98,11 +98,25 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
                 .await
                 .map_err(step_error)
         }),
+        // One request for every service's recent deployments: the suspect of each incident.
+        step.run("read-deployments", || async {
+            deps.railway.deployments().await.map_err(step_error)
+        }),
     );
     let resources: ResourceReport = resources?;
     let http: HttpReport = http?;
+    let history = detect::Context {
+        baselines: Default::default(),
+        deployments: deployments?,
+    };
 
-    let report = detect::detect(&arch, &resources, &http, &deps.settings.thresholds);
+    let report = detect::detect_with(
+        &arch,
+        &resources,
+        &http,
+        &deps.settings.thresholds,
+        &history,
+    );
     let architecture_markdown = detect::architecture_summary_markdown(&arch, Some(&resources));
     let findings_markdown = detect::findings_markdown(&report, &arch);
     let incidents: Vec<Finding> = report.incidents().cloned().collect();

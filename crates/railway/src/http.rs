@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::model::{
     EndpointStat, HttpBucket, HttpLogLine, HttpStats, HttpStatsSource, LatencyPercentiles,
-    LatencySample, StatusCounts, TimeWindow,
+    LatencySample, PathCount, ProbeStats, StatusCounts, TimeWindow,
 };
 use crate::timefmt;
 
@@ -156,6 +156,7 @@ pub fn from_metrics(
     // the newest covers the most recent behaviour, which is what the CLI reports too.
     let latency_ms = latency_window.iter().max_by_key(|s| s.ts).map(latency);
     let (top_failing, slowest) = endpoints(endpoint_rows, Some(slow_ms));
+    let probes = probe_stats(endpoint_rows);
     HttpStats {
         service_id: service_id.to_owned(),
         window,
@@ -169,6 +170,7 @@ pub fn from_metrics(
         top_failing,
         slowest,
         source: HttpStatsSource::Metrics,
+        probes,
     }
 }
 
@@ -218,6 +220,7 @@ pub fn from_logs(
         .filter_map(|(ts, (_, d))| percentiles(d).map(|ms| LatencySample { ts: *ts, ms }))
         .collect();
     let (top_failing, slowest) = endpoints(&rows, None);
+    let probes = probe_stats(&rows);
     HttpStats {
         service_id: service_id.to_owned(),
         window,
@@ -235,7 +238,109 @@ pub fn from_logs(
             sampled,
             covered_seconds,
         },
+        probes,
     }
+}
+
+/// Path prefixes that vulnerability scanners and bots request on every public host: CMS logins,
+/// leaked configuration and VCS files, admin consoles of stacks the service may not even run.
+const PROBE_PREFIXES: &[&str] = &[
+    "/wp-",
+    "/wordpress",
+    "/wp/",
+    "/xmlrpc",
+    "/.env",
+    "/.git",
+    "/.svn",
+    "/.hg",
+    "/.aws",
+    "/.ssh",
+    "/.ds_store",
+    "/.htaccess",
+    "/.htpasswd",
+    "/.vscode",
+    "/.idea",
+    "/phpmyadmin",
+    "/pma",
+    "/myadmin",
+    "/mysql",
+    "/cgi-bin",
+    "/boaform",
+    "/hnap1",
+    "/actuator",
+    "/vendor/phpunit",
+    "/solr",
+    "/owa/",
+    "/autodiscover",
+    "/server-status",
+    "/telescope",
+    "/_ignition",
+    "/console",
+    "/manager/html",
+    "/jenkins",
+    "/setup.cgi",
+    "/shell",
+    "/backup",
+    "/config.php",
+    "/admin.php",
+    "/login.action",
+    "/remote/login",
+    "/geoserver",
+    "/druid",
+];
+
+/// File extensions probes ask for, answered 404 by applications that do not serve them.
+const PROBE_EXTENSIONS: &[&str] = &[
+    ".php", ".asp", ".aspx", ".jsp", ".cgi", ".pl", ".env", ".bak", ".old", ".sql", ".swp", ".ini",
+    ".cfg", ".conf", ".tar.gz", ".zip", ".rar", ".7z", ".war", ".dll", ".exe",
+];
+
+/// Whether a path is a well-known scanner or bot probe. Judged from the path alone, so the
+/// aggregated-metrics and the `httpLogs` paths classify the same traffic the same way.
+pub fn is_probe_path(path: &str) -> bool {
+    let path = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(path)
+        .to_ascii_lowercase();
+    if PROBE_PREFIXES.iter().any(|p| path.starts_with(p)) {
+        return true;
+    }
+    let last = path.rsplit('/').next().unwrap_or("");
+    PROBE_EXTENSIONS.iter().any(|e| last.ends_with(e))
+        || path.split('/').any(|seg| seg == ".env" || seg == ".git")
+}
+
+/// A 4xx answer to a probe path. Only "not here" answers count: a 401 or 403 on `/admin.php` of a
+/// PHP application is that application's own access control.
+pub fn is_probe_answer(status: i64, path: &str) -> bool {
+    matches!(status, 400 | 404 | 405 | 410 | 444) && is_probe_path(path)
+}
+
+/// 4xx rows split into probes and the rest, with the most probed paths.
+pub fn probe_stats(rows: &[HttpRow]) -> ProbeStats {
+    let mut out = ProbeStats::default();
+    let mut by_path: BTreeMap<String, u64> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.http_status / 100 == 4) {
+        out.rows_4xx += 1;
+        if is_probe_answer(r.http_status, &r.path) {
+            out.probe_4xx += 1;
+            let path = r.path.split(['?', '#']).next().unwrap_or(&r.path);
+            *by_path.entry(path.to_owned()).or_default() += 1;
+        }
+    }
+    let mut top: Vec<PathCount> = by_path
+        .into_iter()
+        .map(|(path, requests)| PathCount { path, requests })
+        .collect();
+    top.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    top.truncate(TOP_ENDPOINTS);
+    out.top_paths = top;
+    out
 }
 
 /// Nearest-rank percentiles; `None` without data.
@@ -499,6 +604,45 @@ mod tests {
                 ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn probes_are_told_apart_from_real_route_errors() {
+        for p in [
+            "/wp-login.php",
+            "/.env",
+            "/api/.env",
+            "/phpmyadmin/index.php",
+            "/xmlrpc.php",
+            "/.git/config",
+            "/cgi-bin/luci",
+            "/backup.sql?x=1",
+        ] {
+            assert!(is_probe_path(p), "{p}");
+        }
+        for p in [
+            "/api/products/123",
+            "/login",
+            "/health",
+            "/",
+            "/environment",
+        ] {
+            assert!(!is_probe_path(p), "{p}");
+        }
+        assert!(is_probe_answer(404, "/wp-login.php"));
+        assert!(!is_probe_answer(403, "/admin.php"));
+        let rows = vec![
+            row(0, "GET", "/wp-login.php", 404, 3),
+            row(1, "GET", "/wp-login.php", 404, 3),
+            row(2, "GET", "/.env", 404, 2),
+            row(3, "POST", "/api/orders", 422, 20),
+            row(4, "GET", "/api/orders/1", 200, 20),
+        ];
+        let p = probe_stats(&rows);
+        assert_eq!((p.rows_4xx, p.probe_4xx), (4, 3));
+        assert_eq!(p.top_paths[0].path, "/wp-login.php");
+        assert_eq!(p.top_paths[0].requests, 2);
+        assert_eq!(p.top_paths.len(), 2);
     }
 
     #[test]

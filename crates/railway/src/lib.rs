@@ -15,7 +15,9 @@
 //! One health read (architecture + resource usage + HTTP stats) over S non-database services costs
 //! `2 + ceil(S / 20)` requests: the architecture (one page per 100 instances), one `metrics` query
 //! grouped by service, and one aliased HTTP request per 20 services
-//! ([`batch::MAX_SERVICES_PER_REQUEST`]).
+//! ([`batch::MAX_SERVICES_PER_REQUEST`]). A monitoring cycle adds one `EnvironmentDeployments`
+//! request (the environment's latest [`DEPLOYMENTS_PER_READ`] deployments, every service), so a
+//! cycle costs `3 + ceil(S / 20)`.
 //!
 //! Each HTTP batch asks per service for `httpMetricsGroupedByStatus` (counts by status, bucketed),
 //! `httpDurationMetrics` twice (bucketed and whole window) and, for the endpoint lists, the newest
@@ -41,12 +43,14 @@
 mod auth;
 mod client;
 mod error;
+mod history;
 mod live;
 mod logs;
 mod ops;
 mod source;
 
 pub mod batch;
+pub use history::{DEPLOYMENTS_DOCUMENT, DEPLOYMENTS_PER_READ};
 pub mod http;
 pub mod model;
 pub mod timefmt;
@@ -79,6 +83,10 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     (
         "EnvironmentResourceMetrics.graphql",
         include_str!("../graphql/EnvironmentResourceMetrics.graphql"),
+    ),
+    (
+        "EnvironmentDeployments.graphql",
+        include_str!("../graphql/EnvironmentDeployments.graphql"),
     ),
     ("ServiceHttpMetrics.graphql", batch::HTTP_METRICS_TEMPLATE),
     ("ServiceHttpLogs.graphql", batch::HTTP_LOGS_TEMPLATE),

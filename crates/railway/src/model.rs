@@ -252,6 +252,28 @@ pub struct HttpStats {
     /// Endpoints with the highest p95, slowest first.
     pub slowest: Vec<EndpointStat>,
     pub source: HttpStatsSource,
+    /// 4xx answers to scanner and bot probes, among the request rows that were read.
+    #[serde(default)]
+    pub probes: ProbeStats,
+}
+
+/// 4xx rows split into probes of paths no application serves (`/wp-login.php`, `/.env`, …) and
+/// the rest. Counted over the rows read (the failed-or-slow `httpLogs` rows on the metrics path,
+/// every row on the fallback path), so a share, not an absolute count, is what carries over.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProbeStats {
+    /// 4xx rows seen.
+    pub rows_4xx: u64,
+    /// Of those, answers to probe paths (see `railway::http::is_probe_path`).
+    pub probe_4xx: u64,
+    /// The most probed paths, most first (at most `railway::http::TOP_ENDPOINTS`).
+    pub top_paths: Vec<PathCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathCount {
+    pub path: String,
+    pub requests: u64,
 }
 
 impl HttpStats {
@@ -328,4 +350,45 @@ pub struct ProjectSnapshot {
     pub http: HttpReport,
     /// Keyed by service id.
     pub logs: BTreeMap<String, ServiceLogs>,
+    /// Recent deployments of each service, newest first, keyed by service id.
+    #[serde(default)]
+    pub deployments: BTreeMap<String, Vec<DeploymentRecord>>,
+    /// Each service's normal over the longer period before the window, keyed by service id.
+    #[serde(default)]
+    pub baselines: BTreeMap<String, ServiceBaseline>,
+}
+
+/// A service's normal, from one coarse read of a longer period before the window (e.g. 24 h at
+/// one sample per hour): medians, so one bad hour does not become the normal.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServiceBaseline {
+    /// Length of the period the medians describe, seconds.
+    pub period_seconds: i64,
+    /// Median of the period's p95 latency samples, ms.
+    pub p95_ms: Option<f64>,
+    /// Median CPU, vCPU.
+    pub cpu: Option<f64>,
+    /// Median memory, GB.
+    pub memory_gb: Option<f64>,
+}
+
+/// What the extra "history" read returns for an environment: baselines and recent deployments.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HistoryReport {
+    /// Keyed by service id.
+    pub baselines: BTreeMap<String, ServiceBaseline>,
+    /// Newest first, keyed by service id.
+    pub deployments: BTreeMap<String, Vec<DeploymentRecord>>,
+}
+
+/// One deployment of a service's history, for matching an incident's onset with a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub status: DeploymentStatus,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub commit_hash: Option<String>,
+    /// First line of the commit message, as Railway's deployment `meta` carries it.
+    pub commit_message: Option<String>,
 }

@@ -101,6 +101,17 @@ impl Source {
         }
     }
 
+    /// Recent deployments of every service, newest first, keyed by service id: one request.
+    pub async fn deployments(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<crate::model::DeploymentRecord>>, RailwayError> {
+        match self {
+            Self::Live(c) => c.deployments().await,
+            Self::Static(s) => Ok(s.deployments.clone()),
+            Self::Generated(g) => Ok(g(unix_now()).deployments),
+        }
+    }
+
     /// Requests made so far (live), 0 for a snapshot.
     pub fn request_count(&self) -> u64 {
         match self {
@@ -195,6 +206,7 @@ fn slice_stats(s: &HttpStats, window: TimeWindow) -> HttpStats {
         top_failing: s.top_failing.clone(),
         slowest: s.slowest.clone(),
         source: s.source.clone(),
+        probes: s.probes.clone(),
     }
 }
 
@@ -314,6 +326,7 @@ mod tests {
             top_failing: Vec::new(),
             slowest: Vec::new(),
             source: HttpStatsSource::Metrics,
+            probes: Default::default(),
         };
         let report = HttpReport {
             window: full.window,
