@@ -46,6 +46,8 @@ async fn the_demo_pr_bodies_carry_one_valid_mermaid_chart_per_incident() {
         let repo = f.repo.as_deref().unwrap();
         let incidents: Vec<&str> = f
             .analysis
+            .as_ref()
+            .expect("a dry run has an analysis")
             .affected_services
             .iter()
             .map(String::as_str)

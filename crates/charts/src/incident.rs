@@ -80,7 +80,8 @@ pub fn for_finding(
                 .collect();
             ("p95 latency", "ms", p, Some(finding.threshold))
         }
-        FindingKind::Deployment => return None,
+        // Observations without a series of their own: nothing to chart.
+        FindingKind::Deployment | FindingKind::Scanners => return None,
     };
     if points.is_empty() {
         return None;

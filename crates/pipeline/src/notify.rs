@@ -292,7 +292,12 @@ fn fix_transitions(
         ));
     }
     let outcome: crate::FixOutcome = serde_json::from_value(outcome.clone()).ok()?;
-    let summary = outcome.analysis.summary.trim().to_owned();
+    // No analysis: the run stopped on an open or rejected PR before the LLM, already announced.
+    let summary = outcome
+        .analysis
+        .as_ref()
+        .map(|a| a.summary.trim().to_owned())
+        .unwrap_or_default();
     let mut n = base(
         Transition::AgentFailed,
         outcome.fingerprint.clone(),
@@ -328,7 +333,7 @@ fn fix_transitions(
             }));
         }
         crate::FixStatus::Skipped => {
-            let a = &outcome.analysis;
+            let a = outcome.analysis.as_ref()?;
             let action = match &outcome.repo {
                 Some(repo) => a.action_for(repo).map(|x| x.action),
                 None => a.actions.first().map(|x| x.action),

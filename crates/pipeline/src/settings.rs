@@ -90,6 +90,12 @@ pub struct Settings {
     /// How long a rejected PR (closed unmerged, labelled) keeps the incident from getting a new
     /// PR (`AUTOFIX_REJECTED_COOLDOWN`).
     pub rejected_cooldown: Duration,
+    /// Where notifications go; empty = no notification functions are registered.
+    pub notify: notifications::Sinks,
+    /// Retries of each delivery step (and of the transition router).
+    pub notify_retries: u32,
+    /// Link to an Inngest run in messages, `{run_id}` replaced; `None` = no link.
+    pub run_url_template: Option<String>,
 }
 
 /// Longest single sleep or wait: Inngest's free plan allows 7 days (paid plans up to a year).
@@ -152,12 +158,6 @@ fn polls(total: Duration, interval: Duration, max: u32) -> (u32, Duration) {
         Duration::from_secs_f64(total.as_secs_f64() / f64::from(max - 1)).min(MAX_SLEEP);
     let n = ((total.as_secs_f64() / stretched.as_secs_f64()).ceil() as u64 + 1).min(u64::from(max));
     (n as u32, stretched)
-    /// Where notifications go; empty = no notification functions are registered.
-    pub notify: notifications::Sinks,
-    /// Retries of each delivery step (and of the transition router).
-    pub notify_retries: u32,
-    /// Link to an Inngest run in messages, `{run_id}` replaced; `None` = no link.
-    pub run_url_template: Option<String>,
 }
 
 impl Default for Settings {
