@@ -32,6 +32,10 @@ fn settings(fake: &FakeSinks) -> pipeline::Settings {
         run_url_template: Some("http://localhost:8288/run?runID={run_id}".into()),
         agent_poll_interval: Duration::from_secs(10),
         agent_timeout: Duration::from_secs(60),
+        // The CI wait and verify-fix have their own tests (generate_fix.rs, verify_fix.rs).
+        ci_poll_interval: Duration::from_secs(60),
+        ci_timeout: Duration::from_secs(600),
+        verify_max_wait: Duration::ZERO,
         ..pipeline::Settings::default()
     }
 }
@@ -95,7 +99,7 @@ async fn notification_functions_register_only_with_a_sink() {
         false,
     ))
     .await;
-    assert_eq!(bare.registration.functions.len(), 3);
+    assert_eq!(bare.registration.functions.len(), 4);
 }
 
 #[tokio::test]

@@ -45,7 +45,8 @@ async fn registration_shows_three_functions_and_a_demo_run_reaches_a_dry_run_fix
         [
             "autofix-generate-fix",
             "autofix-monitor-project-health",
-            "autofix-pull-service-context"
+            "autofix-pull-service-context",
+            "autofix-verify-fix"
         ]
     );
     let monitor = reg
@@ -253,10 +254,11 @@ async fn a_cron_run_against_railway_reaches_pull_service_context_with_the_incide
     );
 
     // Budget: architecture + metrics + HTTP stats + deployment history for the monitor,
-    // architecture + logs for context.
+    // architecture + logs for context, architecture for generate-fix's `read-targets` (the
+    // event's targets re-read from Railway).
     let ops = fake.operations();
     assert_eq!(fake.request_count(), ops.len() as u64);
-    assert!(fake.request_count() <= 6, "requests: {ops:?}");
+    assert!(fake.request_count() <= 7, "requests: {ops:?}");
     assert_eq!(
         ops.iter()
             .filter(|o| o.as_str() == "EnvironmentDeployments")

@@ -282,7 +282,8 @@ async fn serve_registers_three_functions_and_a_requested_check_reaches_a_dry_run
         [
             "autofix-generate-fix",
             "autofix-monitor-project-health",
-            "autofix-pull-service-context"
+            "autofix-pull-service-context",
+            "autofix-verify-fix"
         ]
     );
     let dry: Vec<&Value> = fixes.iter().filter(|v| v["status"] == "dry_run").collect();

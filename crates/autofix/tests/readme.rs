@@ -23,6 +23,7 @@ fn finding_kinds_serialise_as_the_readme_documents() {
         ErrorRate4xx,
         Latency,
         Deployment,
+        Scanners,
     ];
     let documented = documented_kinds();
     let serialised: Vec<String> = all
