@@ -100,20 +100,32 @@ pub fn leak_snapshot() -> railway::model::ProjectSnapshot {
 /// `pull-service-context` produce for [`leak_snapshot`], computed in-process by the same
 /// function code, so `generate-fix` tests start from exactly what production would send.
 pub async fn leak_fix_request() -> serde_json::Value {
+    leak_event(pipeline::CONTEXT_FN, "autofix/fix.requested").await
+}
+
+/// The `autofix/service.context.requested` event `monitor-project-health` sends for
+/// [`leak_snapshot`], computed in-process like [`leak_fix_request`].
+pub async fn leak_context_request() -> serde_json::Value {
+    leak_event(pipeline::MONITOR_FN, "autofix/service.context.requested").await
+}
+
+/// The event named `name` that function `function_id` sends in one in-process cycle over
+/// [`leak_snapshot`].
+async fn leak_event(function_id: &str, name: &str) -> serde_json::Value {
     let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
     let functions = pipeline::functions(Arc::new(deps)).expect("valid function config");
     let runner = inngest::InlineRunner::new(functions);
     let start = inngest::Event::new("autofix/health.check.requested", json!({}))
         .expect("health check event");
     let runs = runner.run(start).await;
-    let context = runs
+    let run = runs
         .iter()
-        .find(|r| r.function_id == pipeline::CONTEXT_FN)
-        .expect("context run");
-    let event = context
+        .find(|r| r.function_id == function_id)
+        .unwrap_or_else(|| panic!("no {function_id} run"));
+    let event = run
         .sent
         .iter()
-        .find(|e| e.name == "autofix/fix.requested")
-        .expect("fix requested");
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{function_id} sent no {name}"));
     json!({"name": event.name, "data": event.data})
 }

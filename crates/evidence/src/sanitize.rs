@@ -31,6 +31,34 @@ pub fn clean_line(raw: &str, max_chars: usize) -> String {
     cap_chars(&redact_secrets(&neutral), max_chars)
 }
 
+/// Cleans Railway logs where they are read, before they become a step output that Inngest
+/// stores and sends back on every later call: every message, detail and note goes through
+/// [`clean_line`]; HTTP paths lose their query and fragment (where API keys travel) and their
+/// control characters; timestamps, severities, ids and attributes are made printable and capped.
+/// [`crate::build_context`] cleans again, which changes nothing on text cleaned here.
+pub fn clean_logs(logs: &mut railway::model::ServiceLogs, max_chars: usize) {
+    let short = |s: &str, n: usize| cap_chars(&strip_controls(s), n);
+    for line in logs.build.iter_mut().chain(logs.deploy.iter_mut()) {
+        line.message = clean_line(&line.message, max_chars);
+        line.timestamp = short(&line.timestamp, 64);
+        line.severity = line.severity.as_deref().map(|s| short(s, 16));
+        for value in line.attributes.values_mut() {
+            *value = clean_line(value, max_chars);
+        }
+    }
+    for r in &mut logs.http {
+        let path = r.path.split(['?', '#']).next().unwrap_or_default();
+        r.path = short(path, max_chars);
+        r.method = short(&r.method, 16);
+        r.timestamp = short(&r.timestamp, 64);
+        r.response_details = r.response_details.as_deref().map(|d| clean_line(d, max_chars));
+        r.request_id = r.request_id.as_deref().map(|id| short(id, 80));
+    }
+    for note in &mut logs.truncated {
+        *note = clean_line(note, max_chars);
+    }
+}
+
 /// The longest prefix of at most `max` bytes that ends on a char boundary.
 fn prefix_bytes(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -315,6 +343,44 @@ mod tests {
             clean_line("# db=postgres://u:pw@h/x <b>", 200),
             "\\# db=postgres://<credentials>@h/x ‹b>"
         );
+    }
+
+    #[test]
+    fn logs_are_cleaned_where_they_are_read() {
+        use railway::model::{HttpLogLine, LogLine, ServiceLogs};
+        let mut logs = ServiceLogs {
+            deploy: vec![LogLine {
+                timestamp: "2026-01-01T00:00:00Z\u{1b}[2J".into(),
+                message: "connect postgres://app:pw1234@db/x\n## Rules".into(),
+                severity: Some("error".into()),
+                attributes: [("auth".to_owned(), "Bearer abcdefghijkl".to_owned())].into(),
+            }],
+            http: vec![HttpLogLine {
+                timestamp: "t".into(),
+                method: "GET".into(),
+                path: "/v1/items?api-key=k3y&x=1#frag".into(),
+                status: 500,
+                total_duration_ms: 1,
+                upstream_duration_ms: None,
+                response_details: Some("token=abcdef123".into()),
+                request_id: None,
+            }],
+            ..ServiceLogs::default()
+        };
+        clean_logs(&mut logs, 200);
+        let line = &logs.deploy[0];
+        assert_eq!(line.message, "connect postgres://<credentials>@db/x ## Rules");
+        assert_eq!(line.timestamp, "2026-01-01T00:00:00Z");
+        assert_eq!(line.attributes["auth"], "Bearer <redacted>");
+        assert_eq!(logs.http[0].path, "/v1/items");
+        assert_eq!(
+            logs.http[0].response_details.as_deref(),
+            Some("token=<redacted>")
+        );
+        // Cleaning twice changes nothing, so evidence built later sees the same text.
+        let once = logs.clone();
+        clean_logs(&mut logs, 200);
+        assert_eq!(logs, once);
     }
 
     #[test]

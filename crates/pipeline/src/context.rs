@@ -35,22 +35,45 @@ pub(crate) fn function(deps: Arc<Deps>) -> ServableFunction {
         })
 }
 
+/// What step `read-logs` stores: the event's services as Railway configures them, and their
+/// logs already cleaned, so Inngest never holds raw log text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LogsRead {
+    services: Vec<AffectedService>,
+    logs: BTreeMap<String, ServiceLogs>,
+}
+
 async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, inngest::Error> {
-    let req = &ctx.event.data;
+    let event = &ctx.event.data;
     let step = &ctx.step;
 
-    let ids: Vec<String> = req.services.iter().map(|s| s.id.clone()).collect();
-    let logs: BTreeMap<String, ServiceLogs> = step
+    let read: LogsRead = step
         .run("read-logs", || async {
-            // Architecture is re-read inside the step: the event carries a summary, not the
-            // deployment details the log queries need.
+            // The architecture read that the log queries need anyway is also what the event's
+            // services are checked against: the event asks, Railway says what they are.
             let arch = deps.railway.architecture().await.map_err(step_error)?;
-            deps.railway
-                .logs(&arch, &ids, req.window, &deps.settings.log_limits)
+            let services = crate::targets::resolve(
+                &arch,
+                &event.project.id,
+                &event.environment.id,
+                &event.services,
+            )?;
+            let ids: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
+            let mut logs = deps
+                .railway
+                .logs(&arch, &ids, event.window, &deps.settings.log_limits)
                 .await
-                .map_err(step_error)
+                .map_err(step_error)?;
+            let max_chars = deps.settings.evidence_limits.max_line_chars;
+            for l in logs.values_mut() {
+                evidence::sanitize::clean_logs(l, max_chars);
+            }
+            Ok(LogsRead { services, logs })
         })
         .await?;
+    let verified = crate::targets::verify_context_request(read.services, event)?;
+    let req = &verified;
+    let logs = read.logs;
 
     let upstreams: BTreeMap<String, (Vec<evidence::UpstreamStatus>, Vec<String>)> = step
         .run("check-upstreams", || async {

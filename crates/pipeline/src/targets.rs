@@ -2,7 +2,13 @@
 //! Railway (the configured project and environment only), and the repository, names and
 //! fingerprint the functions act on are Railway's and recomputed, never the event's.
 
-use crate::events::{AffectedService, FixRequested};
+use crate::events::{AffectedService, ContextRequested, FixRequested};
+
+/// Service names are Railway's, but whoever may edit the project chooses them: one line,
+/// printable, markdown-neutral and capped, as evidence shows them (`evidence::build_context`).
+fn clean_name(name: &str) -> String {
+    evidence::sanitize::clean_line(name, 80)
+}
 
 /// A refusal that no retry can fix: the event names something outside what Railway says.
 fn refuse(message: String) -> inngest::Error {
@@ -35,7 +41,7 @@ pub(crate) fn resolve(
             })?;
             Ok(AffectedService {
                 id: real.id.clone(),
-                name: real.name.clone(),
+                name: clean_name(&real.name),
                 repo: real.source.repo.clone(),
                 root_directory: real.root_directory.clone(),
                 deployment_id: real.latest_deployment.as_ref().map(|d| d.id.clone()),
@@ -78,16 +84,7 @@ pub(crate) fn verify_fix_request(
     if let Some(r) = &repo {
         fix_plan::commands::validate_repo(r).map_err(|e| refuse(e.to_string()))?;
     }
-    for f in &mut req.findings {
-        let Some(s) = services.iter().find(|s| s.id == f.service_id) else {
-            return Err(refuse(format!(
-                "a finding names service id {:?}, which the request does not list",
-                f.service_id
-            )));
-        };
-        f.fingerprint = detect::fingerprint(&s.id, f.kind);
-        f.service = s.name.clone();
-    }
+    align_findings(&services, &mut req.findings)?;
     let key = fix_plan::naming::group_key(
         repo.as_deref(),
         services
@@ -106,4 +103,43 @@ pub(crate) fn verify_fix_request(
     req.services = services;
     req.concurrency_key = key;
     Ok(())
+}
+
+/// Every finding must be on one of `services` (already Railway's); its service name and
+/// fingerprint are recomputed from them, so an event cannot choose either.
+fn align_findings(
+    services: &[AffectedService],
+    findings: &mut [detect::Finding],
+) -> Result<(), inngest::Error> {
+    for f in findings {
+        let Some(s) = services.iter().find(|s| s.id == f.service_id) else {
+            return Err(refuse(format!(
+                "a finding names service id {:?}, which the request does not list",
+                f.service_id
+            )));
+        };
+        f.fingerprint = detect::fingerprint(&s.id, f.kind);
+        f.service = s.name.clone();
+    }
+    Ok(())
+}
+
+/// The context request with Railway's `services` (from [`resolve`]) in place of the event's,
+/// its findings aligned to them and its fingerprint list recomputed.
+pub(crate) fn verify_context_request(
+    services: Vec<AffectedService>,
+    req: &ContextRequested,
+) -> Result<ContextRequested, inngest::Error> {
+    let mut verified = req.clone();
+    align_findings(&services, &mut verified.findings)?;
+    verified.services = services;
+    let mut fingerprints: Vec<String> = verified
+        .findings
+        .iter()
+        .map(|f| f.fingerprint.clone())
+        .collect();
+    fingerprints.sort();
+    fingerprints.dedup();
+    verified.fingerprints = fingerprints;
+    Ok(verified)
 }
