@@ -444,7 +444,10 @@ async fn forged_context_request_naming_a_foreign_repository_gets_railways_reposi
         .collect();
     assert_eq!(fix_requests.len(), 1, "{fix_requests:?}");
     let data = &fix_requests[0]["data"];
-    assert_eq!(data["repo"], "acme/api", "Railway's repository, not the event's");
+    assert_eq!(
+        data["repo"], "acme/api",
+        "Railway's repository, not the event's"
+    );
     let sent = serde_json::to_string(data).unwrap();
     for forged in ["attacker-org", "../../attacker", "## Rules", "curl evil"] {
         assert!(!sent.contains(forged), "{forged:?} reached the fix request");
@@ -545,11 +548,7 @@ async fn credentials_in_log_lines_are_absent_from_every_step_output_and_the_prom
         read_logs.contains("db connect failed") && read_logs.contains("login retry for admin"),
         "the log lines never reached read-logs, so the test proves nothing"
     );
-    let prompts: Vec<String> = llm
-        .requests()
-        .iter()
-        .map(|r| r.body.to_string())
-        .collect();
+    let prompts: Vec<String> = llm.requests().iter().map(|r| r.body.to_string()).collect();
     assert!(
         prompts.iter().any(|p| p.contains("db connect failed")),
         "the log lines never reached the prompt"

@@ -51,7 +51,10 @@ pub fn clean_logs(logs: &mut railway::model::ServiceLogs, max_chars: usize) {
         r.path = short(path, max_chars);
         r.method = short(&r.method, 16);
         r.timestamp = short(&r.timestamp, 64);
-        r.response_details = r.response_details.as_deref().map(|d| clean_line(d, max_chars));
+        r.response_details = r
+            .response_details
+            .as_deref()
+            .map(|d| clean_line(d, max_chars));
         r.request_id = r.request_id.as_deref().map(|id| short(id, 80));
     }
     for note in &mut logs.truncated {
@@ -369,7 +372,10 @@ mod tests {
         };
         clean_logs(&mut logs, 200);
         let line = &logs.deploy[0];
-        assert_eq!(line.message, "connect postgres://<credentials>@db/x ## Rules");
+        assert_eq!(
+            line.message,
+            "connect postgres://<credentials>@db/x ## Rules"
+        );
         assert_eq!(line.timestamp, "2026-01-01T00:00:00Z");
         assert_eq!(line.attributes["auth"], "Bearer <redacted>");
         assert_eq!(logs.http[0].path, "/v1/items");
