@@ -1,6 +1,6 @@
 //! Replay the recorded TS SDK exchanges (`shared/fixtures/inngest-ts-sdk/`)
-//! through the wire-shape reducer and the signature code. Skipped cleanly when
-//! the shared directory is absent (CI has it beside the repository).
+//! through the wire-shape reducer and the signature code. Skipped with a note when
+//! the shared directory is absent, except under CI (which has it beside the repository).
 
 use inngest_testkit::{
     ExchangeKind, WireShape, canonical_json, hashed_signing_key, load_transcript, step_id_hash,
@@ -13,15 +13,7 @@ const RECORDED_KEY: &str =
     "signkey-test-5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
 
 fn fixture(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/inngest-ts-sdk")
-        .join(name);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} absent", p.display());
-        None
-    }
+    test_data::shared_file(&format!("fixtures/inngest-ts-sdk/{name}"))
 }
 
 fn ops(call: &inngest_testkit::shape::CallShape) -> Vec<String> {

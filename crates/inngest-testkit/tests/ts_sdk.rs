@@ -29,15 +29,7 @@ fn fid(f: &str) -> String {
 }
 
 fn fixture(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/inngest-ts-sdk")
-        .join(name);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("fixture {} absent: comparison skipped", p.display());
-        None
-    }
+    test_data::shared_file(&format!("fixtures/inngest-ts-sdk/{name}"))
 }
 
 async fn start(opts: Options) -> Option<(TestInngest, TsRefApp)> {

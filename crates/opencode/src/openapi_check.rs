@@ -1,6 +1,7 @@
 //! Checks our request bodies and the response fields we read against the OpenAPI document
 //! served by the pinned OpenCode (1.18.33). The document is a data file outside the project
-//! (`../shared/opencode/openapi-1.18.33.json`); without it the test is skipped, with a note.
+//! (`../shared/opencode/openapi-1.18.33.json`); without it the test is skipped with a note, and
+//! fails under CI.
 //! `OPENCODE_OPENAPI_JSON` points at another copy.
 
 use std::path::PathBuf;
@@ -10,19 +11,13 @@ use serde_json::{Value, json};
 use crate::types::{ModelRef, PromptRequest};
 
 fn load() -> Option<Value> {
-    let path = std::env::var_os("OPENCODE_OPENAPI_JSON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/opencode/openapi-1.18.33.json")
-        });
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).expect("OpenAPI document is JSON")),
-        Err(_) => {
-            eprintln!("skipping: no OpenAPI document at {}", path.display());
-            None
-        }
-    }
+    let path = match std::env::var_os("OPENCODE_OPENAPI_JSON") {
+        Some(path) => PathBuf::from(path),
+        None => test_data::shared_file("opencode/openapi-1.18.33.json")?,
+    };
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("cannot read the OpenAPI document {}: {e}", path.display()));
+    Some(serde_json::from_slice(&bytes).expect("OpenAPI document is JSON"))
 }
 
 struct Doc(Value);

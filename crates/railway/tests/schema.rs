@@ -1,5 +1,5 @@
 //! Every operation we send validates against Railway's schema: the committed subset always, and
-//! the full public schema whenever the shared copy is present.
+//! the full public schema from `../shared` (a developer without it is told; under CI it fails).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,18 +9,8 @@ use railway::validate::Schema;
 use serde_json::{Map, json};
 
 fn full_schema() -> Option<String> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/railway/schema.graphql");
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Some(s),
-        Err(_) => {
-            println!(
-                "note: {} absent, skipping full-schema validation",
-                path.display()
-            );
-            None
-        }
-    }
+    let path = test_data::shared_file("railway/schema.graphql")?;
+    Some(std::fs::read_to_string(path).unwrap())
 }
 
 fn subset_schema() -> String {
