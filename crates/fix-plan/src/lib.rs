@@ -3,6 +3,8 @@
 //! - [`naming`]: the incident fingerprint, its group key, and the branch, PR marker and working
 //!   directory derived from the fingerprint — each wire name written once.
 //! - [`decide`]: the guards for one repository: proceed, or skip with every reason that applies.
+//! - [`model_text`]: the analysis's text checked (no other repository, URLs or commands outside
+//!   code) and cleaned before it reaches the task or the PR body, always fenced as model-written.
 //! - [`agent_task`]: the coding agent's whole task text (working directory, rules, steps, what to
 //!   fix, untrusted log excerpts, the PR body to use).
 //!
@@ -14,6 +16,7 @@
 
 pub mod commands;
 mod guard;
+pub mod model_text;
 pub mod naming;
 mod task;
 #[cfg(test)]

@@ -147,6 +147,12 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
     }
 
     let analysis = analyse(deps, step, &input).await?;
+    // The model read attacker-reachable logs: text that reaches for another repository, a URL or
+    // a command is refused before anything is built from it.
+    let repos = input.repos();
+    let repos: Vec<&str> = repos.iter().map(String::as_str).collect();
+    fix_plan::model_text::check(&analysis, &repos)
+        .map_err(|e| inngest::Error::non_retriable(e.to_string()).with_name("UntrustedAnalysis"))?;
     let mut outcome = FixOutcome::new(req, Some(analysis.clone()), &input, &settings.prompt_budget);
 
     let Some(repo) = req.repo.as_deref() else {
