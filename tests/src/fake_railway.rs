@@ -55,6 +55,7 @@ struct Inner {
     snapshots: Vec<ProjectSnapshot>,
     requests: u64,
     operations: Vec<String>,
+    documents: Vec<String>,
     queued: VecDeque<Fault>,
     permanent: Option<Fault>,
     http_metrics_unavailable: bool,
@@ -116,6 +117,11 @@ impl FakeRailway {
     /// `operationName` of every request, in order.
     pub fn operations(&self) -> Vec<String> {
         self.shared.lock().operations.clone()
+    }
+
+    /// The GraphQL document of every request that reached the executor, in order.
+    pub fn documents(&self) -> Vec<String> {
+        self.shared.lock().documents.clone()
     }
 
     /// Fail the next request (faults queue up, one per request).
@@ -250,6 +256,7 @@ async fn answer(
         .to_owned();
     let mut inner = shared.lock();
     inner.operations.push(operation);
+    inner.documents.push(query.to_owned());
     match execute(&inner, query, &variables) {
         Ok(data) => axum::Json(json!({ "data": data })).into_response(),
         Err(Rejection::Validation(messages)) => gql_errors(StatusCode::BAD_REQUEST, &messages),

@@ -464,27 +464,67 @@ async fn github_errors_are_specific() {
 }
 
 #[tokio::test]
-async fn fake_pull_requests_can_appear_later() {
-    let gh = FakeGitHub::start(None).await;
-    gh.add_pull_after("acme/shop", FakePull::open(42, "autofix/fp-late", None), 1);
-    let client = github(&gh, None);
-    assert_eq!(
-        client
-            .find_open_pr(
-                "acme/shop",
-                &fix_plan::naming::branch("fp-late"),
-                &fingerprint_marker("fp-late")
-            )
-            .await
-            .unwrap(),
-        None
+async fn a_rejected_pr_is_found_past_the_first_page_and_an_old_rejection_does_not_count() {
+    let gh = FakeGitHub::start(Some(TOKEN)).await;
+    let rejected = |number: u64, fingerprint: &str, closed_at: Option<&str>| {
+        let mut pull = FakePull::closed(number, &fix_plan::naming::branch(fingerprint), false);
+        pull.labels = vec![github::REJECTED_LABEL.into()];
+        if let Some(at) = closed_at {
+            pull.closed_at = Some(at.into());
+            pull.updated_at = at.into();
+        }
+        pull
+    };
+    // Newest first: 151 recent unrelated closed PRs fill page one, then the recent rejection
+    // (#5), then one rejected long before the cooldown (#1).
+    gh.add_pull(
+        "acme/shop",
+        rejected(1, "fp-old", Some("2020-01-01T00:00:00Z")),
     );
-    let pr = client
-        .find_pr_by_branch("acme/shop", "autofix/fp-late")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(pr.number, 42);
+    gh.add_pull("acme/shop", rejected(5, "fp-new", None));
+    for n in 10..=160 {
+        gh.add_pull(
+            "acme/shop",
+            FakePull::closed(n, &format!("feature-{n}"), n % 2 == 0),
+        );
+    }
+    let client = github(&gh, Some(TOKEN));
+    let since = github::rfc3339_utc(pipeline::system_now() - 3600);
+    let find = |client: GitHub, fingerprint: &'static str| {
+        let since = since.clone();
+        async move {
+            client
+                .find_rejected_pr(
+                    "acme/shop",
+                    &fix_plan::naming::branch(fingerprint),
+                    &fingerprint_marker(fingerprint),
+                    &since,
+                )
+                .await
+                .unwrap()
+        }
+    };
+
+    let found = find(client.clone(), "fp-new").await.expect("on page two");
+    assert_eq!(found.number, 5);
+    assert_eq!(gh.request_count(), 2, "{:?}", gh.requests());
+
+    assert_eq!(
+        find(client.clone(), "fp-old").await,
+        None,
+        "closed before the cooldown"
+    );
+    assert_eq!(
+        gh.request_count(),
+        4,
+        "two pages: the second ends the search"
+    );
+
+    assert_eq!(
+        find(client.with_max_pages(1), "fp-new").await,
+        None,
+        "the page limit bounds the search"
+    );
 }
 
 #[tokio::test]

@@ -268,6 +268,41 @@ async fn a_cron_run_against_railway_reaches_pull_service_context_with_the_incide
     );
 }
 
+/// What the product sends to Railway in a whole cycle (monitor, context, generate-fix's target
+/// read, and the HTTP-logs fallback), checked against Railway's public schema rather than against
+/// our fake's idea of it.
+#[tokio::test]
+async fn every_document_a_cycle_sends_is_valid_against_railways_public_schema() {
+    let Some(schema) = test_data::shared_file("railway/schema.graphql") else {
+        return;
+    };
+    let schema = railway::validate::Schema::parse(&std::fs::read_to_string(schema).unwrap())
+        .expect("public schema parses");
+    let (app, fake) = live_app(leak_project(pipeline::system_now(), "proj-shop")).await;
+    fake.set_http_metrics_unavailable(true);
+    app.inngest
+        .trigger_cron(&composite("monitor-project-health"))
+        .await;
+    app.inngest.run_until_idle().await.expect("runs finish");
+    assert!(
+        app.inngest
+            .events()
+            .iter()
+            .any(|e| e["name"] == "autofix/fix.requested"),
+        "the cycle reached generate-fix"
+    );
+
+    let documents = fake.documents();
+    let mut operations = fake.operations();
+    operations.sort();
+    operations.dedup();
+    assert!(operations.len() >= 5, "{operations:?}");
+    for (document, operation) in documents.iter().zip(fake.operations()) {
+        let errors = schema.check(document);
+        assert!(errors.is_empty(), "{operation}: {errors:?}\n{document}");
+    }
+}
+
 #[tokio::test]
 async fn the_same_ongoing_incident_keeps_its_fingerprint_across_cycles() {
     let now = pipeline::system_now();

@@ -455,39 +455,6 @@ async fn resource_usage_and_http_stats_for_every_service() {
 }
 
 #[tokio::test]
-async fn static_source_matches_live_source() {
-    let snap = shop();
-    let (_fake, client) = start(vec![snap.clone()]).await;
-    let live = Source::Live(client);
-    let fixed = Source::Static(Box::new(snap));
-    assert_eq!(fixed.request_count(), 0);
-    let arch = live.architecture().await.unwrap();
-    let narrow = TimeWindow::last_minutes(END, 10);
-    let (a, b) = (
-        live.resource_usage(&arch, narrow).await.unwrap(),
-        fixed.resource_usage(&arch, narrow).await.unwrap(),
-    );
-    assert_eq!(a.services["api"].memory_gb, b.services["api"].memory_gb);
-    assert_eq!(a.services["api"].cpu.len(), 20);
-    let (a, b) = (
-        live.http_stats(&arch, narrow).await.unwrap(),
-        fixed.http_stats(&arch, narrow).await.unwrap(),
-    );
-    for id in ["api", "web", "worker"] {
-        assert_eq!(a.services[id].counts, b.services[id].counts, "{id}");
-        assert_eq!(a.services[id].timeline, b.services[id].timeline, "{id}");
-    }
-    assert_eq!(a.services["api"].counts.s5xx, 400);
-    let limits = LogLimits::default();
-    let ids = ["api".to_owned(), "web".to_owned()];
-    let (a, b) = (
-        live.logs(&arch, &ids, window(), &limits).await.unwrap(),
-        fixed.logs(&arch, &ids, window(), &limits).await.unwrap(),
-    );
-    assert_eq!(a, b);
-}
-
-#[tokio::test]
 async fn logs_for_two_services_in_one_request() {
     let (fake, client) = start(vec![shop()]).await;
     let arch = client.architecture().await.unwrap();
