@@ -190,6 +190,8 @@ struct Inner {
     comments: Vec<FakeComment>,
     /// Child → parent commits, for `compare`.
     parents: BTreeMap<String, String>,
+    /// `(base, head)` → the `files` of their comparison (GitHub's compare schema).
+    diffs: BTreeMap<(String, String), Vec<Value>>,
 }
 
 #[derive(Clone)]
@@ -336,6 +338,15 @@ impl FakeGitHub {
             .entry(sha.into())
             .or_default()
             .push((context.into(), state.into(), description.into()));
+    }
+
+    /// Makes `base...head` a known comparison listing `files` (each `{filename, status, additions,
+    /// deletions, changes, patch?}` as GitHub's compare API gives them); `head` becomes a child
+    /// of `base`.
+    pub fn add_diff(&self, base: &str, head: &str, files: Vec<Value>) {
+        let mut inner = self.shared.lock();
+        inner.parents.insert(head.into(), base.into());
+        inner.diffs.insert((base.into(), head.into()), files);
     }
 
     /// Records `child`'s parent, so `compare` can tell descendants from strangers.
@@ -844,6 +855,11 @@ async fn compare(
     };
     let head_chain = ancestors(head);
     let base_chain = ancestors(base);
+    let files = inner
+        .diffs
+        .get(&(base.to_owned(), head.to_owned()))
+        .cloned()
+        .unwrap_or_default();
     let (status, ahead, behind) = if base == head {
         ("identical", 0, 0)
     } else if let Some(i) = head_chain.iter().position(|c| c == base) {
@@ -854,7 +870,7 @@ async fn compare(
         ("diverged", 1, 1)
     };
     axum::Json(
-        json!({"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead}),
+        json!({"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead, "files": files}),
     )
     .into_response()
 }

@@ -128,6 +128,7 @@ fn leak_incident() -> AnalysisInput {
             incidents: vec![],
         }],
         notes: vec!["deploy logs capped at 500 lines".into()],
+        suspect_change: None,
     };
     AnalysisInput {
         findings: vec![

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 pub use plan::{SCHEMA_NAME, plan_schema, validate_plan};
 pub use prompt::{
-    Prompt, PromptBudget, build_prompt, estimate_tokens, evidence_ids, fence, http_id, http_line,
-    informative_samples, is_error_level, log_id, one_line, pattern_line,
+    Prompt, PromptBudget, build_prompt, diff_block, diff_id, estimate_tokens, evidence_ids, fence,
+    http_id, http_line, informative_samples, is_error_level, log_id, one_line, pattern_line,
 };
 pub use render::markdown;
 pub use rules::rule_based;

@@ -62,6 +62,7 @@ pub fn context(service_id: &str, service: &str, repo: Option<&str>) -> ServiceCo
         slow_requests: Vec::new(),
         upstreams: Vec::new(),
         notes: Vec::new(),
+        suspect_change: None,
     }
 }
 

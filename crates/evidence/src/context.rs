@@ -11,7 +11,7 @@ use crate::{HttpGroup, LogPattern, LogSource, ServiceContext, UpstreamHealth};
 
 /// Hard caps on what one service contributes to a prompt. The defaults keep one service's
 /// markdown around 6 000 tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Log lines analysed per source (build, deploy); the most recent are kept.
     pub max_input_lines: usize,
@@ -27,6 +27,8 @@ pub struct Limits {
     pub max_http_groups: usize,
     /// A request at least this slow counts as slow.
     pub slow_ms: u64,
+    /// Caps of the suspect deployment's diff.
+    pub change: crate::ChangeLimits,
 }
 
 impl Default for Limits {
@@ -40,6 +42,7 @@ impl Default for Limits {
             max_bytes_per_service: 24_000,
             max_http_groups: 15,
             slow_ms: railway::SLOW_REQUEST_MS,
+            change: crate::ChangeLimits::default(),
         }
     }
 }
@@ -149,6 +152,7 @@ pub fn build_context(service: &Service, logs: &ServiceLogs, limits: &Limits) -> 
         slow_requests,
         upstreams: Vec::new(),
         notes,
+        suspect_change: None,
     };
     enforce_byte_budget(&mut ctx, limits);
     ctx
@@ -456,6 +460,14 @@ pub fn context_markdown(ctx: &ServiceContext) -> String {
         "Slow HTTP requests (slowest first)",
         &ctx.slow_requests,
     );
+    if let Some(change) = &ctx.suspect_change {
+        let _ = writeln!(
+            out,
+            "\n### Suspect change: {}",
+            sanitize::neutralise_markdown(&crate::change::change_title(change))
+        );
+        out.push_str(&quoted_block(&crate::change::change_lines(change)));
+    }
     out
 }
 

@@ -8,14 +8,18 @@
 //!   excerpt quoted as data.
 //! - [`UpstreamChecker::check`] finds the third-party providers a service depends on and reads
 //!   their status pages (see [`upstream`] for the provider table and its JSON extension format).
+//! - [`change::suspect_change`] cleans and caps the diff of the deployment suspected of starting
+//!   an incident (pure; the caller reads it from GitHub).
 
 use serde::{Deserialize, Serialize};
 
+pub mod change;
 mod context;
 pub mod normalize;
 pub mod sanitize;
 pub mod upstream;
 
+pub use change::{ChangeLimits, ChangeRef, SuspectChange};
 pub use context::{Limits, build_context, context_markdown, route_of};
 pub use upstream::{
     DEFAULT_UPSTREAM_TIMEOUT, Provider, ProviderConfigError, ProviderTable, StatusApi,
@@ -100,4 +104,7 @@ pub struct ServiceContext {
     pub upstreams: Vec<UpstreamStatus>,
     /// What the caps cut, and anything else the reader should know.
     pub notes: Vec<String>,
+    /// What the deployment suspected of starting the incident changed (see [`change`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspect_change: Option<SuspectChange>,
 }

@@ -62,6 +62,29 @@ pub fn validate_repo(repo: &str) -> Result<(), UnsafeValue> {
     (owner_ok && name_ok).then_some(()).ok_or_else(bad)
 }
 
+/// Checks a commit SHA: 7 to 40 lowercase or uppercase hex digits.
+pub fn validate_commit(commit: &str) -> Result<(), UnsafeValue> {
+    let ok = (7..=40).contains(&commit.len()) && commit.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then_some(()).ok_or_else(|| UnsafeValue {
+        field: "commit",
+        value: commit.to_owned(),
+        rule: "must be a commit SHA of 7-40 hex digits",
+    })
+}
+
+/// `git diff <base> <head>` over validated commits: how the agent reads the suspect change.
+pub fn diff(base: &str, head: &str) -> Result<String, UnsafeValue> {
+    validate_commit(base)?;
+    validate_commit(head)?;
+    Ok(format!(
+        "git fetch origin {} {} && git diff {} {}",
+        shell_quote(base),
+        shell_quote(head),
+        shell_quote(base),
+        shell_quote(head)
+    ))
+}
+
 /// Checks the agent's working directory: an absolute path of `[A-Za-z0-9._/-]`, no `..`.
 pub fn validate_workdir(workdir: &str) -> Result<(), UnsafeValue> {
     let ok = workdir.starts_with('/')
@@ -257,6 +280,26 @@ mod tests {
                 "workdir",
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn the_diff_command_takes_commit_shas_only() {
+        let (a, b) = ("0123abc", "89abcdef0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            diff(a, b).unwrap(),
+            format!("git fetch origin {a} {b} && git diff {a} {b}")
+        );
+        for bad in [
+            "HEAD",
+            "0123abc;id",
+            "$(id)abc1",
+            "012345",
+            &"a".repeat(41),
+            "main",
+        ] {
+            assert_eq!(diff(bad, b).unwrap_err().field, "commit", "{bad}");
+            assert_eq!(diff(a, bad).unwrap_err().field, "commit", "{bad}");
         }
     }
 

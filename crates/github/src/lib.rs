@@ -3,8 +3,9 @@
 //! Reads: a file's contents (dependency manifests, to infer upstream providers), the open autofix
 //! pull request of an incident (so one incident never gets two PRs), a pull request by head branch
 //! or number (to learn what happened to the PR a run opened), the CI checks of a commit, the
-//! rejected autofix PR of an incident, and whether a deployed commit contains a merge. Writes: a
-//! comment with the verdict and the rejection label on a pull request.
+//! rejected autofix PR of an incident, whether a deployed commit contains a merge, and the diff of
+//! the deployment suspected of starting an incident. Writes: a comment with the verdict and the
+//! rejection label on a pull request.
 //!
 //! The token is optional: without it, public repositories can still be read, with GitHub's
 //! anonymous rate limit. It never appears in `Debug` output, errors or logs.
@@ -575,12 +576,14 @@ fn check_branch(branch: &str) -> Result<(), GitHubError> {
 }
 
 mod ci;
+mod diff;
 mod pr;
 
 pub use ci::{
     Annotation, CheckKind, CheckOutput, CheckReport, CheckRun, CheckState, CommitStatus,
     FailingCheck, MAX_EXCERPT_CHARS, summarize_checks,
 };
+pub use diff::{CommitDiff, DiffFile};
 pub use pr::{Compare, PullDetails, REJECTED_LABEL, rfc3339_utc};
 
 #[cfg(test)]

@@ -95,7 +95,19 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
         })
         .await?;
 
-    let contexts = build_contexts(deps, req, &logs, &upstreams);
+    // Optional evidence: a diff GitHub cannot give is a note, never a failed run.
+    let changes: BTreeMap<String, crate::suspect::ChangeRead> =
+        if crate::suspect::wanted(req).is_empty() {
+            BTreeMap::new()
+        } else {
+            step.run("read-suspect-changes", || async {
+                Ok(crate::suspect::read(deps, req).await)
+            })
+            .await?
+        };
+
+    let mut contexts = build_contexts(deps, req, &logs, &upstreams);
+    crate::suspect::attach(&mut contexts, changes);
     let context_markdown = contexts
         .iter()
         .map(evidence::context_markdown)
@@ -270,6 +282,25 @@ pub(crate) fn fit_event(request: &mut FixRequested, max_bytes: usize) {
     if size(request) <= max_bytes {
         return;
     }
+    // The diff's file list stays (it says where to look); its hunks are long.
+    for ctx in &mut request.contexts {
+        if let Some(change) = &mut ctx.suspect_change {
+            let dropped: usize = change.files.iter().map(|f| f.lines.len()).sum();
+            if dropped > 0 {
+                for f in &mut change.files {
+                    f.lines.clear();
+                }
+                change.lines_left_out += dropped;
+                ctx.notes.push(
+                    "suspect change hunks dropped to fit the event size limit (file list kept)"
+                        .into(),
+                );
+            }
+        }
+    }
+    if size(request) <= max_bytes {
+        return;
+    }
     for ctx in &mut request.contexts {
         let before = ctx.log_patterns.len();
         ctx.log_patterns.retain(|p| {
@@ -378,6 +409,7 @@ mod tests {
             slow_requests: Vec::new(),
             upstreams: Vec::new(),
             notes: Vec::new(),
+            suspect_change: None,
         }
     }
 

@@ -20,6 +20,7 @@ mod monitor;
 pub mod notify;
 pub mod select;
 pub mod settings;
+mod suspect;
 mod targets;
 mod verify;
 

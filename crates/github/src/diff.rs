@@ -1,0 +1,78 @@
+//! The changes between two commits, as the compare API lists them per file: what the deployment
+//! suspected of starting an incident changed, for the analysis and the agent.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pr::check_sha;
+use crate::{GitHub, GitHubError, decode_json, split_repo};
+
+/// Files GitHub lists on the first page of a comparison. The suspect change of an incident is one
+/// deployment's worth of commits; more files than this is a release, and the first ones suffice
+/// to point the reader at the change.
+const FILES_PER_PAGE: usize = 100;
+
+/// One changed file of a comparison, raw (untrusted, unsanitised): callers clean it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffFile {
+    pub filename: String,
+    /// `added`, `removed`, `modified`, `renamed`, `copied`, `changed` or `unchanged`.
+    pub status: String,
+    #[serde(default)]
+    pub additions: u64,
+    #[serde(default)]
+    pub deletions: u64,
+    /// The unified-diff hunks; GitHub leaves it out for binary files and very large diffs.
+    #[serde(default)]
+    pub patch: Option<String>,
+    #[serde(default)]
+    pub previous_filename: Option<String>,
+}
+
+/// The file list of `base...head`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitDiff {
+    pub base: String,
+    pub head: String,
+    /// Commits in the range, as GitHub counts them.
+    pub total_commits: u64,
+    pub files: Vec<DiffFile>,
+}
+
+#[derive(Deserialize)]
+struct RawComparison {
+    #[serde(default)]
+    total_commits: u64,
+    #[serde(default)]
+    files: Vec<DiffFile>,
+}
+
+impl GitHub {
+    /// What changed from commit `base` to commit `head` (`GET /repos/{o}/{r}/compare/{base}...{head}`,
+    /// first page of files); `None` when either commit is unknown to GitHub.
+    pub async fn diff(
+        &self,
+        repo: &str,
+        base: &str,
+        head: &str,
+    ) -> Result<Option<CommitDiff>, GitHubError> {
+        let (owner, name) = split_repo(repo)?;
+        check_sha("base commit", base)?;
+        check_sha("head commit", head)?;
+        let range = format!("{base}...{head}");
+        let mut url = self.endpoint(&["repos", owner, name, "compare", &range]);
+        url.query_pairs_mut()
+            .append_pair("per_page", &FILES_PER_PAGE.to_string());
+        let body = match self.get(url, &format!("{repo}:{range}")).await {
+            Ok(body) => body,
+            Err(GitHubError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let raw: RawComparison = decode_json("comparison", &body)?;
+        Ok(Some(CommitDiff {
+            base: base.to_owned(),
+            head: head.to_owned(),
+            total_commits: raw.total_commits,
+            files: raw.files,
+        }))
+    }
+}
