@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pr::check_sha;
-use crate::{GitHub, GitHubError, decode_json, split_repo};
+use crate::{GitHub, GitHubError, decode_json};
 
 /// Files GitHub lists on the first page of a comparison. The suspect change of an incident is one
 /// deployment's worth of commits; more files than this is a release, and the first ones suffice
@@ -55,17 +54,12 @@ impl GitHub {
         base: &str,
         head: &str,
     ) -> Result<Option<CommitDiff>, GitHubError> {
-        let (owner, name) = split_repo(repo)?;
-        check_sha("base commit", base)?;
-        check_sha("head commit", head)?;
-        let range = format!("{base}...{head}");
-        let mut url = self.endpoint(&["repos", owner, name, "compare", &range]);
-        url.query_pairs_mut()
-            .append_pair("per_page", &FILES_PER_PAGE.to_string());
-        let body = match self.get(url, &format!("{repo}:{range}")).await {
-            Ok(body) => body,
-            Err(GitHubError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+        let per_page = FILES_PER_PAGE.to_string();
+        let Some(body) = self
+            .comparison(repo, base, head, &[("per_page", &per_page)])
+            .await?
+        else {
+            return Ok(None);
         };
         let raw: RawComparison = decode_json("comparison", &body)?;
         Ok(Some(CommitDiff {

@@ -198,17 +198,34 @@ impl GitHub {
         base: &str,
         head: &str,
     ) -> Result<Option<Compare>, GitHubError> {
+        match self.comparison(repo, base, head, &[]).await? {
+            Some(body) => decode_json("comparison", &body).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The raw body of `GET /repos/{o}/{r}/compare/{base}...{head}` with `query`; `None` when
+    /// either commit is unknown to GitHub.
+    pub(crate) async fn comparison(
+        &self,
+        repo: &str,
+        base: &str,
+        head: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Option<Vec<u8>>, GitHubError> {
         let (owner, name) = split_repo(repo)?;
         check_sha("base commit", base)?;
         check_sha("head commit", head)?;
         let range = format!("{base}...{head}");
-        let url = self.endpoint(&["repos", owner, name, "compare", &range]);
-        let body = match self.get(url, &format!("{repo}:{range}")).await {
-            Ok(body) => body,
-            Err(GitHubError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        decode_json("comparison", &body).map(Some)
+        let mut url = self.endpoint(&["repos", owner, name, "compare", &range]);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        match self.get(url, &format!("{repo}:{range}")).await {
+            Ok(body) => Ok(Some(body)),
+            Err(GitHubError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 
