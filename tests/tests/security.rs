@@ -643,3 +643,51 @@ async fn analysis_telling_the_agent_to_run_curl_piped_into_sh_is_refused() {
         "{failure}"
     );
 }
+
+#[tokio::test]
+async fn put_sync_with_a_foreign_host_on_railway_is_refused_by_the_public_domain() {
+    // No INNGEST_SERVE_ORIGIN: on Railway the origin comes from RAILWAY_PUBLIC_DOMAIN, through
+    // the binary's own configuration, never from the request.
+    let env = [
+        ("INNGEST_SIGNING_KEY", SIGNING_KEY),
+        ("INNGEST_EVENT_KEY", "evt-key-for-the-test"),
+        ("RAILWAY_PUBLIC_DOMAIN", "autofix-production.up.railway.app"),
+    ];
+    let options = autofix::cli::parse_from(["autofix", "serve"], |k| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap()
+    .options;
+    let config = options.inngest_config().unwrap();
+    assert_eq!(
+        config.serve_origin.as_deref(),
+        Some("https://autofix-production.up.railway.app")
+    );
+    let mut config = config;
+    config.api_base_url = url::Url::parse("http://127.0.0.1:9/").unwrap();
+    let client = inngest::Client::new(config, reqwest::Client::new());
+    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let functions = pipeline::functions(std::sync::Arc::new(deps)).unwrap();
+    let health = autofix::serve::Health::new(reqwest::Client::new(), None);
+    let router = autofix::serve::router_with(
+        client,
+        functions,
+        health,
+        Duration::from_secs(60),
+        autofix::serve::serve_options(Duration::from_secs(5)),
+    );
+    let put = axum::http::Request::put("/api/inngest")
+        .header("host", "evil.example")
+        .header("x-inngest-signature", sign(b""))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (status, headers, body) = call(&router, put).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(headers["x-inngest-no-retry"], "true");
+    assert!(
+        body["message"].as_str().unwrap().contains("serve origin"),
+        "{body}"
+    );
+}

@@ -210,6 +210,10 @@ pub struct Options {
     /// Older name of INNGEST_SERVE_ORIGIN (which wins when both are set).
     #[arg(long, env = "INNGEST_SERVE_HOST")]
     pub inngest_serve_host: Option<String>,
+    /// Injected by Railway: in cloud mode, `https://<domain>` is the serve origin when neither
+    /// INNGEST_SERVE_ORIGIN nor INNGEST_SERVE_HOST is set (never a request's Host).
+    #[arg(long, env = "RAILWAY_PUBLIC_DOMAIN")]
+    pub railway_public_domain: Option<String>,
     /// Path of the Inngest endpoint (default /api/inngest).
     #[arg(long, env = "INNGEST_SERVE_PATH")]
     pub inngest_serve_path: Option<String>,
@@ -756,6 +760,10 @@ impl Options {
                 };
                 err(variable, problem)
             })?;
+        let mut config = config;
+        if config.mode == inngest::Mode::Cloud && config.serve_origin.is_none() {
+            config.serve_origin = self.railway_origin()?;
+        }
         if config.mode == inngest::Mode::Cloud && config.event_key.is_none() {
             return Err(err(
                 "INNGEST_EVENT_KEY",
@@ -765,6 +773,31 @@ impl Options {
             ));
         }
         Ok(config)
+    }
+}
+
+impl Options {
+    /// `https://<RAILWAY_PUBLIC_DOMAIN>`: Railway terminates TLS at its edge, so a request's own
+    /// scheme and Host are neither trustworthy nor right.
+    fn railway_origin(&self) -> Result<Option<String>, ConfigError> {
+        let Some(domain) = self
+            .railway_public_domain
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        else {
+            return Ok(None);
+        };
+        let origin = format!("https://{}", domain.trim_end_matches('/'));
+        match url::Url::parse(&origin) {
+            Ok(u) if u.host_str().is_some() && u.path() == "/" && u.query().is_none() => {
+                Ok(Some(origin))
+            }
+            _ => Err(err(
+                "RAILWAY_PUBLIC_DOMAIN",
+                format!("`{domain}` is not a domain name (expected e.g. autofix.up.railway.app)"),
+            )),
+        }
     }
 }
 
@@ -1068,6 +1101,47 @@ mod tests {
             config.serve_origin.as_deref(),
             Some("https://autofix.example.com")
         );
+    }
+
+    #[test]
+    fn railways_public_domain_is_the_serve_origin_in_cloud_mode_unless_one_is_configured() {
+        let cloud = [
+            ("INNGEST_SIGNING_KEY", "signkey-prod-00112233"),
+            ("INNGEST_EVENT_KEY", "evt"),
+            ("RAILWAY_PUBLIC_DOMAIN", "autofix-production.up.railway.app"),
+        ];
+        let config = options(&["serve"], &cloud)
+            .unwrap()
+            .inngest_config()
+            .unwrap();
+        assert_eq!(
+            config.serve_origin.as_deref(),
+            Some("https://autofix-production.up.railway.app")
+        );
+        let mut explicit = cloud.to_vec();
+        explicit.push(("INNGEST_SERVE_ORIGIN", "https://autofix.example.com"));
+        let config = options(&["serve"], &explicit)
+            .unwrap()
+            .inngest_config()
+            .unwrap();
+        assert_eq!(
+            config.serve_origin.as_deref(),
+            Some("https://autofix.example.com")
+        );
+        // Dev mode keeps the request's Host: a local dev server calls whatever it was given.
+        let dev = [
+            ("INNGEST_DEV", "1"),
+            ("RAILWAY_PUBLIC_DOMAIN", "autofix.up.railway.app"),
+        ];
+        let config = options(&["serve"], &dev).unwrap().inngest_config().unwrap();
+        assert_eq!(config.serve_origin, None);
+        let mut bad = cloud.to_vec();
+        bad[2] = ("RAILWAY_PUBLIC_DOMAIN", "evil.example/path?x=1");
+        let e = options(&["serve"], &bad)
+            .unwrap()
+            .inngest_config()
+            .unwrap_err();
+        assert!(e.to_string().contains("RAILWAY_PUBLIC_DOMAIN"), "{e}");
     }
 
     #[test]
