@@ -691,3 +691,132 @@ async fn put_sync_with_a_foreign_host_on_railway_is_refused_by_the_public_domain
         "{body}"
     );
 }
+
+// ---- every client's error body echoing its secret ---------------------------------------------
+
+/// A peer that answers every request 500 with a body echoing `secret` raw, base64 (standard and
+/// URL-safe), and inside a Basic pair, the raw copy placed across the 200-character mark where
+/// clients cut error text.
+async fn echoing_peer(
+    secret: &'static str,
+    basic_user: &'static str,
+) -> autofix_tests::served::Served {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let body = format!(
+        "{}upstream rejected credentials {secret} (b64 {} / {} / basic {})",
+        "x".repeat(180),
+        STANDARD.encode(secret),
+        URL_SAFE_NO_PAD.encode(secret),
+        STANDARD.encode(format!("{basic_user}:{secret}")),
+    );
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, body) }
+    });
+    autofix_tests::served::Served::start("echoing peer", app).await
+}
+
+fn assert_no_trace(client: &str, shown: &str, secret: &str, basic_user: &str) {
+    use base64::engine::general_purpose::STANDARD;
+    assert!(!shown.contains(secret), "{client}: raw secret in {shown}");
+    let mut forms = base64_forms(secret);
+    forms.push(STANDARD.encode(format!("{basic_user}:{secret}"))[8..28].to_owned());
+    for form in forms {
+        assert!(!shown.contains(&form), "{client}: base64 {form} in {shown}");
+    }
+}
+
+#[tokio::test]
+async fn every_clients_error_body_echoing_its_secret_raw_or_base64_is_scrubbed() {
+    const RAILWAY: &str = "rw-echo-secret-0123456789abcdef";
+    const OPENAI: &str = "sk-echo-openai-0123456789abcdef";
+    const ANTHROPIC: &str = "sk-ant-echo-0123456789abcdef";
+    const GITHUB: &str = "ghp_echoSecret0123456789abcdefABCD";
+    const OPENCODE: &str = "oc-echo-password-0123456789";
+    // What `autofix serve` registers at startup, through the binary's own configuration.
+    let env = [
+        ("RAILWAY_API_TOKEN", RAILWAY),
+        ("OPENAI_API_KEY", OPENAI),
+        ("ANTHROPIC_API_KEY", ANTHROPIC),
+        ("GITHUB_TOKEN", GITHUB),
+        ("OPENCODE_SERVER_PASSWORD", OPENCODE),
+    ];
+    let options = autofix::cli::parse_from(["autofix", "check"], |k| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap()
+    .options;
+    autofix::secrets::register(&options);
+    let http = reqwest::Client::new();
+
+    let peer = echoing_peer(RAILWAY, "x").await;
+    let railway = railway::RailwayClient::new(
+        railway::ClientConfig::new(railway::Credentials {
+            token: railway::Token::Account(RAILWAY.into()),
+            project_id: "p".into(),
+            environment_id: "e".into(),
+        })
+        .with_endpoint(peer.url("/graphql/v2")),
+    )
+    .unwrap();
+    let e = railway.architecture().await.unwrap_err();
+    let shown = format!("{e} {e:?}");
+    assert!(
+        shown.contains("500") || shown.contains("upstream"),
+        "{shown}"
+    );
+    assert_no_trace("railway", &shown, RAILWAY, "x");
+
+    for (name, secret, provider) in [
+        (
+            "openai",
+            OPENAI,
+            Box::new(|url: String| llm::Provider::OpenAi {
+                base_url: url,
+                api_key: Some(OPENAI.into()),
+                model: "m".into(),
+            }) as Box<dyn Fn(String) -> llm::Provider>,
+        ),
+        (
+            "anthropic",
+            ANTHROPIC,
+            Box::new(|url: String| llm::Provider::Anthropic {
+                base_url: url,
+                api_key: ANTHROPIC.into(),
+                model: "m".into(),
+            }),
+        ),
+    ] {
+        let peer = echoing_peer(secret, "x").await;
+        let client = llm::Llm::new(http.clone(), provider(peer.url("/v1")));
+        let e = client.models().await.unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(shown.contains("500"), "{name}: {shown}");
+        assert_no_trace(name, &shown, secret, "x");
+    }
+
+    let peer = echoing_peer(GITHUB, "x-access-token").await;
+    let gh = github::GitHub::new(
+        http.clone(),
+        url::Url::parse(&peer.url("/")).unwrap(),
+        Some(GITHUB.into()),
+    );
+    let e = gh.pull("acme/api", 1).await.unwrap_err();
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("500"), "github: {shown}");
+    assert_no_trace("github", &shown, GITHUB, "x-access-token");
+
+    let peer = echoing_peer(OPENCODE, "opencode").await;
+    let oc = opencode::OpenCode::new(
+        http,
+        url::Url::parse(&peer.url("/")).unwrap(),
+        None,
+        Some(OPENCODE.into()),
+    );
+    let e = oc.create_session("/workspace", "t").await.unwrap_err();
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("500"), "opencode: {shown}");
+    assert_no_trace("opencode", &shown, OPENCODE, "opencode");
+}

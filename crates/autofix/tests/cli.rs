@@ -450,3 +450,96 @@ async fn send_posts_the_event_to_the_configured_inngest() {
         text(&bad)
     );
 }
+
+/// Security suite (issue #10), run here because it needs the real binary: credentials embedded
+/// in configured URLs never reach the startup banner or any log line, at debug level, through a
+/// whole check cycle.
+#[tokio::test]
+async fn credentialed_urls_in_config_are_absent_from_the_startup_banner_and_all_logs() {
+    const SECRETS: [&str; 5] = [
+        "inngestPassw0rdXYZ",
+        "llmPassw0rdXYZ",
+        "apiKeyValue123456789",
+        "ocPassw0rdXYZ",
+        "ghSigValue123456789",
+    ];
+    let inngest = TestInngest::start(Options::dev()).await;
+    let mut base = inngest.base_url();
+    base.set_username("inngestuser").unwrap();
+    base.set_password(Some(SECRETS[0])).unwrap();
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve"])
+        .env_clear()
+        .env("INNGEST_DEV", "1")
+        .env("INNGEST_BASE_URL", base.as_str())
+        .env(
+            "OPENAI_BASE_URL",
+            // A peer that answers at once (404): the cycle stays short.
+            format!(
+                "http://llmuser:{}@127.0.0.1:{}/v1?api-key={}",
+                SECRETS[1],
+                inngest.base_url().port().unwrap(),
+                SECRETS[2]
+            ),
+        )
+        .env(
+            "OPENCODE_URL",
+            format!("http://oc:{}@127.0.0.1:9/", SECRETS[3]),
+        )
+        .env(
+            "GITHUB_API_URL",
+            format!("http://127.0.0.1:9/?sig={}", SECRETS[4]),
+        )
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("AUTOFIX_SYNC_ON_START", "false")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start autofix serve");
+    let mut child = Child(child);
+    let http = reqwest::Client::new();
+    let origin = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{origin}/healthz")).send().await
+            && r.status().is_success()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "autofix serve did not become healthy");
+    let _ = http.get(format!("{origin}/readyz")).send().await;
+    let serve_url = url::Url::parse(&format!("{origin}/api/inngest")).unwrap();
+    inngest.sync(&serve_url).await.expect("sync");
+    inngest
+        .send(json!({"name": "autofix/health.check.requested", "data": {}}))
+        .await;
+    inngest.run_until_idle().await.expect("runs finish");
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut output = String::new();
+    use std::io::Read;
+    for stream in [
+        child.0.stdout.take().map(|s| Box::new(s) as Box<dyn Read>),
+        child.0.stderr.take().map(|s| Box::new(s) as Box<dyn Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut s = stream;
+        s.read_to_string(&mut output).unwrap();
+    }
+    assert!(output.contains("inngest mode"), "no banner: {output}");
+    assert!(
+        output.lines().filter(|l| l.contains("DEBUG")).count() > 10,
+        "debug logs were not captured, so the test proves nothing: {output}"
+    );
+    for secret in SECRETS {
+        assert!(!output.contains(secret), "{secret} printed:\n{output}");
+    }
+}
