@@ -110,6 +110,9 @@ pub(crate) struct Executed {
 pub(crate) struct RunState {
     memo: HashMap<String, Value>,
     used: HashSet<String>,
+    /// Per user id, the index its next use starts probing at: every lower index is taken, so a
+    /// run that repeats one id N times hashes O(N) ids, not O(N²), on each replay.
+    next_index: HashMap<String, u32>,
     target: Option<String>,
     allow_immediate: bool,
     pub(crate) found: Vec<Op>,
@@ -146,6 +149,7 @@ impl RunState {
         RunState {
             memo: init.memo,
             used: HashSet::new(),
+            next_index: HashMap::new(),
             target,
             allow_immediate: init.allow_immediate,
             found: Vec::new(),
@@ -181,12 +185,17 @@ impl RunState {
 
     /// Assigns the hashed id (with the `:n` suffix for repeats) and looks up the memo.
     fn claim(&mut self, id: &str) -> (String, Option<u32>, Option<Value>) {
-        let mut index = 0u32;
-        let mut hash = hash_step_id(id);
+        let hash_at = |index: u32| match index {
+            0 => hash_step_id(id),
+            n => hash_step_id(&format!("{id}:{n}")),
+        };
+        let mut index = self.next_index.get(id).copied().unwrap_or(0);
+        let mut hash = hash_at(index);
         while self.used.contains(&hash) {
             index += 1;
-            hash = hash_step_id(&format!("{id}:{index}"));
+            hash = hash_at(index);
         }
+        self.next_index.insert(id.to_owned(), index + 1);
         self.used.insert(hash.clone());
         let memo = self.memo.remove(&hash);
         (hash, (index > 0).then_some(index), memo)
@@ -639,6 +648,39 @@ mod tests {
             hash_step_id("load-project"),
             "fbabb6be90b6aa3d8fe814efa27b811b4f5e6ead"
         );
+    }
+
+    #[test]
+    fn repeated_ids_get_the_smallest_free_index_like_a_full_probe() {
+        let client = Client::new(
+            crate::Config::dev("app", url::Url::parse("http://127.0.0.1:9/").unwrap()),
+            reqwest::Client::new(),
+        );
+        let mut st = RunState::new(RunStateInit {
+            memo: HashMap::new(),
+            target: None,
+            allow_immediate: false,
+            attempt: 0,
+            max_attempts: 1,
+            client,
+            local_functions: Arc::default(),
+            step_timeout: None,
+        });
+        // A user id that looks like a repeat ("a:1") takes that hash first; the repeats of "a"
+        // step over it, exactly as probing from 0 each time would.
+        let ids = ["a", "a:1", "a", "b", "a", "a:3", "a", "b"];
+        let mut naive_used = HashSet::new();
+        for id in ids {
+            let (hash, index, _) = st.claim(id);
+            let mut i = 0u32;
+            let mut want = hash_step_id(id);
+            while naive_used.contains(&want) {
+                i += 1;
+                want = hash_step_id(&format!("{id}:{i}"));
+            }
+            naive_used.insert(want.clone());
+            assert_eq!((hash, index), (want, (i > 0).then_some(i)), "{id}");
+        }
     }
 
     #[test]
