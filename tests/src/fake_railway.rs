@@ -62,6 +62,8 @@ struct Inner {
     failing_deployment: Option<String>,
     /// Snapshots that replace the served ones once this many requests were answered.
     later: Vec<(u64, Vec<ProjectSnapshot>)>,
+    /// When set, nothing later than its "now" is served: Railway cannot report the future.
+    clock: Option<inngest_testkit::VirtualClock>,
 }
 
 #[derive(Clone)]
@@ -149,6 +151,12 @@ impl FakeRailway {
     /// later, while a run polls.
     pub fn set_snapshots_after(&self, requests: u64, snapshots: Vec<ProjectSnapshot>) {
         self.shared.lock().later.push((requests, snapshots));
+    }
+
+    /// Serve metrics and logs only up to `clock`'s now, like the real API: a run that measures a
+    /// window before it has elapsed sees only what has happened so far.
+    pub fn set_clock(&self, clock: inngest_testkit::VirtualClock) {
+        self.shared.lock().clock = Some(clock);
     }
 
     /// Replace the served snapshots (e.g. a later state of the same project).
@@ -427,6 +435,15 @@ fn str_arg<'a>(args: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     args.get(name).and_then(Value::as_str)
 }
 
+/// `endDate`, cut at the clock's now when the fake has one.
+fn end_arg(inner: &Inner, args: &Map<String, Value>) -> i64 {
+    let end = time_arg(args, "endDate").unwrap_or(i64::MAX);
+    match &inner.clock {
+        Some(clock) => end.min(clock.now() + 1),
+        None => end,
+    }
+}
+
 fn time_arg(args: &Map<String, Value>, name: &str) -> Option<i64> {
     str_arg(args, name).and_then(unix)
 }
@@ -469,7 +486,7 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
             let (snap, service) = service_snapshot(inner, args)?;
             let (start, end) = (
                 time_arg(args, "startDate").unwrap_or(i64::MIN),
-                time_arg(args, "endDate").unwrap_or(i64::MAX),
+                end_arg(inner, args),
             );
             let Some(stats) = snap.http.services.get(service) else {
                 return Ok(json!([]));
@@ -506,7 +523,7 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
             let (snap, service) = service_snapshot(inner, args)?;
             let (start, end) = (
                 time_arg(args, "startDate").unwrap_or(i64::MIN),
-                time_arg(args, "endDate").unwrap_or(i64::MAX),
+                end_arg(inner, args),
             );
             let Some(stats) = snap.http.services.get(service) else {
                 return Ok(json!({ "samples": [] }));
@@ -550,7 +567,7 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
         "buildLogs" | "deploymentLogs" => {
             let (_, logs) = deployment_logs(inner, args)?;
             let from = time_arg(args, "startDate").unwrap_or(i64::MIN);
-            let to = time_arg(args, "endDate").unwrap_or(i64::MAX);
+            let to = end_arg(inner, args);
             let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(100) as usize;
             let mut lines: Vec<&LogLine> = logs
                 .map(|l| {
@@ -761,7 +778,7 @@ fn metrics(inner: &Inner, args: &Map<String, Value>) -> Result<Value, String> {
         return Err("fake serves metrics grouped by SERVICE_ID only".into());
     }
     let start = time_arg(args, "startDate").ok_or("startDate required")?;
-    let end = time_arg(args, "endDate").unwrap_or(i64::MAX);
+    let end = end_arg(inner, args);
     let measurements: Vec<String> = args
         .get("measurements")
         .and_then(Value::as_array)

@@ -63,7 +63,7 @@ pub fn offline_deps(railway: railway::Source, demo: bool) -> pipeline::Deps {
         llm: None,
         opencode: None,
         settings: default_settings(),
-        now: pipeline::system_now,
+        now: pipeline::system_clock(),
     }
 }
 
@@ -86,7 +86,12 @@ pub fn composite(function_id: &str) -> String {
 /// (repository `acme/api`) leaks memory (from 55 % of its limit, +45 MB/h) next to a healthy
 /// `postgres`. The fixture the `generate-fix` tests start from.
 pub fn leak_snapshot() -> railway::model::ProjectSnapshot {
-    ProjectBuilder::new("proj-shop", "shop", pipeline::system_now(), 30)
+    leak_snapshot_at(pipeline::system_now())
+}
+
+/// [`leak_snapshot`] with its window ending at `now` (Unix seconds).
+pub fn leak_snapshot_at(now: i64) -> railway::model::ProjectSnapshot {
+    ProjectBuilder::new("proj-shop", "shop", now, 30)
         .service(
             ServiceBuilder::new("api")
                 .repo("acme/api")
@@ -100,19 +105,33 @@ pub fn leak_snapshot() -> railway::model::ProjectSnapshot {
 /// `pull-service-context` produce for [`leak_snapshot`], computed in-process by the same
 /// function code, so `generate-fix` tests start from exactly what production would send.
 pub async fn leak_fix_request() -> serde_json::Value {
-    leak_event(pipeline::CONTEXT_FN, "autofix/fix.requested").await
+    leak_fix_request_at(pipeline::system_now()).await
+}
+
+/// [`leak_fix_request`] for the incident window ending at `now`, as a cycle run at `now` sees it.
+pub async fn leak_fix_request_at(now: i64) -> serde_json::Value {
+    leak_event_at(now, pipeline::CONTEXT_FN, "autofix/fix.requested").await
 }
 
 /// The `autofix/service.context.requested` event `monitor-project-health` sends for
 /// [`leak_snapshot`], computed in-process like [`leak_fix_request`].
 pub async fn leak_context_request() -> serde_json::Value {
-    leak_event(pipeline::MONITOR_FN, "autofix/service.context.requested").await
+    leak_event_at(
+        pipeline::system_now(),
+        pipeline::MONITOR_FN,
+        "autofix/service.context.requested",
+    )
+    .await
 }
 
-/// The event named `name` that function `function_id` sends in one in-process cycle over
-/// [`leak_snapshot`].
-async fn leak_event(function_id: &str, name: &str) -> serde_json::Value {
-    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+/// The event named `name` that function `function_id` sends in one in-process cycle, run at
+/// `now`, over [`leak_snapshot_at`] `now`.
+async fn leak_event_at(now: i64, function_id: &str, name: &str) -> serde_json::Value {
+    let mut deps = offline_deps(
+        railway::Source::Static(Box::new(leak_snapshot_at(now))),
+        false,
+    );
+    deps.now = Arc::new(move || now);
     let functions = pipeline::functions(Arc::new(deps)).expect("valid function config");
     let runner = inngest::InlineRunner::new(functions);
     let start = inngest::Event::new("autofix/health.check.requested", json!({}))

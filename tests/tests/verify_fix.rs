@@ -2,13 +2,14 @@
 //! a commit graph, comments, labels) and fake Railway (a deployment of the merge commit that
 //! appears after the merge, metrics before and after it).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use autofix_tests::fake_github::{FakeGitHub, FakePull};
 use autofix_tests::fake_railway::{FakeAuth, FakeRailway};
-use autofix_tests::harness::{App, composite, leak_fix_request, offline_deps};
+use autofix_tests::harness::{App, composite, leak_fix_request_at, offline_deps};
 use demo::scenario::{ProjectBuilder, ServiceBuilder};
-use inngest_testkit::{Options, RunRecord};
+use inngest_testkit::{Options, RunRecord, VirtualClock};
 use railway::model::{DeploymentStatus, ProjectSnapshot};
 use serde_json::{Value, json};
 
@@ -17,11 +18,22 @@ const MERGE: &str = "3e59e00000000000000000000000000000000042";
 const DESCENDANT: &str = "d35ce00000000000000000000000000000000043";
 const OLD: &str = "01d0000000000000000000000000000000000001";
 
-/// The leak of the fixture (`api` +45 MB/h in the incident window ending now), followed by
-/// three hours of `after` behaviour, as one series Railway serves by time range.
+/// The end of the incident window, and where the executor's simulated clock starts: every
+/// fixture is built around it and the functions read the same clock (`Deps::now`), which only
+/// the durable sleeps move, so each run sees the same series at the same offsets every time.
+const T0: i64 = 1_780_000_020;
+/// How much `after` behaviour the fixture's series holds past `T0`.
+const AFTER_HOURS: i64 = 6;
+
+/// The leak of the fixture (`api` +45 MB/h in the incident window ending at `T0`), followed by
+/// six hours of `after` behaviour, as one series Railway serves by time range.
 fn timeline(after: ServiceBuilder) -> ProjectSnapshot {
-    let now = pipeline::system_now();
-    let before = ProjectBuilder::new("proj-shop", "shop", now, 30)
+    timeline_until(after, T0 + AFTER_HOURS * 3600)
+}
+
+/// The incident window ending at `T0`, then `AFTER_HOURS` of `after` behaviour ending at `end`.
+fn timeline_until(after: ServiceBuilder, end: i64) -> ProjectSnapshot {
+    let before = ProjectBuilder::new("proj-shop", "shop", T0, 30)
         .service(
             ServiceBuilder::new("api")
                 .repo(REPO)
@@ -29,7 +41,7 @@ fn timeline(after: ServiceBuilder) -> ProjectSnapshot {
         )
         .service(ServiceBuilder::new("postgres").database("postgres:16"))
         .build();
-    let later = ProjectBuilder::new("proj-shop", "shop", now + 3 * 3600, 180)
+    let later = ProjectBuilder::new("proj-shop", "shop", end, AFTER_HOURS * 60)
         .service(after)
         .service(ServiceBuilder::new("postgres").database("postgres:16"))
         .build();
@@ -50,7 +62,8 @@ fn timeline(after: ServiceBuilder) -> ProjectSnapshot {
     out
 }
 
-fn deployed(mut snap: ProjectSnapshot, id: &str, commit: &str) -> ProjectSnapshot {
+/// `snap` with `api`'s latest deployment replaced: `id` of `commit`, created at `created_at`.
+fn deployed(mut snap: ProjectSnapshot, id: &str, commit: &str, created_at: i64) -> ProjectSnapshot {
     let api = snap
         .architecture
         .services
@@ -61,13 +74,18 @@ fn deployed(mut snap: ProjectSnapshot, id: &str, commit: &str) -> ProjectSnapsho
     dep.id = id.into();
     dep.commit_hash = Some(commit.into());
     dep.status = DeploymentStatus::Success;
-    dep.created_at = railway::timefmt::rfc3339(pipeline::system_now());
+    dep.created_at = railway::timefmt::rfc3339(created_at);
     snap
+}
+
+/// The deployment running during the incident.
+fn before_fix(snap: ProjectSnapshot) -> ProjectSnapshot {
+    deployed(snap, "dep-old", OLD, T0 - 4 * 3600)
 }
 
 /// The `autofix/pr.opened` event generate-fix sends for the fixture's incident and PR 42.
 async fn pr_opened() -> (Value, String) {
-    let request = leak_fix_request().await;
+    let request = leak_fix_request_at(T0).await;
     let data = &request["data"];
     let fp = data["fingerprint"].as_str().unwrap().to_owned();
     let findings: Vec<Value> = data["findings"]
@@ -121,12 +139,20 @@ async fn world(first: ProjectSnapshot, settings: pipeline::Settings, options: Op
     )
     .expect("railway client");
     let mut deps = offline_deps(railway::Source::Live(client), false);
+    let clock = VirtualClock::starting_at(T0);
+    railway.set_clock(clock.clone());
+    let now = clock.clone();
+    deps.now = Arc::new(move || now.now());
     deps.settings = settings;
     deps.github = Some(github::GitHub::new(
         reqwest::Client::new(),
         github.url(),
         Some("ghp-test-secret".into()),
     ));
+    let options = Options {
+        clock: Some(clock),
+        ..options
+    };
     let app = App::start_with(deps, options).await;
     World {
         app,
@@ -150,25 +176,27 @@ fn open_pr(fp: &str) -> FakePull {
 }
 
 #[tokio::test]
-#[ignore = "flaky: the after window's alignment with the fixture's series depends on the wall clock (verdict fixed/improved/not_fixed varies between runs); run with --ignored"]
 async fn merged_and_deployed_fix_is_measured_as_fixed_with_figures_on_the_pr() {
     let (event, fp) = pr_opened().await;
     let healthy_after = ServiceBuilder::new("api").repo(REPO).memory_flat(40.0);
     let snap = timeline(healthy_after);
     let w = world(
-        deployed(snap.clone(), "dep-old", OLD),
+        before_fix(snap.clone()),
         pipeline::Settings::default(),
         Options::dev(),
     )
     .await;
     w.github.add_pull(REPO, open_pr(&fp));
-    // Merged between the second and third read; the deployment of a later commit on main (a
-    // descendant of the merge) shows up on Railway after the first deployment poll.
+    // Merged between the second and third read (T0 + 1 h, T0 + 2 h: the PR is polled hourly);
+    // the deployment of a later commit on main (a descendant of the merge) shows up on Railway
+    // after the first deployment poll, and is SUCCESS at the second, five minutes later.
     w.github
         .after_pull_reads(REPO, 42, 2, |p| p.close(Some(MERGE.into())));
     w.github.add_commit(DESCENDANT, MERGE);
-    w.railway
-        .set_snapshots_after(1, vec![deployed(snap, "dep-fix", DESCENDANT)]);
+    w.railway.set_snapshots_after(
+        1,
+        vec![deployed(snap, "dep-fix", DESCENDANT, T0 + 2 * 3600 + 60)],
+    );
 
     w.app.inngest.send(event).await;
     w.app.inngest.run_until_idle().await.unwrap();
@@ -179,9 +207,16 @@ async fn merged_and_deployed_fix_is_measured_as_fixed_with_figures_on_the_pr() {
     assert_eq!(out["verdict"], "fixed", "{out:#}");
     assert_eq!(out["merge_commit"], MERGE);
     assert_eq!(out["deployment"]["deployment_id"], "dep-fix");
-    // The after window starts once the settle period (30 min) has passed after SUCCESS.
+    // SUCCESS was seen at the second deployment poll, by the run's clock; the after window
+    // starts once the settle period (30 min) has passed, and is as long as the incident window.
     let seen = out["deployment"]["success_seen_at"].as_i64().unwrap();
+    assert_eq!(seen, T0 + 2 * 3600 + 300);
     assert_eq!(out["after_window"]["start"].as_i64().unwrap(), seen + 1800);
+    assert_eq!(out["after_window"]["end"].as_i64().unwrap(), seen + 3600);
+    assert!(
+        seen + 3600 < T0 + AFTER_HOURS * 3600,
+        "the fixture covers the after window"
+    );
     let growth = &out["comparisons"][0];
     assert_eq!(growth["metric"], "memory_growth_mb_per_hour");
     assert!(
@@ -221,7 +256,6 @@ async fn merged_and_deployed_fix_is_measured_as_fixed_with_figures_on_the_pr() {
 }
 
 #[tokio::test]
-#[ignore = "flaky: the after window's alignment with the fixture's series depends on the wall clock (verdict fixed/improved/not_fixed varies between runs); run with --ignored"]
 async fn merged_fix_that_leaves_the_leak_is_not_fixed() {
     let (event, fp) = pr_opened().await;
     // A little faster than before the fix: at the same rate, sampling noise alone made the
@@ -231,16 +265,17 @@ async fn merged_fix_that_leaves_the_leak_is_not_fixed() {
         .memory_leak(57.0, 52.0);
     let snap = timeline(still_leaking);
     let w = world(
-        deployed(snap.clone(), "dep-old", OLD),
+        before_fix(snap.clone()),
         pipeline::Settings::default(),
         Options::dev(),
     )
     .await;
     w.github.add_pull(REPO, open_pr(&fp));
+    // Merged at the second read (T0 + 1 h); deployed and SUCCESS at the third deployment poll.
     w.github
         .after_pull_reads(REPO, 42, 1, |p| p.close(Some(MERGE.into())));
     w.railway
-        .set_snapshots_after(2, vec![deployed(snap, "dep-fix", MERGE)]);
+        .set_snapshots_after(2, vec![deployed(snap, "dep-fix", MERGE, T0 + 3600 + 360)]);
 
     w.app.inngest.send(event).await;
     w.app.inngest.run_until_idle().await.unwrap();
@@ -248,6 +283,8 @@ async fn merged_fix_that_leaves_the_leak_is_not_fixed() {
     let run = only_verify_run(&w.app);
     let out = run.output().unwrap_or_else(|| panic!("{:?}", run.status));
     assert_eq!(out["verdict"], "not_fixed", "{out:#}");
+    let seen = out["deployment"]["success_seen_at"].as_i64().unwrap();
+    assert_eq!(seen, T0 + 3600 + 600);
     assert_eq!(out["comparisons"][0]["still_detected"], true);
     let body = &w.github.comments()[0].body;
     assert!(body.contains("**Not fixed**"), "{body}");
@@ -276,7 +313,7 @@ async fn a_deployment_of_an_unrelated_commit_is_not_the_fix() {
         ..pipeline::Settings::default()
     };
     // Railway only ever runs an older commit: the merge never reaches production.
-    let w = world(deployed(snap, "dep-old", OLD), settings, Options::dev()).await;
+    let w = world(before_fix(snap), settings, Options::dev()).await;
     w.github.add_pull(REPO, open_pr(&fp));
     w.github
         .after_pull_reads(REPO, 42, 0, |p| p.close(Some(MERGE.into())));
@@ -316,47 +353,48 @@ async fn closed_unmerged_pr_is_labelled_rejected() {
     assert_eq!(w.railway.request_count(), 0, "nothing to measure");
 }
 
-/// The longest run for its settings: a merge on the very last PR poll and the deployment on the
-/// very last deployment poll. Its step count is exactly what `VerifyPlan::worst_case_steps`
-/// predicts, the formula the unit test in `pipeline::settings` bounds under 1 000 for the
-/// largest settings (365 days, 30-day deployment wait, 1-second intervals: 902 steps). The plan
-/// is kept at 40 + 20 polls here so the test stays fast; every sleep is within 7 days.
-#[tokio::test]
-async fn the_longest_verify_run_takes_exactly_the_planned_steps() {
+/// The longest run `settings` allow: a merge on the very last PR poll, the deployment on the very
+/// last deployment poll, then settle, measure, comment and event. Returns the run and its plan.
+async fn longest_run(settings: pipeline::Settings) -> (RunRecord, pipeline::VerifyPlan) {
     let (event, fp) = pr_opened().await;
-    let snap = timeline(ServiceBuilder::new("api").repo(REPO).memory_flat(40.0));
-    let settings = pipeline::Settings {
-        verify_max_wait: Duration::from_secs(39 * 3600),
-        verify_poll_interval: Duration::from_secs(3600),
-        verify_deploy_timeout: Duration::from_secs(19 * 300),
-        verify_deploy_poll_interval: Duration::from_secs(300),
-        ..pipeline::Settings::default()
-    };
     let plan = pipeline::VerifyPlan::from_settings(&settings);
-    assert_eq!((plan.pr_polls, plan.deploy_polls), (40, 20));
+    // Where the run's clock will be when the fix is SUCCESS: both loops used to the end.
+    let deployed_at = T0
+        + (plan.pr_interval * (plan.pr_polls - 1) + plan.deploy_interval * (plan.deploy_polls - 1))
+            .as_secs() as i64;
+    let settle = settings.verify_settle.as_secs() as i64;
+    let healthy = ServiceBuilder::new("api").repo(REPO).memory_flat(40.0);
+    let snap = timeline_until(healthy, deployed_at + settle + 3 * 3600);
+    // Each deployment poll is one Railway request: the fix appears for the last one.
+    let fix = deployed(snap.clone(), "dep-fix", MERGE, deployed_at - 60);
     let options = Options {
-        max_calls: 1_000,
-        max_total_calls: 2_000,
+        max_calls: 2_000,
+        max_total_calls: 3_000,
         ..Options::dev()
     };
-    let w = world(deployed(snap.clone(), "dep-old", OLD), settings, options).await;
+    let w = world(before_fix(snap), settings, options).await;
     w.github.add_pull(REPO, open_pr(&fp));
     let last_pr_poll = plan.pr_polls as usize - 1;
     w.github
         .after_pull_reads(REPO, 42, last_pr_poll, |p| p.close(Some(MERGE.into())));
-    w.railway.set_snapshots_after(
-        u64::from(plan.deploy_polls) - 1,
-        vec![deployed(snap, "dep-fix", MERGE)],
-    );
+    w.railway
+        .set_snapshots_after(u64::from(plan.deploy_polls) - 1, vec![fix]);
     w.app.inngest.send(event).await;
     w.app.inngest.run_until_idle().await.unwrap();
     let run = only_verify_run(&w.app);
     let out = run.output().unwrap_or_else(|| panic!("{:?}", run.status));
     assert_eq!(out["status"], "verified", "{out:#}");
     assert_eq!(
-        run.steps.len() as u32,
-        plan.worst_case_steps(),
-        "the plan counts every step"
+        out["verdict"], "fixed",
+        "measured on real after data: {out:#}"
+    );
+    assert!(
+        out["deployment"]["success_seen_at"]
+            .as_i64()
+            .unwrap()
+            .abs_diff(deployed_at)
+            <= 1,
+        "{out:#}"
     );
     let week = Duration::from_secs(7 * 86_400);
     assert!(
@@ -366,15 +404,63 @@ async fn the_longest_verify_run_takes_exactly_the_planned_steps() {
         "{:?}",
         run.sleeps.iter().map(|s| &s.until).collect::<Vec<_>>()
     );
-    // The largest settings, by the same formula.
-    let day = Duration::from_secs(86_400);
-    let largest = pipeline::VerifyPlan::from_settings(&pipeline::Settings {
-        verify_max_wait: day * 365,
-        verify_poll_interval: Duration::from_secs(1),
-        verify_deploy_timeout: day * 30,
-        verify_deploy_poll_interval: Duration::from_secs(1),
+    (run, plan)
+}
+
+/// A run that uses every poll takes exactly the steps `VerifyPlan::worst_case_steps` predicts
+/// (40 + 20 polls here).
+#[tokio::test]
+async fn the_longest_verify_run_takes_exactly_the_planned_steps() {
+    let settings = pipeline::Settings {
+        verify_max_wait: Duration::from_secs(39 * 3600),
+        verify_poll_interval: Duration::from_secs(3600),
+        verify_deploy_timeout: Duration::from_secs(19 * 300),
+        verify_deploy_poll_interval: Duration::from_secs(300),
         ..pipeline::Settings::default()
-    });
-    assert_eq!(largest.worst_case_steps(), 902);
-    assert!(largest.pr_interval <= week && largest.deploy_interval <= week);
+    };
+    let (run, plan) = longest_run(settings).await;
+    assert_eq!((plan.pr_polls, plan.deploy_polls), (40, 20));
+    assert_eq!(
+        run.steps.len() as u32,
+        plan.worst_case_steps(),
+        "the plan counts every step"
+    );
+}
+
+/// The largest waits the configuration accepts (a year of PR polls every second, a 30-day
+/// deployment wait, a 24-hour settle), run end to end with the executor: the whole run, from
+/// the first PR read to the verdict event, stays under Inngest's 1 000 steps per run.
+#[tokio::test]
+async fn a_whole_verify_run_at_the_maximum_wait_settings_stays_under_1000_steps() {
+    let settings = autofix::cli::parse_from(
+        [
+            "autofix",
+            "check",
+            "--verify-max-days",
+            "365",
+            "--verify-poll-interval",
+            "1s",
+            "--verify-deploy-timeout",
+            "30d",
+            "--verify-settle",
+            "24h",
+        ],
+        |_| None,
+    )
+    .expect("the maximum settings parse")
+    .options
+    .pipeline_settings()
+    .expect("the maximum settings are valid");
+    assert_eq!(settings.verify_max_wait, Duration::from_secs(365 * 86_400));
+    // Checked before running: without the poll budget this run would not end.
+    let planned = pipeline::VerifyPlan::from_settings(&settings).worst_case_steps();
+    assert!(planned < 1_000, "{planned} steps planned");
+    let (run, plan) = longest_run(settings).await;
+    let steps = run.steps.len();
+    println!(
+        "verify-fix at the maximum wait settings: {steps} steps, {} sleeps",
+        run.sleeps.len()
+    );
+    assert_eq!(steps as u32, plan.worst_case_steps());
+    assert!(steps < 1_000, "{steps} steps");
 }

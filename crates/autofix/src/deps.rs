@@ -181,7 +181,7 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
         llm,
         opencode,
         settings,
-        now: pipeline::system_now,
+        now: pipeline::system_clock(),
     };
     Ok(Built {
         deps: Arc::new(deps),

@@ -783,10 +783,16 @@ impl State {
                         .or_else(|| op.get("name").and_then(Value::as_str))
                         .unwrap_or_default()
                         .to_string();
+                    let duration = parse_time_str(&until);
                     let run = &mut self.runs[ri];
+                    if let Some(clock) = &self.opts.clock
+                        && !run.memo.contains_key(&hash)
+                    {
+                        advance_for_sleep(clock, duration, &until);
+                    }
                     run.rec.sleeps.push(SleepRecord {
                         step_id: hash.clone(),
-                        duration: parse_time_str(&until),
+                        duration,
                         until,
                     });
                     run.memoize(&hash, Value::Null, op, "Sleep", 0);
@@ -956,6 +962,14 @@ impl State {
         let run = &mut self.runs[ri];
         let wait = run.waits.remove(wi);
         run.rec.waits[wait.record].resolved = true;
+        if let Some(clock) = &self.opts.clock
+            && let Some(timeout) = run.rec.waits[wait.record]
+                .timeout
+                .as_deref()
+                .and_then(parse_time_str)
+        {
+            clock.advance(timeout);
+        }
         let op = json!({"name": wait.name, "displayName": wait.display_name});
         run.memoize(&wait.hash, Value::Null, &op, "WaitForEvent", 0);
         self.continue_if_unblocked(ri);
@@ -1109,5 +1123,21 @@ mod tests {
         assert!(event_name_matches("app/*", "app/x"));
         assert!(event_name_matches("app/x", "app/x"));
         assert!(!event_name_matches("app/x", "app/y"));
+    }
+}
+
+/// Move the simulated clock to the end of a sleep: by its duration, or to its date.
+fn advance_for_sleep(clock: &crate::VirtualClock, duration: Option<Duration>, until: &str) {
+    if let Some(d) = duration {
+        clock.advance(d);
+        return;
+    }
+    let date = time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339);
+    if let Ok(date) = date {
+        let ms = i64::try_from(date.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let ahead = ms.saturating_sub(clock.now_ms());
+        if ahead > 0 {
+            clock.advance(Duration::from_millis(ahead as u64));
+        }
     }
 }

@@ -33,6 +33,7 @@
 //! [`node`] starts the reference app on the official TypeScript SDK.
 
 mod canonical;
+mod clock;
 mod duration;
 mod engine;
 pub mod expr;
@@ -45,6 +46,7 @@ pub mod shape;
 mod sign;
 
 pub use canonical::canonical_json;
+pub use clock::VirtualClock;
 pub use duration::parse_time_str;
 pub use ids::step_id_hash;
 pub use model::*;

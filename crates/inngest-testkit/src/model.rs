@@ -45,6 +45,9 @@ pub struct Options {
     pub sync_timeout: Duration,
     /// Retries used when a function does not set `retries.attempts` (server default 4).
     pub default_retries: u32,
+    /// Simulated time moved by resolved sleeps and timed-out waits; `None`: sleeps are resolved
+    /// at once and time is the wall clock's.
+    pub clock: Option<crate::VirtualClock>,
 }
 
 impl Options {
@@ -58,6 +61,7 @@ impl Options {
             call_timeout: Duration::from_secs(15),
             sync_timeout: Duration::from_secs(15),
             default_retries: 4,
+            clock: None,
         }
     }
 
@@ -89,6 +93,7 @@ impl fmt::Debug for Options {
             .field("call_timeout", &self.call_timeout)
             .field("sync_timeout", &self.sync_timeout)
             .field("default_retries", &self.default_retries)
+            .field("clock", &self.clock)
             .finish()
     }
 }

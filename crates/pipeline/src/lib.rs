@@ -60,7 +60,16 @@ pub struct Deps {
     pub opencode: Option<opencode::OpenCode>,
     pub settings: Settings,
     /// Clock, injectable so tests and the demo are deterministic.
-    pub now: fn() -> i64,
+    pub now: Clock,
+}
+
+/// Unix seconds now: [`system_now`] in production, a simulated clock under the test executor
+/// (one that its durable sleeps move).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock as a [`Clock`].
+pub fn system_clock() -> Clock {
+    Arc::new(system_now)
 }
 
 /// Seconds since the Unix epoch.
