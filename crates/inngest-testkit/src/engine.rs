@@ -1093,6 +1093,22 @@ pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     Some(Duration::from_secs(secs.clamp(1, 86_400)))
 }
 
+/// Move the simulated clock to the end of a sleep: by its duration, or to its date.
+fn advance_for_sleep(clock: &crate::VirtualClock, duration: Option<Duration>, until: &str) {
+    if let Some(d) = duration {
+        clock.advance(d);
+        return;
+    }
+    let date = time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339);
+    if let Ok(date) = date {
+        let ms = i64::try_from(date.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let ahead = ms.saturating_sub(clock.now_ms());
+        if ahead > 0 {
+            clock.advance(Duration::from_millis(ahead as u64));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1123,21 +1139,5 @@ mod tests {
         assert!(event_name_matches("app/*", "app/x"));
         assert!(event_name_matches("app/x", "app/x"));
         assert!(!event_name_matches("app/x", "app/y"));
-    }
-}
-
-/// Move the simulated clock to the end of a sleep: by its duration, or to its date.
-fn advance_for_sleep(clock: &crate::VirtualClock, duration: Option<Duration>, until: &str) {
-    if let Some(d) = duration {
-        clock.advance(d);
-        return;
-    }
-    let date = time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339);
-    if let Ok(date) = date {
-        let ms = i64::try_from(date.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        let ahead = ms.saturating_sub(clock.now_ms());
-        if ahead > 0 {
-            clock.advance(Duration::from_millis(ahead as u64));
-        }
     }
 }
