@@ -103,19 +103,27 @@ struct Poll {
 /// early returns are the outcomes a guard or a missing client decides.
 async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest::Error> {
     let step = &ctx.step;
-    // The event only asks: targets, repository and fingerprint are Railway's, re-read here.
-    let verified: FixRequested = step
+    // The event only asks: targets, repository and fingerprint are Railway's, re-read here. The
+    // step stores only Railway's view of the services; the checks over them are pure, so a
+    // replay decides the same.
+    let event = &ctx.event.data;
+    let services: Vec<crate::events::AffectedService> = step
         .run("read-targets", || async {
             let arch = deps
                 .railway
                 .architecture()
                 .await
                 .map_err(crate::step_error)?;
-            let mut req = ctx.event.data.clone();
-            crate::targets::verify_fix_request(&arch, &mut req)?;
-            Ok(req)
+            crate::targets::resolve(
+                &arch,
+                &event.project.id,
+                &event.environment.id,
+                &event.services,
+            )
         })
         .await?;
+    let mut verified = event.clone();
+    crate::targets::verify_fix_request(services, &mut verified)?;
     let req = &verified;
     let settings = &deps.settings;
     let input = analysis_input(req);

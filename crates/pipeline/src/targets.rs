@@ -51,14 +51,14 @@ pub(crate) fn resolve(
         .collect()
 }
 
-/// Replaces the fix request's targets with Railway's: services re-read, the repository taken
-/// from them (one repository per request), finding fingerprints and the incident fingerprint
-/// recomputed; the fingerprint must match `^af-[0-9a-f]{12}$` and the event's value.
+/// Replaces the fix request's targets with Railway's `services` (from [`resolve`]): the
+/// repository taken from them (one repository per request), finding fingerprints and the
+/// incident fingerprint recomputed; the fingerprint must match `^af-[0-9a-f]{12}$` and the
+/// event's value.
 pub(crate) fn verify_fix_request(
-    arch: &railway::model::Architecture,
+    services: Vec<AffectedService>,
     req: &mut FixRequested,
 ) -> Result<(), inngest::Error> {
-    let services = resolve(arch, &req.project.id, &req.environment.id, &req.services)?;
     let mut repos: Vec<Option<String>> = services
         .iter()
         .filter(|s| req.findings.iter().any(|f| f.service_id == s.id))
