@@ -529,6 +529,30 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
                 return Ok(json!({ "samples": [] }));
             };
             let sample = |ts: i64, p: &railway::model::LatencyPercentiles| json!({ "ts": ts, "p50": p.p50, "p90": p.p90, "p95": p.p95, "p99": p.p99 });
+            // The period before the snapshot's window: the service's normal, one sample a step.
+            // (A window read starts at the window, give or take the seconds between building
+            // the snapshot and reading it; a baseline period starts a day earlier.)
+            if start + 3600 <= snap.http.window.start
+                && let Some(p95) = snap.baselines.get(service).and_then(|b| b.p95_ms)
+            {
+                let step = args
+                    .get("stepSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(3600)
+                    .max(60);
+                let normal = railway::model::LatencyPercentiles {
+                    p50: p95 / 3.0,
+                    p90: p95 * 0.8,
+                    p95,
+                    p99: p95 * 1.5,
+                };
+                let samples: Vec<Value> = (0..)
+                    .map(|i| start + i * step)
+                    .take_while(|ts| *ts < end)
+                    .map(|ts| sample(ts, &normal))
+                    .collect();
+                return Ok(json!({ "samples": samples }));
+            }
             let samples: Vec<Value> = if args.contains_key("stepSeconds") {
                 stats
                     .latency_timeline

@@ -7,6 +7,7 @@ use demo::scenario::{ProjectBuilder, ServiceBuilder};
 use inngest_testkit::{Options, Registration, TestInngest};
 use serde_json::json;
 
+use crate::fake_railway::{FakeAuth, FakeRailway};
 use crate::served::Served;
 
 /// A running Autofix worker (the same router `autofix serve` mounts) and the executor driving it.
@@ -147,4 +148,23 @@ async fn leak_event_at(now: i64, function_id: &str, name: &str) -> serde_json::V
         .find(|e| e.name == name)
         .unwrap_or_else(|| panic!("{function_id} sent no {name}"));
     json!({"name": event.name, "data": event.data})
+}
+
+/// The worker over the fake Railway API serving `snapshot` (bearer `test-token`), with
+/// [`offline_deps`] otherwise: the live read path end to end.
+pub async fn live_app(snapshot: railway::model::ProjectSnapshot) -> (App, FakeRailway) {
+    let project = snapshot.architecture.project.id.clone();
+    let environment = snapshot.architecture.environment.id.clone();
+    let fake = FakeRailway::start(vec![snapshot], FakeAuth::Bearer("test-token".into())).await;
+    let credentials = railway::Credentials {
+        token: railway::Token::Account("test-token".into()),
+        project_id: project,
+        environment_id: environment,
+    };
+    let client = railway::RailwayClient::new(
+        railway::ClientConfig::new(credentials).with_endpoint(fake.endpoint()),
+    )
+    .expect("railway client");
+    let app = App::start(offline_deps(railway::Source::Live(client), false)).await;
+    (app, fake)
 }

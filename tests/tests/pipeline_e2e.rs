@@ -1,8 +1,7 @@
 //! The three functions end to end: the real router, driven by the test executor, over the demo
 //! project and over the fake Railway API.
 
-use autofix_tests::fake_railway::{FakeAuth, FakeRailway};
-use autofix_tests::harness::{App, composite, offline_deps};
+use autofix_tests::harness::{App, composite, live_app, offline_deps};
 use demo::scenario::{ProjectBuilder, ServiceBuilder};
 use inngest_testkit::{RunRecord, RunStatus, Trigger};
 use serde_json::{Value, json};
@@ -157,23 +156,6 @@ fn leak_project(now: i64, project_id: &str) -> railway::model::ProjectSnapshot {
         )
         .service(ServiceBuilder::new("postgres").database("postgres:16"))
         .build()
-}
-
-async fn live_app(snapshot: railway::model::ProjectSnapshot) -> (App, FakeRailway) {
-    let project = snapshot.architecture.project.id.clone();
-    let environment = snapshot.architecture.environment.id.clone();
-    let fake = FakeRailway::start(vec![snapshot], FakeAuth::Bearer("test-token".into())).await;
-    let credentials = railway::Credentials {
-        token: railway::Token::Account("test-token".into()),
-        project_id: project,
-        environment_id: environment,
-    };
-    let client = railway::RailwayClient::new(
-        railway::ClientConfig::new(credentials).with_endpoint(fake.endpoint()),
-    )
-    .expect("railway client");
-    let app = App::start(offline_deps(railway::Source::Live(client), false)).await;
-    (app, fake)
 }
 
 #[tokio::test]

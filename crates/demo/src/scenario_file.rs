@@ -297,8 +297,8 @@ impl ScenarioFile {
                 p = p.service(spec.builder(&name));
             }
         }
-        let snap = p.build();
-        let baselines = baselines
+        let mut snap = p.build();
+        let baselines: BTreeMap<String, ServiceBaseline> = baselines
             .into_iter()
             .map(|(id, ms)| {
                 (
@@ -312,6 +312,8 @@ impl ScenarioFile {
                 )
             })
             .collect();
+        // Served as the 24 h before the window by the fake Railway and the static source.
+        snap.baselines = baselines.clone();
         (snap, baselines)
     }
 

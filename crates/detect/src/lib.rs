@@ -9,11 +9,13 @@
 
 use serde::{Deserialize, Serialize};
 
+mod baseline;
 mod render;
 mod rules;
 pub mod stats;
 mod thresholds;
 
+pub use baseline::baseline_candidates;
 pub use render::{architecture_summary_markdown, findings_markdown};
 pub use rules::{
     Context, HealthStatus, Report, ServiceHealth, TrendFigures, UsageFigures, detect, detect_with,

@@ -104,7 +104,15 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, ScenarioFile)>, EvalError> {
 
 /// Runs one scenario through detection with its baselines and deployment history.
 pub fn run_scenario(file_name: &str, s: &ScenarioFile, t: &Thresholds) -> ScenarioResult {
-    let (snap, baselines) = s.build();
+    let (snap, mut baselines) = s.build();
+    // Only what the worker would read: the candidates' baselines, one request's worth.
+    let wanted = detect::baseline_candidates(
+        &snap.architecture,
+        &snap.http,
+        t,
+        railway::MAX_BASELINE_SERVICES,
+    );
+    baselines.retain(|id, _| wanted.contains(id));
     let ctx = Context {
         baselines,
         deployments: snap.deployments.clone(),

@@ -105,8 +105,27 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
     );
     let resources: ResourceReport = resources?;
     let http: HttpReport = http?;
+    // The services a normal could change the verdict on, read in one request after the window's
+    // figures say which they are (none: no request).
+    let wanted = detect::baseline_candidates(
+        &arch,
+        &http,
+        &deps.settings.thresholds,
+        railway::MAX_BASELINE_SERVICES,
+    );
+    let baselines = if wanted.is_empty() {
+        Default::default()
+    } else {
+        step.run("read-baselines", || async {
+            deps.railway
+                .http_baselines(&wanted, window.start)
+                .await
+                .map_err(step_error)
+        })
+        .await?
+    };
     let history = detect::Context {
-        baselines: Default::default(),
+        baselines,
         deployments: deployments?,
     };
 

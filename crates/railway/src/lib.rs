@@ -41,6 +41,7 @@
 //! retried service by service so the others still arrive.
 
 mod auth;
+mod baseline;
 mod client;
 mod error;
 mod history;
@@ -50,6 +51,9 @@ mod ops;
 mod source;
 
 pub mod batch;
+pub use baseline::{
+    BASELINE_PERIOD_SECONDS, BASELINE_TEMPLATE, MAX_BASELINE_SERVICES, baseline_from_p95,
+};
 pub use history::{DEPLOYMENTS_DOCUMENT, DEPLOYMENTS_PER_READ};
 pub mod http;
 pub mod model;
@@ -91,4 +95,5 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("ServiceHttpMetrics.graphql", batch::HTTP_METRICS_TEMPLATE),
     ("ServiceHttpLogs.graphql", batch::HTTP_LOGS_TEMPLATE),
     ("ServiceLogs.graphql", batch::SERVICE_LOGS_TEMPLATE),
+    ("ServiceHttpBaseline.graphql", baseline::BASELINE_TEMPLATE),
 ];

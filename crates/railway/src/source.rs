@@ -112,6 +112,27 @@ impl Source {
         }
     }
 
+    /// The p95 baselines of `service_ids` (at most [`crate::MAX_BASELINE_SERVICES`]) over the
+    /// 24 h before `before`: one request live; a snapshot's own baselines otherwise.
+    pub async fn http_baselines(
+        &self,
+        service_ids: &[String],
+        before: i64,
+    ) -> Result<BTreeMap<String, crate::model::ServiceBaseline>, RailwayError> {
+        let ids = &service_ids[..service_ids.len().min(crate::MAX_BASELINE_SERVICES)];
+        let pick = |all: &BTreeMap<String, crate::model::ServiceBaseline>| {
+            ids.iter()
+                .filter_map(|id| all.get(id).map(|b| (id.clone(), b.clone())))
+                .filter(|(_, b)| b.p95_ms.is_some())
+                .collect()
+        };
+        match self {
+            Self::Live(c) => c.http_baselines(ids, before).await,
+            Self::Static(s) => Ok(pick(&s.baselines)),
+            Self::Generated(g) => Ok(pick(&g(before).baselines)),
+        }
+    }
+
     /// Requests made so far (live), 0 for a snapshot.
     pub fn request_count(&self) -> u64 {
         match self {

@@ -55,6 +55,7 @@ fn generated_documents() -> Vec<(String, String)> {
             entries(&["byStatus", "latencyTimeline", "latencyWindow"], true),
         ),
         (batch::HTTP_LOGS_TEMPLATE, entries(&["requests"], false)),
+        (railway::BASELINE_TEMPLATE, entries(&["baseline"], true)),
         (
             batch::SERVICE_LOGS_TEMPLATE,
             entries(&["build", "deploy", "http"], false),
