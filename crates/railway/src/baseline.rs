@@ -46,7 +46,7 @@ pub fn baseline_from_p95(samples: &[f64], period_seconds: i64) -> ServiceBaselin
     v.sort_by(f64::total_cmp);
     let p95_ms = (v.len() >= MIN_BASELINE_SAMPLES).then(|| {
         let mid = v.len() / 2;
-        if v.len() % 2 == 0 {
+        if v.len().is_multiple_of(2) {
             (v[mid - 1] + v[mid]) / 2.0
         } else {
             v[mid]
