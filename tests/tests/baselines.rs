@@ -150,3 +150,19 @@ async fn the_baseline_read_adds_one_request_whatever_the_number_of_services_and_
         );
     }
 }
+
+#[tokio::test]
+async fn without_railways_http_metrics_the_cycle_runs_on_absolute_thresholds() {
+    let (app, fake) = live_app(project(pipeline::system_now(), 3)).await;
+    fake.set_http_metrics_unavailable(true);
+    app.inngest
+        .send(json!({"name": "autofix/health.check.requested", "data": {}}))
+        .await;
+    app.inngest.run_until_idle().await.expect("cycle");
+    let run = &app.inngest.runs_of(&composite("monitor-project-health"))[0];
+    let RunStatus::Completed(report) = &run.status else {
+        panic!("monitor did not complete: {:?}", run.status);
+    };
+    // No normal to read on the httpLogs fallback: slow-by-nature is judged by the absolute level.
+    assert_ne!(latency(report, "reports")["severity"], "observation");
+}

@@ -4,6 +4,7 @@
 //! read adds at most one request to a cycle whatever the number of services.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -69,7 +70,9 @@ impl RailwayClient {
         before: i64,
     ) -> Result<BTreeMap<String, ServiceBaseline>, RailwayError> {
         let ids = &service_ids[..service_ids.len().min(MAX_BASELINE_SERVICES)];
-        if ids.is_empty() {
+        // Where Railway offers no HTTP metrics (the `httpLogs` fallback), there is no coarse
+        // history to read: judged without a normal, as before baselines existed.
+        if ids.is_empty() || self.http_metrics_unavailable.load(Ordering::Relaxed) {
             return Ok(BTreeMap::new());
         }
         let entries: Vec<BatchEntry> = ids
@@ -89,9 +92,16 @@ impl RailwayClient {
         };
         let doc =
             batch::build(BASELINE_TEMPLATE, &entries, &shared).map_err(RailwayError::Config)?;
-        let mut data: Map<String, Value> = self
+        let mut data: Map<String, Value> = match self
             .query_document(&doc.operation, &doc.query, doc.variables)
-            .await?;
+            .await
+        {
+            Err(RailwayError::FieldUnavailable { field, .. }) if field == "httpDurationMetrics" => {
+                self.http_metrics_unavailable.store(true, Ordering::Relaxed);
+                return Ok(BTreeMap::new());
+            }
+            other => other?,
+        };
         let mut out = BTreeMap::new();
         for (i, id) in ids.iter().enumerate() {
             let read: Option<Baseline> =
