@@ -765,3 +765,61 @@ async fn an_open_pr_skips_before_the_llm() {
         "no tokens spent on a known incident"
     );
 }
+
+/// Flow control as Inngest applies it to `generate-fix`: the rate limit keyed by repo and
+/// fingerprint turns a repeated request into a skipped event, and the concurrency key (the repo)
+/// runs two incidents of one repository one after the other, never interleaved.
+#[tokio::test]
+async fn one_fingerprint_runs_once_per_period_and_one_repository_runs_one_fix_at_a_time() {
+    let request = leak_fix_request().await;
+    let fingerprint = request["data"]["fingerprint"].as_str().unwrap().to_owned();
+    let mut other = request.clone();
+    other["data"]["fingerprint"] = json!("0123456789abcdef");
+    let replies = (0..3)
+        .map(|_| Reply::answer(&plan(&request, "wait", 0.9)))
+        .collect();
+    let peers = peers(replies, FakeOpenCodeConfig::default()).await;
+    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
+
+    app.inngest.send(request.clone()).await;
+    app.inngest.send(request.clone()).await;
+    app.inngest.send(other).await;
+    app.inngest.run_until_idle().await.unwrap();
+
+    let runs = app.inngest.runs_of(&composite("generate-fix"));
+    let fingerprints: Vec<&str> = runs
+        .iter()
+        .map(|r| r.event["data"]["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(fingerprints, [fingerprint.as_str(), "0123456789abcdef"]);
+    let skipped = app.inngest.skipped();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0].reason, "rate_limited");
+    assert_eq!(skipped[0].key, format!("acme/api-{fingerprint}"));
+
+    let seqs = |run: &RunRecord| -> Vec<u64> {
+        app.inngest
+            .exchanges()
+            .iter()
+            .filter(|e| e.run_id.as_ref() == Some(&run.id))
+            .map(|e| e.seq)
+            .collect()
+    };
+    let (first, second) = (seqs(&runs[0]), seqs(&runs[1]));
+    assert!(
+        first.iter().max() < second.iter().min(),
+        "one fix per repository at a time: {first:?} then {second:?}"
+    );
+
+    // Once the period has passed, the same incident may be tried again.
+    let mut later = request;
+    let period = pipeline::Settings::default().fix_rate_limit_period;
+    let ts = u64::try_from(pipeline::system_now()).unwrap() * 1000
+        + u64::try_from(period.as_millis()).unwrap()
+        + 1000;
+    later["ts"] = json!(ts);
+    app.inngest.send(later).await;
+    app.inngest.run_until_idle().await.unwrap();
+    assert_eq!(app.inngest.runs_of(&composite("generate-fix")).len(), 3);
+    assert_eq!(app.inngest.skipped().len(), 1);
+}

@@ -10,6 +10,7 @@
 use crate::canonical::canonical_json;
 use crate::duration::parse_time_str;
 use crate::expr::{self, Expr, Scope};
+use crate::flow::{self, FlowControl, SkippedRun};
 use crate::ids::{now_ms, ulid};
 use crate::model::{
     Exchange, ExchangeKind, ExecError, FunctionDef, InvokeRecord, Options, RecordedRequest,
@@ -63,9 +64,21 @@ struct Run {
     /// Index into `State::events` from which events may resolve this run's waits.
     first_event_index: usize,
     consumed_events: HashSet<usize>,
+    /// The run's value of each of its function's concurrency keys, in limit order.
+    slots: Vec<String>,
+    /// Whether the run got its concurrency slots (its first call was made).
+    admitted: bool,
 }
 
 impl Run {
+    /// Holds concurrency slots: started, not finished, and not parked on a wait or an invoke.
+    fn holds_slots(&self) -> bool {
+        self.admitted
+            && !self.rec.status.is_finished()
+            && self.waits.is_empty()
+            && self.invokes.is_empty()
+    }
+
     fn has_pending(&self) -> bool {
         !self.planned.is_empty() || !self.waits.is_empty() || !self.invokes.is_empty()
     }
@@ -95,6 +108,7 @@ struct FnEntry {
     def: FunctionDef,
     /// Parsed `expression` per trigger (None = no filter or a cron trigger).
     exprs: Vec<Option<Expr>>,
+    flow: FlowControl,
 }
 
 /// A failed attempt, as `fail_attempt` records it.
@@ -143,6 +157,10 @@ pub(crate) struct State {
     run_index: HashMap<RunId, usize>,
     queue: VecDeque<Work>,
     wait_seq: u64,
+    /// Start times (event `ts`, ms) of the runs within the rate-limit period, per function and key.
+    rate_windows: HashMap<(String, String), VecDeque<u64>>,
+    /// Events that matched a trigger but started no run.
+    pub skipped: Vec<SkippedRun>,
 }
 
 impl State {
@@ -160,6 +178,8 @@ impl State {
             run_index: HashMap::new(),
             queue: VecDeque::new(),
             wait_seq: 0,
+            rate_windows: HashMap::new(),
+            skipped: Vec::new(),
         }
     }
 
@@ -207,6 +227,8 @@ impl State {
             self.functions.push(FnEntry {
                 def: def.clone(),
                 exprs,
+                // Validation already refused flow control the executor cannot honour.
+                flow: FlowControl::parse(&def.raw).unwrap_or_default(),
             });
         }
         self.registrations.retain(|r| r.app_id != reg.app_id);
@@ -292,14 +314,78 @@ impl State {
             })
             .map(|f| f.def.id.clone())
             .collect();
-        let created = targets
-            .iter()
-            .map(|fn_id| self.create_run(fn_id, event.clone(), None))
-            .collect();
+        let mut created = Vec::new();
+        for fn_id in &targets {
+            if self.admit_rate(fn_id, &event) {
+                created.push(self.create_run(fn_id, event.clone(), None));
+            }
+        }
         for r in 0..self.runs.len() {
             self.try_resolve_waits(r, Some(index));
         }
         created
+    }
+
+    /// Whether `rateLimit` lets `event` start a run of `fn_id`; records a skip when it does not.
+    fn admit_rate(&mut self, fn_id: &str, event: &Value) -> bool {
+        let Some(rate) = self.function(fn_id).and_then(|f| f.flow.rate_limit.clone()) else {
+            return true;
+        };
+        let key = flow::key_of(rate.key.as_ref(), event);
+        let ts = event["ts"].as_u64().unwrap_or_else(now_ms);
+        let period_ms = u64::try_from(rate.period.as_millis()).unwrap_or(u64::MAX);
+        let window = self
+            .rate_windows
+            .entry((fn_id.to_string(), key.clone()))
+            .or_default();
+        window.retain(|&started| started.saturating_add(period_ms) > ts);
+        if window.len() >= rate.limit as usize {
+            self.skipped.push(SkippedRun {
+                fn_id: fn_id.to_string(),
+                event: event.clone(),
+                reason: "rate_limited".into(),
+                key,
+            });
+            return false;
+        }
+        window.push_back(ts);
+        true
+    }
+
+    /// Whether `work` may be called now: its run already holds its concurrency slots, or every
+    /// limit of its function has a free slot for the run's key.
+    fn may_run(&self, work: &Work) -> bool {
+        let Some(&ri) = self.run_index.get(&work.run) else {
+            return true;
+        };
+        let run = &self.runs[ri];
+        if run.admitted || run.rec.status.is_finished() {
+            return true;
+        }
+        let Some(entry) = self.function(&run.rec.fn_id) else {
+            return true;
+        };
+        entry.flow.concurrency.iter().enumerate().all(|(i, limit)| {
+            let busy = self
+                .runs
+                .iter()
+                .filter(|r| {
+                    r.rec.fn_id == run.rec.fn_id && r.holds_slots() && r.slots[i] == run.slots[i]
+                })
+                .count();
+            busy < limit.limit as usize
+        })
+    }
+
+    /// The first queued work that concurrency lets run; later runs of a busy key keep their
+    /// place in the queue.
+    fn take_runnable(&mut self) -> Option<Work> {
+        let pos = self.queue.iter().position(|w| self.may_run(w))?;
+        let work = self.queue.remove(pos)?;
+        if let Some(&ri) = self.run_index.get(&work.run) {
+            self.runs[ri].admitted = true;
+        }
+        Some(work)
     }
 
     pub fn trigger_cron(&mut self, fn_id: &str) -> Result<RunId, ExecError> {
@@ -333,6 +419,16 @@ impl State {
             .function(fn_id)
             .and_then(|f| f.def.retries)
             .unwrap_or(self.opts.default_retries);
+        let slots = self
+            .function(fn_id)
+            .map(|f| {
+                f.flow
+                    .concurrency
+                    .iter()
+                    .map(|c| flow::key_of(c.key.as_ref(), &event))
+                    .collect()
+            })
+            .unwrap_or_default();
         let id = RunId(ulid());
         let run = Run {
             rec: RunRecord {
@@ -360,6 +456,8 @@ impl State {
             invokes: Vec::new(),
             first_event_index: self.events.len(),
             consumed_events: HashSet::new(),
+            slots,
+            admitted: false,
         };
         self.run_index.insert(id.clone(), self.runs.len());
         self.runs.push(run);
@@ -375,7 +473,7 @@ impl State {
     /// and try again; `None` once nothing at all is left.
     pub fn next_call(&mut self) -> Result<Option<PreparedCall>, ExecError> {
         loop {
-            if let Some(work) = self.queue.pop_front() {
+            if let Some(work) = self.take_runnable() {
                 let Some(&ri) = self.run_index.get(&work.run) else {
                     continue;
                 };
@@ -409,6 +507,13 @@ impl State {
                 return Ok(Some(self.prepare(ri, work, url)));
             }
             if !self.time_out_oldest_wait() {
+                // Only queued runs waiting for a slot are left, yet nothing holds one.
+                if let Some(work) = self.queue.front() {
+                    return Err(ExecError::Protocol {
+                        run_id: work.run.clone(),
+                        detail: "queued for a concurrency slot that nothing holds".into(),
+                    });
+                }
                 return Ok(None);
             }
         }

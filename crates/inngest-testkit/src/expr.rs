@@ -7,9 +7,12 @@
 //! - paths rooted at `event` or `async`: `event.data.x`, `async.data["key"]`;
 //!   a missing key evaluates to `null`;
 //! - `==`, `!=` (JSON equality, numbers compared by value), `<`, `<=`, `>`, `>=`
-//!   (numbers or strings), `!`, `&&`, `||`, parentheses.
+//!   (numbers or strings), `!`, `&&`, `||`, parentheses;
+//! - `+` on two strings (concatenation, as flow-control keys like
+//!   `event.data.repo + '-' + event.data.fingerprint` use it) or two numbers;
+//!   any other pair evaluates to `null`.
 //!
-//! Anything else (function calls, `in`, arithmetic, ternaries, macros) is
+//! Anything else (function calls, `in`, other arithmetic, ternaries, macros) is
 //! rejected at parse time, so an unsupported filter fails the sync or the run
 //! loudly instead of silently matching nothing.
 
@@ -41,6 +44,7 @@ pub enum BinOp {
     Ge,
     And,
     Or,
+    Add,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +149,7 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
                         '<' => (Tok::Op(BinOp::Lt), 1),
                         '>' => (Tok::Op(BinOp::Gt), 1),
                         '!' => (Tok::Not, 1),
+                        '+' => (Tok::Op(BinOp::Add), 1),
                         other => return Err(format!("unexpected character `{other}`")),
                     },
                 };
@@ -191,18 +196,27 @@ impl Parser {
     }
 
     fn cmp(&mut self) -> Result<Expr, String> {
-        let lhs = self.unary()?;
+        let lhs = self.sum()?;
         if let Some(Tok::Op(op)) = self.peek().cloned()
-            && !matches!(op, BinOp::And | BinOp::Or)
+            && !matches!(op, BinOp::And | BinOp::Or | BinOp::Add)
         {
             self.pos += 1;
-            let rhs = self.unary()?;
+            let rhs = self.sum()?;
             if let Some(Tok::Op(next)) = self.peek()
                 && !matches!(next, BinOp::And | BinOp::Or)
             {
                 return Err("chained comparisons are not supported".into());
             }
             return Ok(Expr::Bin(op, Box::new(lhs), Box::new(rhs)));
+        }
+        Ok(lhs)
+    }
+
+    fn sum(&mut self) -> Result<Expr, String> {
+        let mut lhs = self.unary()?;
+        while self.peek() == Some(&Tok::Op(BinOp::Add)) {
+            self.pos += 1;
+            lhs = Expr::Bin(BinOp::Add, Box::new(lhs), Box::new(self.unary()?));
         }
         Ok(lhs)
     }
@@ -358,6 +372,7 @@ pub fn eval(expr: &Expr, scope: &Scope<'_>) -> Value {
         Expr::Lit(v) => v.clone(),
         Expr::Path(p) => lookup(p, scope),
         Expr::Not(e) => Value::Bool(!truthy(&eval(e, scope))),
+        Expr::Bin(BinOp::Add, l, r) => add(&eval(l, scope), &eval(r, scope)),
         Expr::Bin(op, l, r) => {
             let b = match op {
                 BinOp::And => truthy(&eval(l, scope)) && truthy(&eval(r, scope)),
@@ -375,9 +390,21 @@ pub fn eval(expr: &Expr, scope: &Scope<'_>) -> Value {
                         None => false,
                     }
                 }
+                BinOp::Add => unreachable!("matched above"),
             };
             Value::Bool(b)
         }
+    }
+}
+
+fn add(a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Value::String(format!("{x}{y}")),
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x.checked_add(y).map_or(Value::Null, Value::from),
+            _ => number(x.as_f64().unwrap_or(f64::NAN) + y.as_f64().unwrap_or(f64::NAN)),
+        },
+        _ => Value::Null,
     }
 }
 
@@ -456,11 +483,30 @@ mod tests {
     }
 
     #[test]
+    fn plus_concatenates_strings_and_adds_numbers() {
+        let ev = json!({"data": {"repo": "acme/api", "fp": "f1", "n": 2}});
+        let key = parse("event.data.repo + '-' + event.data.fp").unwrap();
+        let scope = Scope {
+            event: Some(&ev),
+            async_: None,
+        };
+        assert_eq!(eval(&key, &scope), json!("acme/api-f1"));
+        assert!(check("event.data.n + 1 == 3", ev.clone(), Value::Null));
+        assert!(check("event.data.repo + 'x' == 'acme/apix'", ev.clone(), Value::Null));
+        assert_eq!(
+            eval(&parse("event.data.repo + event.data.n").unwrap(), &scope),
+            Value::Null,
+            "no implicit conversion"
+        );
+    }
+
+    #[test]
     fn rejects_unsupported_syntax() {
         for src in [
             "size(event.data.x) > 1",
             "event.data.x in ['a']",
-            "event.data.n + 1 == 2",
+            "event.data.n * 2 == 2",
+            "event.data.n - 1 == 2",
             "user.id == 1",
             "event.data.a == 1 == true",
             "",

@@ -27,9 +27,11 @@
 //! `X-Inngest-SDK` counts as a failed attempt. Time is compressed: nothing
 //! waits longer than an HTTP round trip.
 //!
-//! Trigger `expression`s and wait-for-event `if` filters are evaluated with a
-//! small CEL subset, see [`expr`]; registering anything outside it fails the
-//! sync. [`shape`] reduces exchanges to a [`WireShape`] for comparing SDKs, and
+//! Trigger `expression`s, wait-for-event `if` filters and the `concurrency` and
+//! `rateLimit` keys are evaluated with a small CEL subset, see [`expr`];
+//! registering anything outside it fails the sync. Rate-limited events start no
+//! run ([`TestInngest::skipped`]); runs over a concurrency limit queue (see
+//! `flow.rs` for the exact semantics). [`shape`] reduces exchanges to a [`WireShape`] for comparing SDKs, and
 //! [`node`] starts the reference app on the official TypeScript SDK.
 
 mod canonical;
@@ -37,6 +39,7 @@ mod clock;
 mod duration;
 mod engine;
 pub mod expr;
+mod flow;
 mod ids;
 mod model;
 pub mod node;
@@ -48,6 +51,7 @@ mod sign;
 pub use canonical::canonical_json;
 pub use clock::VirtualClock;
 pub use duration::parse_time_str;
+pub use flow::SkippedRun;
 pub use ids::step_id_hash;
 pub use model::*;
 pub use registration::{is_sdk_header, validate_registration};
@@ -313,6 +317,11 @@ impl TestInngest {
             .into_iter()
             .filter(|r| r.fn_id == composite_fn_id)
             .collect()
+    }
+
+    /// Events that matched a function but started no run (rate limited), in order.
+    pub fn skipped(&self) -> Vec<SkippedRun> {
+        self.lock().skipped.clone()
     }
 
     /// Every HTTP exchange with the SDK, in completion order.

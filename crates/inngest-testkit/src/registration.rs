@@ -172,6 +172,9 @@ fn validate_function(f: &Value, app_id: &str) -> Result<FunctionDef, Vec<String>
             }
         }
     }
+    if let Err(e) = crate::flow::FlowControl::parse(f) {
+        errs.push(format!("`{id}`: {e}"));
+    }
     match (errs.is_empty(), step_url) {
         (true, Some(url)) => Ok(FunctionDef {
             id: id.to_string(),
