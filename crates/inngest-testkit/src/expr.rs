@@ -492,7 +492,11 @@ mod tests {
         };
         assert_eq!(eval(&key, &scope), json!("acme/api-f1"));
         assert!(check("event.data.n + 1 == 3", ev.clone(), Value::Null));
-        assert!(check("event.data.repo + 'x' == 'acme/apix'", ev.clone(), Value::Null));
+        assert!(check(
+            "event.data.repo + 'x' == 'acme/apix'",
+            ev.clone(),
+            Value::Null
+        ));
         assert_eq!(
             eval(&parse("event.data.repo + event.data.n").unwrap(), &scope),
             Value::Null,

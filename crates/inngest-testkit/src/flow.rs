@@ -173,7 +173,10 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_honour() {
         for (config, needle) in [
-            (json!({"concurrency": [{"limit": 0}]}), "concurrency[0].limit"),
+            (
+                json!({"concurrency": [{"limit": 0}]}),
+                "concurrency[0].limit",
+            ),
             (
                 json!({"concurrency": {"limit": 1, "scope": "account", "key": "'x'"}}),
                 "scope `account`",
