@@ -119,9 +119,11 @@ async fn ten_cycles_of_one_ongoing_incident_send_one_message_per_sink() {
         app.inngest
             .runs_of(&composite("notify-on-transition"))
             .len(),
-        // Ten monitor runs and ten generate-fix runs finished.
-        20
+        // Ten monitor runs and one generate-fix run finished: generate-fix's rate limit (one run
+        // per repository and fingerprint per period) skipped the nine later requests.
+        11
     );
+    assert_eq!(app.inngest.skipped().len(), 9);
     assert_eq!(app.inngest.runs_of(&composite("notify")).len(), 1);
     let body = one_message_per_sink(&fake, "incident_opened");
     let n = &body["data"];
