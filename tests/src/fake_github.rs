@@ -1,6 +1,6 @@
 //! A fake of the GitHub REST endpoints Autofix uses: repository contents, pull request lists and
 //! details, check runs (with output and annotations) and commit statuses, issue comments and
-//! labels, and commit comparison over a small commit graph. Files and pull requests are set per
+//! labels, issues (list by label, create, edit, close), and commit comparison over a small commit graph. Files and pull requests are set per
 //! repository; changes can be scheduled to happen after a number of reads of one pull request (a
 //! merge, a close, a new head commit); every request is recorded (path, method, body, whether it
 //! carried the expected token and the API headers) so tests can count and inspect.
@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use serde_json::{Value, json};
 
 use crate::served::Served;
@@ -188,6 +188,8 @@ struct Inner {
     scheduled: Vec<(String, u64, usize, PullChange)>,
     pull_reads: BTreeMap<(String, u64), usize>,
     comments: Vec<FakeComment>,
+    /// Issues per repository.
+    issues: BTreeMap<String, Vec<FakeIssue>>,
     /// Child → parent commits, for `compare`.
     parents: BTreeMap<String, String>,
     /// `(base, head)` → the `files` of their comparison (GitHub's compare schema).
@@ -239,6 +241,11 @@ impl FakeGitHub {
                 "/repos/{owner}/{name}/issues/{number}/comments",
                 post(comment),
             )
+            .route(
+                "/repos/{owner}/{name}/issues",
+                get(list_issues).post(create_issue),
+            )
+            .route("/repos/{owner}/{name}/issues/{number}", patch(update_issue))
             .route("/repos/{owner}/{name}/issues/{number}/labels", post(label))
             .route(
                 "/repos/{owner}/{name}/issues/{number}/labels/{label}",
@@ -355,6 +362,29 @@ impl FakeGitHub {
             .lock()
             .parents
             .insert(child.into(), parent.into());
+    }
+
+    /// The issues of `repo`, oldest first.
+    pub fn issues(&self, repo: &str) -> Vec<FakeIssue> {
+        self.shared
+            .lock()
+            .issues
+            .get(repo)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Changes an issue as a person would (close it as not planned, edit it).
+    pub fn update_issue(&self, repo: &str, number: u64, change: impl FnOnce(&mut FakeIssue)) {
+        if let Some(i) = self
+            .shared
+            .lock()
+            .issues
+            .get_mut(repo)
+            .and_then(|is| is.iter_mut().find(|i| i.number == number))
+        {
+            change(i);
+        }
     }
 
     pub fn comments(&self) -> Vec<FakeComment> {
@@ -770,6 +800,151 @@ async fn comment(
         })),
     )
         .into_response()
+}
+
+/// An issue as the fake stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeIssue {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    /// `open` or `closed`.
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub labels: Vec<String>,
+}
+
+fn issue_json(repo: &str, i: &FakeIssue) -> Value {
+    json!({
+        "number": i.number,
+        "html_url": format!("https://github.com/{repo}/issues/{}", i.number),
+        "state": i.state,
+        "state_reason": i.state_reason,
+        "title": i.title,
+        "body": i.body,
+        "labels": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+    })
+}
+
+async fn list_issues(
+    State(shared): State<Shared>,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit(&shared, &uri, &headers) {
+        return r;
+    }
+    let repo = format!("{owner}/{name}");
+    let state = q.get("state").cloned().unwrap_or_else(|| "open".into());
+    let labels: Vec<String> = q
+        .get("labels")
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let per_page: usize = q
+        .get("per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page: usize = q
+        .get("page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let inner = shared.lock();
+    let mut list: Vec<&FakeIssue> = inner
+        .issues
+        .get(&repo)
+        .into_iter()
+        .flatten()
+        .filter(|i| state == "all" || i.state == state)
+        .filter(|i| labels.iter().all(|l| i.labels.contains(l)))
+        .collect();
+    list.sort_by_key(|i| std::cmp::Reverse(i.number));
+    let items: Vec<Value> = list
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|i| issue_json(&repo, i))
+        .collect();
+    axum::Json(items).into_response()
+}
+
+async fn create_issue(
+    State(shared): State<Shared>,
+    Path((owner, name)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(r) = admit_method(&shared, "POST", &uri, &headers) {
+        return r;
+    }
+    let repo = format!("{owner}/{name}");
+    let mut inner = shared.lock();
+    let issues = inner.issues.entry(repo.clone()).or_default();
+    let issue = FakeIssue {
+        // Apart from the pull request numbers the tests use.
+        number: 1000 + issues.len() as u64 + 1,
+        title: body["title"].as_str().unwrap_or_default().to_owned(),
+        body: body["body"].as_str().unwrap_or_default().to_owned(),
+        state: "open".into(),
+        state_reason: None,
+        labels: body["labels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.as_str().map(str::to_owned))
+            .collect(),
+    };
+    issues.push(issue.clone());
+    (StatusCode::CREATED, axum::Json(issue_json(&repo, &issue))).into_response()
+}
+
+async fn update_issue(
+    State(shared): State<Shared>,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+    uri: Uri,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(r) = admit_method(&shared, "PATCH", &uri, &headers) {
+        return r;
+    }
+    let repo = format!("{owner}/{name}");
+    let mut inner = shared.lock();
+    let Some(issue) = inner
+        .issues
+        .get_mut(&repo)
+        .and_then(|is| is.iter_mut().find(|i| i.number == number))
+    else {
+        return not_found();
+    };
+    if let Some(t) = body["title"].as_str() {
+        issue.title = t.to_owned();
+    }
+    if let Some(b) = body["body"].as_str() {
+        issue.body = b.to_owned();
+    }
+    match body["state"].as_str() {
+        Some("closed") => {
+            issue.state = "closed".into();
+            issue.state_reason = Some(
+                body["state_reason"]
+                    .as_str()
+                    .unwrap_or("completed")
+                    .to_owned(),
+            );
+        }
+        Some("open") => {
+            issue.state = "open".into();
+            issue.state_reason = Some("reopened".into());
+        }
+        _ => {}
+    }
+    let issue = issue.clone();
+    axum::Json(issue_json(&repo, &issue)).into_response()
 }
 
 async fn label(

@@ -160,6 +160,11 @@ pub struct Options {
     #[arg(long, env = "AUTOFIX_GITHUB_WEBHOOKS", default_value = "false", value_parser = flag,
           num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub github_webhooks: bool,
+    /// `wait` / `investigate` outcomes open (or update) one issue per incident in the service's
+    /// repository, with the analysis, evidence and chart; closed when the incident recovers.
+    #[arg(long, env = "AUTOFIX_OPEN_ISSUES", default_value = "false", value_parser = flag,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub open_issues: bool,
     /// Days verify-fix follows an open PR before it stops with `stale`.
     #[arg(long, env = "AUTOFIX_VERIFY_MAX_DAYS", default_value_t = 14)]
     pub verify_max_days: u64,
@@ -421,6 +426,17 @@ impl Options {
     /// plan); poll counts are derived from them within the 1 000-step budget (see `FixPlan`,
     /// `VerifyPlan`).
     fn validate_loop(&self) -> Result<(), ConfigError> {
+        if self.open_issues
+            && self
+                .github_token
+                .as_deref()
+                .is_none_or(|t| t.trim().is_empty())
+        {
+            return Err(err(
+                "AUTOFIX_OPEN_ISSUES",
+                "needs GITHUB_TOKEN (with Issues: write) to open issues",
+            ));
+        }
         let max_sleep = pipeline::settings::MAX_SLEEP;
         if self.ci_fix_attempts > 10 {
             return Err(err(
@@ -571,6 +587,7 @@ impl Options {
             ci_timeout: self.ci_timeout,
             ci_poll_interval: self.ci_poll_interval,
             github_webhooks: self.github_webhooks,
+            open_issues: self.open_issues,
             verify_max_wait: Duration::from_secs(self.verify_max_days * 86_400),
             verify_poll_interval: self.verify_poll_interval,
             verify_deploy_timeout: self.verify_deploy_timeout,
@@ -1204,6 +1221,7 @@ mod tests {
                 &["--rejected-cooldown", "0s"][..],
                 "AUTOFIX_REJECTED_COOLDOWN",
             ),
+            (&["--open-issues=true"][..], "AUTOFIX_OPEN_ISSUES"),
         ] {
             let e = options(args, &[]).unwrap().validate_loop().unwrap_err();
             assert!(e.to_string().contains(variable), "{args:?}: {e}");

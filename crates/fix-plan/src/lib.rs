@@ -16,6 +16,7 @@
 
 pub mod commands;
 mod guard;
+pub mod issue;
 pub mod model_text;
 pub mod naming;
 mod task;

@@ -97,14 +97,14 @@ fn no_markers(text: &str) -> String {
 
 /// Model-written text as one fenced block under `label`: whatever it says stays inside the
 /// fence, so it reads as a quotation, never as part of our instructions.
-fn model_block(label: &str, lines: &[String]) -> String {
+pub(crate) fn model_block(label: &str, lines: &[String]) -> String {
     let body = lines.join("\n");
     let f = fence(&body);
     format!("{label}\n{f}text\n{body}\n{f}\n")
 }
 
 /// `- item` lines of cleaned model text, `- (none)` for an empty list.
-fn model_items(items: impl IntoIterator<Item = String>) -> Vec<String> {
+pub(crate) fn model_items(items: impl IntoIterator<Item = String>) -> Vec<String> {
     let lines: Vec<String> = items
         .into_iter()
         .map(|i| format!("- {}", model_text::clean(&i)))

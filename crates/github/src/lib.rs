@@ -85,6 +85,12 @@ impl client_error::ClientError for GitHubError {
     }
 }
 
+/// What a page visitor of [`GitHub::each_page`] wants next.
+pub(crate) enum Page {
+    Next,
+    Stop,
+}
+
 /// A pull request as Autofix needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequest {
@@ -190,29 +196,57 @@ impl GitHub {
     ) -> Result<Option<PullRequest>, GitHubError> {
         let (owner, name) = split_repo(repo)?;
         check_branch(branch)?;
-        for page in 1..=self.max_pages {
-            let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
-            url.query_pairs_mut()
-                .append_pair("state", "open")
-                .append_pair("per_page", &PER_PAGE.to_string())
-                .append_pair("page", &page.to_string());
-            let pulls = self.pulls(url, repo).await?;
-            let full_page = pulls.len() >= PER_PAGE;
-            if let Some(found) = pulls.into_iter().find(|p| {
+        let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
+        url.query_pairs_mut()
+            .append_pair("state", "open")
+            .append_pair("per_page", &PER_PAGE.to_string());
+        let mut found = None;
+        self.each_page(url, repo, "pull request list", |pulls: Vec<RawPull>| {
+            found = pulls.into_iter().find(|p| {
                 p.head.r#ref == branch || p.body.as_deref().is_some_and(|b| b.contains(marker))
-            }) {
-                return Ok(Some(found.into()));
+            });
+            if found.is_some() {
+                Page::Stop
+            } else {
+                Page::Next
             }
-            if !full_page {
-                return Ok(None);
+        })
+        .await?;
+        Ok(found.map(PullRequest::from))
+    }
+
+    /// Reads a list endpoint page by page (`page=1..`; `url` sets `per_page` to [`PER_PAGE`]),
+    /// handing each decoded page to `visit`, until `visit` stops, a page comes back short, or the
+    /// client's page limit is reached (then the result is partial, which is logged). A 404 (no
+    /// repository, or no access) reads as an empty list. The one pagination loop of this client.
+    pub(crate) async fn each_page<T: serde::de::DeserializeOwned>(
+        &self,
+        url: Url,
+        repo: &str,
+        what: &'static str,
+        mut visit: impl FnMut(Vec<T>) -> Page,
+    ) -> Result<(), GitHubError> {
+        for page in 1..=self.max_pages {
+            let mut url = url.clone();
+            url.query_pairs_mut().append_pair("page", &page.to_string());
+            let body = match self.get(url, repo).await {
+                Ok(body) => body,
+                Err(GitHubError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let items: Vec<T> = decode_json(what, &body)?;
+            let full_page = items.len() >= PER_PAGE;
+            if matches!(visit(items), Page::Stop) || !full_page {
+                return Ok(());
             }
         }
         tracing::warn!(
             repo,
+            what,
             pages = self.max_pages,
-            "more open pull requests than the page limit; autofix PR search was partial"
+            "more items than the page limit; the search was partial"
         );
-        Ok(None)
+        Ok(())
     }
 
     /// The PR (any state) whose head is `branch` in `repo` itself; an open one wins over closed
@@ -577,6 +611,7 @@ fn check_branch(branch: &str) -> Result<(), GitHubError> {
 
 mod ci;
 mod diff;
+mod issues;
 mod pr;
 
 pub use ci::{
@@ -584,6 +619,7 @@ pub use ci::{
     FailingCheck, MAX_EXCERPT_CHARS, summarize_checks,
 };
 pub use diff::{CommitDiff, DiffFile};
+pub use issues::{INCIDENT_LABEL, Issue, IssueChange};
 pub use pr::{Compare, PullDetails, REJECTED_LABEL, rfc3339_utc};
 
 #[cfg(test)]

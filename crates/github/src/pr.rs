@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{GitHub, GitHubError, PER_PAGE, check_branch, decode_json, split_repo};
+use crate::{GitHub, GitHubError, PER_PAGE, Page, check_branch, decode_json, split_repo};
 
 /// The label that marks a closed autofix PR as rejected: while it is on a closed PR carrying an
 /// incident's branch or marker, no new PR is opened for that incident (for the cooldown).
@@ -85,47 +85,38 @@ impl GitHub {
     ) -> Result<Option<PullDetails>, GitHubError> {
         let (owner, name) = split_repo(repo)?;
         check_branch(branch)?;
-        for page in 1..=self.max_pages {
-            let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
-            url.query_pairs_mut()
-                .append_pair("state", "closed")
-                .append_pair("sort", "updated")
-                .append_pair("direction", "desc")
-                .append_pair("per_page", &PER_PAGE.to_string())
-                .append_pair("page", &page.to_string());
-            let body = match self.get(url, repo).await {
-                Ok(body) => body,
-                Err(GitHubError::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let pulls: Vec<RawPullDetails> = decode_json("pull request list", &body)?;
-            let full_page = pulls.len() >= PER_PAGE;
-            let mut older_than_since = false;
-            for p in pulls {
-                // Sorted by update time: once one is older than `since`, every later one is too
-                // (a PR closed within the cooldown was updated within it).
-                if p.updated_at.as_deref().is_some_and(|u| u < since) {
-                    older_than_since = true;
-                    break;
-                }
-                let ours =
-                    p.head.r#ref == branch || p.body.as_deref().is_some_and(|b| b.contains(marker));
-                let labelled = p.labels.iter().any(|l| l.name == REJECTED_LABEL);
-                let closed_in_time = p.closed_at.as_deref().is_some_and(|c| c >= since);
-                if ours && labelled && closed_in_time && p.merged_at.is_none() {
-                    return Ok(Some(p.into()));
-                }
-            }
-            if older_than_since || !full_page {
-                return Ok(None);
-            }
-        }
-        tracing::warn!(
+        let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
+        url.query_pairs_mut()
+            .append_pair("state", "closed")
+            .append_pair("sort", "updated")
+            .append_pair("direction", "desc")
+            .append_pair("per_page", &PER_PAGE.to_string());
+        let mut found = None;
+        self.each_page(
+            url,
             repo,
-            pages = self.max_pages,
-            "more recently closed pull requests than the page limit; rejection search was partial"
-        );
-        Ok(None)
+            "pull request list",
+            |pulls: Vec<RawPullDetails>| {
+                for p in pulls {
+                    // Sorted by update time: once one is older than `since`, every later one is too
+                    // (a PR closed within the cooldown was updated within it).
+                    if p.updated_at.as_deref().is_some_and(|u| u < since) {
+                        return Page::Stop;
+                    }
+                    let ours = p.head.r#ref == branch
+                        || p.body.as_deref().is_some_and(|b| b.contains(marker));
+                    let labelled = p.labels.iter().any(|l| l.name == REJECTED_LABEL);
+                    let closed_in_time = p.closed_at.as_deref().is_some_and(|c| c >= since);
+                    if ours && labelled && closed_in_time && p.merged_at.is_none() {
+                        found = Some(p.into());
+                        return Page::Stop;
+                    }
+                }
+                Page::Next
+            },
+        )
+        .await?;
+        Ok(found)
     }
 
     /// Posts a comment on a pull request (as an issue comment); returns the comment's URL.

@@ -16,6 +16,7 @@ mod ci;
 mod context;
 pub mod events;
 mod fix;
+pub mod issue;
 mod monitor;
 pub mod notify;
 pub mod select;
@@ -41,6 +42,7 @@ pub const FIX_FN: &str = "generate-fix";
 pub const VERIFY_FN: &str = "verify-fix";
 pub const NOTIFY_ROUTER_FN: &str = "notify-on-transition";
 pub const NOTIFY_FN: &str = "notify";
+pub const ISSUE_FN: &str = "incident-issue";
 
 /// Most agent polls one `generate-fix` run may make: each is two steps (sleep + poll), and
 /// Inngest runs are limited to 1 000 steps.
@@ -89,6 +91,9 @@ pub fn functions(deps: Arc<Deps>) -> Result<Vec<inngest::ServableFunction>, inng
         fix::function(deps.clone()),
         verify::function(deps.clone()),
     ];
+    if deps.settings.open_issues && deps.github.is_some() {
+        fns.push(issue::function(deps.clone()));
+    }
     if !deps.settings.notify.is_empty() {
         fns.push(notify::router_function(deps.clone()));
         fns.push(notify::delivery_function(deps));

@@ -76,6 +76,9 @@ pub struct Settings {
     /// GitHub webhooks reach Inngest as `github/*` events (`AUTOFIX_GITHUB_WEBHOOKS`): waits use
     /// `wait_for_event` with the poll interval as timeout, so they end as soon as GitHub says so.
     pub github_webhooks: bool,
+    /// `wait` / `investigate` outcomes open (or update) one GitHub issue per incident in the
+    /// service's repository, closed when it recovers (`AUTOFIX_OPEN_ISSUES`).
+    pub open_issues: bool,
     /// How long `verify-fix` follows an open PR before it stops with `stale`
     /// (`AUTOFIX_VERIFY_MAX_DAYS`).
     pub verify_max_wait: Duration,
@@ -184,6 +187,7 @@ impl Default for Settings {
             ci_timeout: Duration::from_secs(3600),
             ci_poll_interval: Duration::from_secs(60),
             github_webhooks: false,
+            open_issues: false,
             verify_max_wait: Duration::from_secs(14 * 24 * 3600),
             verify_poll_interval: Duration::from_secs(3600),
             verify_deploy_timeout: Duration::from_secs(6 * 3600),

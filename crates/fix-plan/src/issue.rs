@@ -1,0 +1,174 @@
+//! The GitHub issue for an incident Autofix will not fix by itself (`wait`, `investigate`): a
+//! pure function of the analysis and the measured evidence, like the PR body. Model text is
+//! cleaned and fenced as model-written, as in the PR body; the markers that find the issue again
+//! are ours only.
+
+use analysis::Analysis;
+use detect::Finding;
+
+use crate::task::{model_block, model_items};
+use crate::{model_text, naming};
+
+/// Why there is no PR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueReason {
+    /// The analysis blames an upstream outage: nothing to change in the code.
+    Wait,
+    /// Not safe to fix automatically (the analysis says so, or its confidence is too low).
+    Investigate,
+}
+
+/// The HTML comment naming one finding (service + kind) an issue is about; recovery of that
+/// finding closes the issue.
+pub fn finding_marker(finding_fingerprint: &str) -> String {
+    format!("<!-- autofix:finding={finding_fingerprint} -->")
+}
+
+/// The finding fingerprints an issue body names (see [`finding_marker`]).
+pub fn findings_in(body: &str) -> Vec<String> {
+    const OPEN: &str = "<!-- autofix:finding=";
+    body.match_indices(OPEN)
+        .filter_map(|(i, _)| {
+            let rest = &body[i + OPEN.len()..];
+            let end = rest.find(" -->")?;
+            let fp = &rest[..end];
+            (fp.len() <= 64 && fp.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+                .then(|| fp.to_owned())
+        })
+        .collect()
+}
+
+/// Text we did not write (the outcome's reason, finding evidence) on one line of our markdown.
+fn clean(text: &str) -> String {
+    model_text::clean(text).replace("<!--", "<! --")
+}
+
+/// `Autofix: memory growth on api — investigate`.
+pub fn issue_title(reason: IssueReason, findings: &[Finding]) -> String {
+    let mut what: Vec<String> = findings
+        .iter()
+        .filter(|f| f.is_incident())
+        .map(|f| format!("{} on {}", f.kind.as_str().replace('_', " "), f.service))
+        .collect();
+    what.dedup();
+    let what = if what.is_empty() {
+        "incident".to_owned()
+    } else {
+        what.join(", ")
+    };
+    let tail = match reason {
+        IssueReason::Wait => "waiting on an upstream provider",
+        IssueReason::Investigate => "needs investigation",
+    };
+    let title = format!("Autofix: {what} — {tail}");
+    title.chars().take(200).collect()
+}
+
+/// The issue body: why there is no PR, the analysis, the measured evidence, one Mermaid chart
+/// per incident finding, and the markers (incident fingerprint, one per finding).
+pub fn issue_body(
+    repo: &str,
+    fingerprint: &str,
+    reason: IssueReason,
+    why: Option<&str>,
+    analysis: &Analysis,
+    findings: &[Finding],
+    charts: &[charts::Chart],
+) -> String {
+    let mut b = String::new();
+    b.push_str("## Autofix incident report\n\n");
+    let headline = match reason {
+        IssueReason::Wait => {
+            "Autofix opened no pull request: the analysis points at an upstream provider, so there is nothing to change in this repository yet. This issue is closed when the incident recovers."
+        }
+        IssueReason::Investigate => {
+            "Autofix opened no pull request: this incident is not safe to fix automatically. A person should look at it; this issue is closed when the incident recovers."
+        }
+    };
+    b.push_str(headline);
+    b.push_str("\n\n");
+    b.push_str(&format!(
+        "Repository `{repo}` · analysis: {} · confidence {:.2}\n",
+        analysis.source.label(),
+        analysis.confidence
+    ));
+    if let Some(why) = why {
+        b.push_str(&format!("\n**Why no PR:** {}\n", clean(why)));
+    }
+    let mut lines = vec![
+        format!("Summary: {}", model_text::clean(&analysis.summary)),
+        "Root causes:".to_owned(),
+    ];
+    lines.extend(model_items(analysis.root_causes.iter().map(|rc| {
+        format!("{} (evidence: {})", rc.cause, rc.evidence.join(", "))
+    })));
+    lines.push("What to look at:".to_owned());
+    lines.extend(model_items(analysis.debugging_steps.iter().cloned()));
+    b.push('\n');
+    b.push_str(&model_block(
+        "### Analysis (model-written from the evidence below; not verified)",
+        &lines,
+    ));
+    let list = |b: &mut String, title: &str, items: Vec<String>| {
+        if items.is_empty() {
+            return;
+        }
+        b.push_str(&format!("\n### {title}\n"));
+        for i in items {
+            b.push_str(&format!("- {i}\n"));
+        }
+    };
+    let incidents: Vec<&Finding> = findings.iter().filter(|f| f.is_incident()).collect();
+    list(
+        &mut b,
+        "Evidence (measured by Autofix)",
+        incidents
+            .iter()
+            .map(|f| {
+                format!(
+                    "`{}` {} {}: {}",
+                    f.fingerprint,
+                    f.service,
+                    f.kind.as_str(),
+                    clean(&f.evidence)
+                )
+            })
+            .collect(),
+    );
+    let own: Vec<&str> = incidents.iter().map(|f| f.fingerprint.as_str()).collect();
+    let charts: Vec<&charts::Chart> = charts
+        .iter()
+        .filter(|c| own.contains(&c.fingerprint.as_str()))
+        .collect();
+    if !charts.is_empty() {
+        b.push_str("\n### Signal over the window\n");
+        for c in charts {
+            b.push('\n');
+            b.push_str(&charts::mermaid_block(c));
+        }
+    }
+    b.push('\n');
+    b.push_str(&naming::marker(fingerprint));
+    b.push('\n');
+    for fp in own {
+        b.push_str(&finding_marker(fp));
+        b.push('\n');
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_markers_round_trip_and_forged_ones_are_ignored() {
+        let body = format!(
+            "x {} y {}\n<!-- autofix:finding=bad\"> -->",
+            finding_marker("af-0123456789ab"),
+            finding_marker("af-ba9876543210")
+        );
+        assert_eq!(findings_in(&body), ["af-0123456789ab", "af-ba9876543210"]);
+        assert!(findings_in("<!-- autofix:finding=af-1").is_empty());
+    }
+}

@@ -1,0 +1,244 @@
+//! `incident-issue` (with `AUTOFIX_OPEN_ISSUES=true`): one GitHub issue per incident Autofix will
+//! not fix by itself, in the service's repository.
+//!
+//! ```text
+//! inngest/function.finished (generate-fix ended in wait / investigate)
+//!   └─ upsert-issue: find by the incident's marker → create, or update title/body (reopen if it
+//!      was closed as completed; leave it if a person closed it as not planned)
+//! inngest/function.finished (monitor-project-health with `recovered` findings)
+//!   └─ find-recovered-issues → comment-recovered-<repo>#<n> → close-issue-<repo>#<n>
+//! ```
+//!
+//! Like notifications, the issue follows the run's `function.finished` event, so GitHub being
+//! down never fails (or slows) an incident's run. Each write is its own durable step; the upsert
+//! looks before it creates, so a retried step finds what its first attempt made.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use fix_plan::issue::{IssueReason, findings_in, issue_body, issue_title};
+use inngest::{Ctx, ServableFunction, Trigger};
+use notifications::Transition;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::events::{FUNCTION_FINISHED, FixRequested};
+use crate::{APP_ID, Deps, FIX_FN, FixOutcome, ISSUE_FN, MONITOR_FN, step_error};
+
+/// What an `incident-issue` run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IssueReport {
+    /// Issues created, updated, reopened or left alone (`change`).
+    pub upserted: Vec<IssueTouched>,
+    /// Issues closed because their incident recovered.
+    pub closed: Vec<IssueTouched>,
+    /// Why nothing was done, when nothing was.
+    pub skipped: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssueTouched {
+    pub repo: String,
+    pub number: u64,
+    pub url: String,
+    pub change: String,
+}
+
+/// An issue to write: the pure part of `upsert-issue`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssueDraft {
+    pub repo: String,
+    pub marker: String,
+    pub title: String,
+    pub body: String,
+}
+
+pub(crate) fn function(deps: Arc<Deps>) -> ServableFunction {
+    let watched = [MONITOR_FN, FIX_FN]
+        .iter()
+        .map(|f| format!("event.data.function_id == '{APP_ID}-{f}'"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    inngest::function(ISSUE_FN, "Incident issue")
+        .trigger(Trigger::event(FUNCTION_FINISHED).expression(&watched))
+        .retries(deps.settings.notify_retries)
+        // Two cycles of one incident finishing together must not both create its issue.
+        .concurrency(1, None)
+        .handler(move |ctx: Ctx<Value>| {
+            let deps = deps.clone();
+            async move { run(&deps, ctx).await }
+        })
+}
+
+async fn run(deps: &Deps, ctx: Ctx<Value>) -> Result<IssueReport, inngest::Error> {
+    let mut report = IssueReport::default();
+    let Some(gh) = &deps.github else {
+        report.skipped = Some("GITHUB_TOKEN is not set".into());
+        return Ok(report);
+    };
+    let data = &ctx.event.data;
+    let step = &ctx.step;
+    let function = data["function_id"].as_str().unwrap_or_default();
+    if function == format!("{APP_ID}-{FIX_FN}") {
+        let Some(draft) = draft_for_fix(data, &deps.settings, (deps.now)()) else {
+            report.skipped = Some("not a wait or investigate outcome with a repository".into());
+            return Ok(report);
+        };
+        let touched: IssueTouched = step
+            .run("upsert-issue", || async {
+                let (issue, change) = gh
+                    .upsert_issue(&draft.repo, &draft.marker, &draft.title, &draft.body)
+                    .await
+                    .map_err(step_error)?;
+                Ok(IssueTouched {
+                    repo: draft.repo.clone(),
+                    number: issue.number,
+                    url: issue.url,
+                    change: serde_json::to_value(change)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                })
+            })
+            .await?;
+        report.upserted.push(touched);
+        return Ok(report);
+    }
+    if function == format!("{APP_ID}-{MONITOR_FN}") {
+        let (recovered, active) = recovery(&data["result"]);
+        if recovered.is_empty() {
+            report.skipped = Some("no recovered finding".into());
+            return Ok(report);
+        }
+        let to_close: Vec<IssueTouched> = step
+            .run("find-recovered-issues", || async {
+                let arch = deps.railway.architecture().await.map_err(step_error)?;
+                let repos: BTreeSet<String> = recovered
+                    .iter()
+                    .filter_map(|(service_id, _)| arch.service(service_id))
+                    .filter_map(|s| s.source.repo.clone())
+                    .collect();
+                let fps: BTreeSet<&str> = recovered.iter().map(|(_, fp)| fp.as_str()).collect();
+                let mut out = Vec::new();
+                for repo in repos {
+                    let issues = gh
+                        .incident_issues(&repo, "open")
+                        .await
+                        .map_err(step_error)?;
+                    for issue in issues {
+                        let named = findings_in(&issue.body);
+                        let recovers = named.iter().any(|f| fps.contains(f.as_str()));
+                        let still_active = named.iter().any(|f| active.contains(f));
+                        if recovers && !still_active {
+                            out.push(IssueTouched {
+                                repo: repo.clone(),
+                                number: issue.number,
+                                url: issue.url,
+                                change: "closed".into(),
+                            });
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        for issue in to_close {
+            let id = format!("{}#{}", issue.repo, issue.number);
+            let comment = recovery_comment(&data["result"], &recovered);
+            step.run(&format!("comment-recovered-{id}"), || async {
+                gh.comment(&issue.repo, issue.number, &comment)
+                    .await
+                    .map_err(step_error)
+            })
+            .await?;
+            step.run(&format!("close-issue-{id}"), || async {
+                gh.close_issue(&issue.repo, issue.number)
+                    .await
+                    .map(|_| ())
+                    .map_err(step_error)
+            })
+            .await?;
+            report.closed.push(issue);
+        }
+        return Ok(report);
+    }
+    report.skipped = Some(format!("not watched: {function}"));
+    Ok(report)
+}
+
+/// The issue a finished `generate-fix` run asks for: only `wait` and `investigate` outcomes (the
+/// same classification the notifications use) on a service with a repository.
+pub fn draft_for_fix(data: &Value, settings: &crate::Settings, now: i64) -> Option<IssueDraft> {
+    let reason = crate::notify::transitions(FUNCTION_FINISHED, data, settings, now)
+        .into_iter()
+        .find_map(|n| match n.transition {
+            Transition::Wait => Some(IssueReason::Wait),
+            Transition::Investigate => Some(IssueReason::Investigate),
+            _ => None,
+        })?;
+    let outcome: FixOutcome = serde_json::from_value(data["result"].clone()).ok()?;
+    let request: FixRequested = serde_json::from_value(data["event"]["data"].clone()).ok()?;
+    let repo = outcome.repo.clone()?;
+    let analysis = outcome.analysis.as_ref()?;
+    let marker = fix_plan::naming::marker(&outcome.fingerprint);
+    Some(IssueDraft {
+        title: issue_title(reason, &request.findings),
+        body: issue_body(
+            &repo,
+            &outcome.fingerprint,
+            reason,
+            outcome.reason.as_deref(),
+            analysis,
+            &request.findings,
+            &request.charts,
+        ),
+        repo,
+        marker,
+    })
+}
+
+/// A cycle's recovered findings `(service id, fingerprint)` and its still-active incident
+/// fingerprints.
+fn recovery(result: &Value) -> (Vec<(String, String)>, BTreeSet<String>) {
+    let mut recovered = Vec::new();
+    let mut active = BTreeSet::new();
+    for f in result["findings"].as_array().into_iter().flatten() {
+        let (Some(fp), Some(severity)) = (f["fingerprint"].as_str(), f["severity"].as_str()) else {
+            continue;
+        };
+        match severity {
+            "recovered" => {
+                if let Some(service) = f["service_id"].as_str() {
+                    recovered.push((service.to_owned(), fp.to_owned()));
+                }
+            }
+            "warning" | "critical" => {
+                active.insert(fp.to_owned());
+            }
+            _ => {}
+        }
+    }
+    (recovered, active)
+}
+
+fn recovery_comment(result: &Value, recovered: &[(String, String)]) -> String {
+    let fps: BTreeSet<&str> = recovered.iter().map(|(_, fp)| fp.as_str()).collect();
+    let lines: Vec<String> = result["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["fingerprint"].as_str().is_some_and(|fp| fps.contains(fp)))
+        .filter_map(|f| {
+            let evidence = analysis::one_line(f["evidence"].as_str()?).replace("<!--", "<! --");
+            Some(format!(
+                "- {} `{}`: {evidence}",
+                f["service"].as_str().unwrap_or_default(),
+                f["kind"].as_str().unwrap_or_default()
+            ))
+        })
+        .collect();
+    format!(
+        "✅ **Recovered** — Autofix no longer detects this incident, so it closes this issue. It is reopened if the incident comes back.\n\n{}\n",
+        lines.join("\n")
+    )
+}
