@@ -7,8 +7,8 @@
 //! Faults can be queued (one per request) or made permanent; every request is counted.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -50,10 +50,42 @@ pub enum Fault {
     Delay(Duration),
 }
 
+/// What one answered request cost, as the benchmark and the rate tests read it.
+#[derive(Clone, Debug)]
+pub struct RequestStat {
+    pub operation: String,
+    /// Root fields (aliases) of the document.
+    pub root_fields: usize,
+    /// Data points returned: metric samples and log rows.
+    pub points: usize,
+    /// Bytes of the answer's body.
+    pub response_bytes: usize,
+    /// When the request arrived.
+    pub at: Instant,
+}
+
+/// Every document is checked against Railway's schema: the subset the client compiles against,
+/// and the full public schema from `../shared` (not committed; its absence fails under CI).
+fn schemas() -> &'static Vec<railway::validate::Schema> {
+    static SCHEMAS: OnceLock<Vec<railway::validate::Schema>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let subset = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../crates/railway/graphql/schema.graphql");
+        std::iter::once(Some(subset))
+            .chain([test_data::shared_file("railway/schema.graphql")])
+            .flatten()
+            .map(|p| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+            .map(|sdl| railway::validate::Schema::parse(&sdl).expect("schema parses"))
+            .collect()
+    })
+}
+
 #[derive(Default)]
 struct Inner {
     snapshots: Vec<ProjectSnapshot>,
     requests: u64,
+    arrivals: Vec<Instant>,
+    stats: Vec<RequestStat>,
     operations: Vec<String>,
     documents: Vec<String>,
     queued: VecDeque<Fault>,
@@ -114,6 +146,21 @@ impl FakeRailway {
     /// Requests received, faulted ones included.
     pub fn request_count(&self) -> u64 {
         self.shared.lock().requests
+    }
+
+    /// Arrival time of every request, faulted ones included.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.shared.lock().arrivals.clone()
+    }
+
+    /// Most requests that arrived within any one second.
+    pub fn peak_requests_per_second(&self) -> usize {
+        peak_in_window(&self.arrivals(), Duration::from_secs(1))
+    }
+
+    /// Cost of every answered request, in order.
+    pub fn request_stats(&self) -> Vec<RequestStat> {
+        self.shared.lock().stats.clone()
     }
 
     /// `operationName` of every request, in order.
@@ -183,6 +230,7 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
             let (_, snapshots) = inner.later.remove(i);
             inner.snapshots = snapshots;
         }
+        inner.arrivals.push(Instant::now());
         (
             inner.queued.pop_front().or_else(|| inner.permanent.clone()),
             inner.requests,
@@ -262,14 +310,57 @@ async fn answer(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let at = Instant::now();
+    let invalid: Vec<String> = schemas().iter().flat_map(|s| s.check(query)).collect();
+    if !invalid.is_empty() {
+        return gql_errors(StatusCode::BAD_REQUEST, &invalid);
+    }
     let mut inner = shared.lock();
-    inner.operations.push(operation);
+    inner.operations.push(operation.clone());
     inner.documents.push(query.to_owned());
     match execute(&inner, query, &variables) {
-        Ok(data) => axum::Json(json!({ "data": data })).into_response(),
+        Ok((data, root_fields)) => {
+            let points = count_points(&data);
+            let body = serde_json::to_vec(&json!({ "data": data })).unwrap_or_default();
+            inner.stats.push(RequestStat {
+                operation,
+                root_fields,
+                points,
+                response_bytes: body.len(),
+                at,
+            });
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
         Err(Rejection::Validation(messages)) => gql_errors(StatusCode::BAD_REQUEST, &messages),
         Err(Rejection::Execution(messages)) => gql_errors(StatusCode::OK, &messages),
     }
+}
+
+/// A metric sample (`ts`) or a log row (`timestamp`) is one data point.
+fn count_points(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => items.iter().map(count_points).sum(),
+        Value::Object(o) => {
+            let own = usize::from(o.contains_key("ts") || o.contains_key("timestamp"));
+            own + o.values().map(count_points).sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// Most instants inside any window of length `width`.
+pub fn peak_in_window(arrivals: &[Instant], width: Duration) -> usize {
+    let mut sorted = arrivals.to_vec();
+    sorted.sort();
+    let mut peak = 0;
+    let mut start = 0;
+    for end in 0..sorted.len() {
+        while sorted[end].duration_since(sorted[start]) >= width {
+            start += 1;
+        }
+        peak = peak.max(end - start + 1);
+    }
+    peak
 }
 
 enum Rejection {
@@ -277,7 +368,11 @@ enum Rejection {
     Execution(Vec<String>),
 }
 
-fn execute(inner: &Inner, query: &str, vars: &Map<String, Value>) -> Result<Value, Rejection> {
+fn execute(
+    inner: &Inner,
+    query: &str,
+    vars: &Map<String, Value>,
+) -> Result<(Value, usize), Rejection> {
     let doc = railway::graphql_parser::parse_query::<String>(query)
         .map_err(|e| Rejection::Validation(vec![format!("Syntax Error: {e}")]))?
         .into_static();
@@ -314,7 +409,8 @@ fn execute(inner: &Inner, query: &str, vars: &Map<String, Value>) -> Result<Valu
             .map_err(|m| Rejection::Validation(vec![m]))?;
         data.insert(key, projected);
     }
-    Ok(Value::Object(data))
+    let fields = data.len();
+    Ok((Value::Object(data), fields))
 }
 
 fn root_fields<'a>(
@@ -482,6 +578,30 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
             Ok(environment_json(snap))
         }
         "metrics" => metrics(inner, args),
+        "deployment" => {
+            let id = str_arg(args, "id").ok_or("id required")?;
+            for snap in &inner.snapshots {
+                let arch = &snap.architecture;
+                for s in &arch.services {
+                    let latest = s.latest_deployment.as_ref().filter(|d| d.id == id);
+                    let from_logs = snap
+                        .logs
+                        .get(&s.id)
+                        .and_then(|l| l.deployment_id.as_deref())
+                        == Some(id);
+                    if latest.is_some() || from_logs {
+                        return Ok(json!({
+                            "id": id,
+                            "serviceId": s.id,
+                            "environmentId": arch.environment.id,
+                            "projectId": arch.project.id,
+                            "status": latest.map_or(json!("SUCCESS"), |d| serde_json::to_value(&d.status).unwrap_or(Value::Null)),
+                        }));
+                    }
+                }
+            }
+            Err("Deployment not found".to_owned())
+        }
         "httpMetricsGroupedByStatus" => {
             let (snap, service) = service_snapshot(inner, args)?;
             let (start, end) = (
@@ -803,6 +923,24 @@ fn metrics(inner: &Inner, args: &Map<String, Value>) -> Result<Value, String> {
     }
     let start = time_arg(args, "startDate").ok_or("startDate required")?;
     let end = end_arg(inner, args);
+    // One value per `sampleRateSeconds` bucket (the first), as Railway downsamples.
+    let rate = args
+        .get("sampleRateSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(1);
+    let downsample = |values: Vec<Value>| -> Vec<Value> {
+        let mut last_bucket = None;
+        values
+            .into_iter()
+            .filter(|v| {
+                let bucket = (v["ts"].as_i64().unwrap_or(0) - start).div_euclid(rate);
+                let keep = last_bucket != Some(bucket);
+                last_bucket = Some(bucket);
+                keep
+            })
+            .collect()
+    };
     let measurements: Vec<String> = args
         .get("measurements")
         .and_then(Value::as_array)
@@ -836,6 +974,7 @@ fn metrics(inner: &Inner, args: &Map<String, Value>) -> Result<Value, String> {
                 }
                 _ => Vec::new(),
             };
+            let values = downsample(values);
             if !values.is_empty() {
                 out.push(json!({ "measurement": m, "tags": { "serviceId": service_id }, "values": values }));
             }

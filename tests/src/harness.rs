@@ -28,13 +28,23 @@ impl App {
     /// Like [`App::start`] with executor options, e.g. a higher `max_calls` for a run that
     /// polls a real agent many times (the executor resolves durable sleeps at once).
     pub async fn start_with(deps: pipeline::Deps, options: Options) -> App {
+        Self::start_with_step_timeout(deps, options, Duration::from_secs(60)).await
+    }
+
+    /// Like [`App::start_with`] with the router's step budget (`AUTOFIX_STEP_TIMEOUT`), for
+    /// reads of very large projects in unoptimised test builds.
+    pub async fn start_with_step_timeout(
+        deps: pipeline::Deps,
+        options: Options,
+        step_timeout: Duration,
+    ) -> App {
         let inngest = TestInngest::start(options).await;
         let config = inngest::Config::dev(pipeline::APP_ID, inngest.base_url());
         let http = reqwest::Client::new();
         let client = inngest::Client::new(config, http.clone());
         let functions = pipeline::functions(Arc::new(deps)).expect("valid function config");
         let health = autofix::serve::Health::new(http, None);
-        let router = autofix::serve::router(client, functions, health, Duration::from_secs(60));
+        let router = autofix::serve::router(client, functions, health, step_timeout);
         let server = Served::start("worker", router).await;
         let serve_url = url::Url::parse(&server.url("/api/inngest")).expect("serve url");
         let registration = inngest

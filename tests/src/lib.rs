@@ -9,4 +9,5 @@ pub mod fake_status;
 pub mod harness;
 pub mod node_checks;
 pub mod real_opencode;
+pub mod scale;
 pub mod served;

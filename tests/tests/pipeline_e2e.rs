@@ -235,12 +235,12 @@ async fn a_cron_run_against_railway_reaches_pull_service_context_with_the_incide
         "event of {size} bytes"
     );
 
-    // Budget: architecture + metrics + HTTP stats + deployment history for the monitor,
-    // architecture + logs for context, architecture for generate-fix's `read-targets` (the
-    // event's targets re-read from Railway).
+    // Budget: architecture + CPU/memory limits + usage + HTTP stats + deployment history for
+    // the monitor, architecture + logs for context, architecture for generate-fix's
+    // `read-targets` (the event's targets re-read from Railway).
     let ops = fake.operations();
     assert_eq!(fake.request_count(), ops.len() as u64);
-    assert!(fake.request_count() <= 7, "requests: {ops:?}");
+    assert!(fake.request_count() <= 8, "requests: {ops:?}");
     assert_eq!(
         ops.iter()
             .filter(|o| o.as_str() == "EnvironmentDeployments")
@@ -340,13 +340,16 @@ async fn steps_and_requests_per_cycle_do_not_grow_with_the_number_of_services() 
             true,
             "{services} healthy services"
         );
-        assert!(
-            run.saw_parallel_group,
-            "resource usage and HTTP stats are read in parallel"
+        let names: Vec<&str> = run.steps.iter().filter_map(|s| s.name.as_deref()).collect();
+        assert_eq!(
+            names,
+            ["choose-window", "read-health"],
+            "detection runs inside the read step: its inputs are never stored"
         );
         steps.push(run.steps.len());
-        // Architecture, resource metrics, HTTP batches, and one deployment-history read.
-        let budget = 3 + services.div_ceil(20) as u64;
+        // Architecture, limits, usage, one deployment-history read, then 5 services (4 aliases
+        // each) per HTTP request.
+        let budget = 4 + services.div_ceil(5) as u64;
         assert!(
             fake.request_count() <= budget,
             "{} requests for S={services}",

@@ -8,7 +8,9 @@ use std::time::Duration;
 use autofix_tests::fake_railway::{FakeAuth, FakeRailway, Fault};
 use railway::model::*;
 use railway::timefmt::rfc3339;
-use railway::{ClientConfig, Credentials, LogLimits, RailwayClient, RailwayError, Source, Token};
+use railway::{
+    ClientConfig, Credentials, LogLimits, LogTarget, RailwayClient, RailwayError, Source, Token,
+};
 
 const SECRET: &str = "rw-secret-token-0123456789";
 /// 2026-11-23T09:00:00Z
@@ -269,6 +271,19 @@ fn shop() -> ProjectSnapshot {
     }
 }
 
+/// Log targets as an event names them: each service's latest deployment.
+fn targets<S: AsRef<str>>(arch: &Architecture, ids: &[S]) -> Vec<LogTarget> {
+    ids.iter()
+        .map(|id| LogTarget {
+            service_id: id.as_ref().to_owned(),
+            deployment_id: arch
+                .service(id.as_ref())
+                .and_then(|s| s.latest_deployment.as_ref())
+                .map(|d| d.id.clone()),
+        })
+        .collect()
+}
+
 fn client_for(fake: &FakeRailway, token: Token) -> RailwayClient {
     let creds = Credentials {
         token,
@@ -443,11 +458,13 @@ async fn resource_usage_and_http_stats_for_every_service() {
     let worker = &http.services["worker"];
     assert_eq!(worker.counts.total(), 0);
     assert!(worker.latency_ms.is_none());
-    assert_eq!(source.request_count(), 3);
+    // Limits once as scalars, then usage: two `metrics` requests.
+    assert_eq!(source.request_count(), 4);
     assert_eq!(
         fake.operations(),
         [
             "EnvironmentArchitecture",
+            "EnvironmentResourceMetrics",
             "EnvironmentResourceMetrics",
             "ServiceHttpMetricsBatch"
         ]
@@ -464,7 +481,7 @@ async fn logs_for_two_services_in_one_request() {
         ..LogLimits::default()
     };
     let logs = client
-        .logs(&arch, &["api".into(), "web".into()], window(), &limits)
+        .logs(&targets(&arch, &["api", "web"]), window(), &limits)
         .await
         .unwrap();
     assert_eq!(fake.request_count() - before, 1);
@@ -510,7 +527,7 @@ async fn logs_for_two_services_in_one_request() {
         ..LogLimits::default()
     };
     let logs = client
-        .logs(&arch, &["api".into()], window(), &tight)
+        .logs(&targets(&arch, &["api"]), window(), &tight)
         .await
         .unwrap();
     assert!(
@@ -811,7 +828,8 @@ async fn health_read_requests(n: usize) -> (u64, HttpReport) {
 async fn request_budget_of_one_health_read() {
     for s in [3usize, 40] {
         let (requests, http) = health_read_requests(s).await;
-        let budget = 2 + s.div_ceil(railway::batch::MAX_SERVICES_PER_REQUEST) as u64;
+        // Architecture, limits, usage, and 5 services (4 aliases each) per HTTP request.
+        let budget = 3 + s.div_ceil(5) as u64;
         let reference = 1 + 2 * s as u64 + 2 + s as u64; // 1 + 2S + 2D + S_dep with D = 1, all deployed
         println!(
             "railway requests per health read: S = {s}: {requests} (budget {budget}; reference worker {reference})"
@@ -848,8 +866,7 @@ async fn a_failing_deployment_does_not_sink_the_batch() {
     let before = fake.request_count();
     let logs = client
         .logs(
-            &arch,
-            &["api".into(), "web".into()],
+            &targets(&arch, &["api", "web"]),
             window(),
             &LogLimits::default(),
         )

@@ -49,8 +49,8 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
 
     let read: LogsRead = step
         .run("read-logs", || async {
-            // The architecture read that the log queries need anyway is also what the event's
-            // services are checked against: the event asks, Railway says what they are.
+            // The architecture read is what the event's services are checked against: the event
+            // asks, Railway says what they are (and which deployment to read).
             let arch = deps.railway.architecture().await.map_err(step_error)?;
             let services = crate::targets::resolve(
                 &arch,
@@ -58,10 +58,20 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
                 &event.environment.id,
                 &event.services,
             )?;
-            let ids: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
+            let targets: Vec<railway::LogTarget> = services
+                .iter()
+                .map(|s| railway::LogTarget {
+                    service_id: s.id.clone(),
+                    deployment_id: s.deployment_id.clone(),
+                })
+                .collect();
             let mut logs = deps
                 .railway
-                .logs(&arch, &ids, event.window, &deps.settings.log_limits)
+                .logs(
+                    &targets,
+                    event.window,
+                    &deps.settings.log_limits.shared_by(targets.len()),
+                )
                 .await
                 .map_err(step_error)?;
             let max_chars = deps.settings.evidence_limits.max_line_chars;

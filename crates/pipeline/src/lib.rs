@@ -16,6 +16,7 @@ mod ci;
 mod context;
 pub mod events;
 mod fix;
+pub mod health;
 pub mod issue;
 mod monitor;
 pub mod notify;

@@ -1,20 +1,22 @@
-//! `monitor-project-health`: three reads, pure detection, one event when something is wrong.
+//! `monitor-project-health`: one read step that also detects, one event when something is wrong.
 //!
-//! Steps per cycle are constant in the number of services: `read-architecture`,
-//! `read-resource-usage`, `read-http-stats` and `read-deployments` (the last three planned in
-//! parallel), then at most one `request-service-context` send.
+//! Steps per cycle are constant in the number of services: `choose-window`, `read-health`
+//! (architecture, then CPU/memory, HTTP metrics and the deployment history concurrently, then
+//! detection), and at most one `request-service-context` send. Detection runs inside the read
+//! step so that what Inngest stores is the verdict, bounded whatever the project's size (see
+//! [`crate::health`]), not the metric series (about 8 KB per service).
 
 use std::sync::Arc;
 
 use detect::Finding;
 use inngest::{Ctx, Event, ServableFunction, Trigger};
-use railway::model::{Architecture, HttpReport, ResourceReport, TimeWindow};
+use railway::model::TimeWindow;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{
-    AffectedService, CONTEXT_REQUESTED, ContextRequested, HEALTH_CHECK_REQUESTED,
-    HealthCheckRequested,
+    CONTEXT_REQUESTED, ContextRequested, HEALTH_CHECK_REQUESTED, HealthCheckRequested,
 };
+use crate::health::{self, DetectionInputs, HealthRead};
 use crate::{Deps, MONITOR_FN, step_error};
 
 /// What a cycle returns: readable in the Inngest UI (markdown) and structured (JSON).
@@ -25,11 +27,17 @@ pub struct MonitorReport {
     pub project: String,
     pub environment: String,
     pub window: TimeWindow,
-    /// Compact markdown: the architecture and the findings.
+    /// Services monitored this cycle.
+    #[serde(default)]
+    pub services: usize,
+    /// Compact markdown: the architecture and the findings (bounded, see `crate::health`).
     pub architecture_markdown: String,
     pub findings_markdown: String,
-    /// Every finding, observations included.
+    /// Every incident, then the first recoveries and observations, worst first.
     pub findings: Vec<Finding>,
+    /// Findings left out of `findings` to keep the run state bounded.
+    #[serde(default)]
+    pub omitted_findings: usize,
     pub fingerprints: Vec<String>,
     /// The signal of each incident over the window (series, threshold, deployments).
     #[serde(default)]
@@ -39,6 +47,9 @@ pub struct MonitorReport {
     /// Services of the environment this cycle did not monitor, and why.
     #[serde(default)]
     pub ignored_services: Vec<crate::IgnoredService>,
+    /// Ignored services beyond those listed.
+    #[serde(default)]
+    pub omitted_ignored: usize,
 }
 
 pub(crate) fn function(deps: Arc<Deps>) -> Result<ServableFunction, inngest::ConfigError> {
@@ -77,84 +88,26 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
         })
         .await?;
 
-    let arch: Architecture = step
-        .run("read-architecture", || async {
-            deps.railway.architecture().await.map_err(step_error)
+    let read: HealthRead = step
+        .run("read-health", || async {
+            let inputs = read_inputs(deps, window).await.map_err(step_error)?;
+            Ok(health::summarize(inputs, &deps.settings.thresholds))
         })
         .await?;
-    // Filtered after the step, so the Inngest UI still shows the whole environment.
-    let (arch, ignored_services) = deps.settings.services.apply(arch);
-
-    let (resources, http, deployments) = futures::join!(
-        step.run("read-resource-usage", || async {
-            deps.railway
-                .resource_usage(&arch, window)
-                .await
-                .map_err(step_error)
-        }),
-        step.run("read-http-stats", || async {
-            deps.railway
-                .http_stats(&arch, window)
-                .await
-                .map_err(step_error)
-        }),
-        // One request for every service's recent deployments: the suspect of each incident.
-        step.run("read-deployments", || async {
-            deps.railway.deployments().await.map_err(step_error)
-        }),
-    );
-    let resources: ResourceReport = resources?;
-    let http: HttpReport = http?;
-    // The services a normal could change the verdict on, read in one request after the window's
-    // figures say which they are (none: no request).
-    let wanted = detect::baseline_candidates(
-        &arch,
-        &http,
-        &deps.settings.thresholds,
-        railway::MAX_BASELINE_SERVICES,
-    );
-    let baselines = if wanted.is_empty() {
-        Default::default()
-    } else {
-        step.run("read-baselines", || async {
-            deps.railway
-                .http_baselines(&wanted, window.start)
-                .await
-                .map_err(step_error)
-        })
-        .await?
-    };
-    let history = detect::Context {
-        baselines,
-        deployments: deployments?,
-    };
-
-    let report = detect::detect_with(
-        &arch,
-        &resources,
-        &http,
-        &deps.settings.thresholds,
-        &history,
-    );
-    let architecture_markdown = detect::architecture_summary_markdown(&arch, Some(&resources));
-    let findings_markdown = detect::findings_markdown(&report, &arch);
-    let incidents: Vec<Finding> = report.incidents().cloned().collect();
-    let charts = charts::for_findings(&incidents, &arch, &resources, &http);
-    let mut fingerprints: Vec<String> = incidents.iter().map(|f| f.fingerprint.clone()).collect();
-    fingerprints.sort();
-    fingerprints.dedup();
+    let incidents: Vec<Finding> = read.incidents().cloned().collect();
+    let fingerprints = read.fingerprints();
 
     let mut context_event_ids = Vec::new();
     if !incidents.is_empty() {
         let payload = ContextRequested {
-            project: arch.project.clone(),
-            environment: arch.environment.clone(),
+            project: read.project.clone(),
+            environment: read.environment.clone(),
             window,
-            architecture_summary: architecture_markdown.clone(),
-            services: affected_services(&arch, &incidents),
+            architecture_summary: read.architecture_markdown.clone(),
+            services: read.affected.clone(),
             findings: incidents.clone(),
             fingerprints: fingerprints.clone(),
-            charts: charts.clone(),
+            charts: read.charts.clone(),
             demo: deps.demo,
         };
         let event = Event::new(CONTEXT_REQUESTED, &payload)?;
@@ -165,44 +118,66 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
 
     // Logged once per cycle: only the call that completes the run gets here.
     tracing::info!(
-        project = %arch.project.name,
-        services = arch.services.len(),
+        project = %read.project.name,
+        services = read.services,
         incidents = incidents.len(),
-        observations = report.findings.len() - incidents.len(),
+        observations = read.findings.len() - incidents.len(),
         "health cycle analysed"
     );
     Ok(MonitorReport {
         healthy: incidents.is_empty(),
         demo: deps.demo,
-        project: arch.project.name.clone(),
-        environment: arch.environment.name.clone(),
+        project: read.project.name,
+        environment: read.environment.name,
         window,
-        architecture_markdown,
-        findings_markdown,
-        findings: report.findings,
+        services: read.services,
+        architecture_markdown: read.architecture_markdown,
+        findings_markdown: read.findings_markdown,
+        findings: read.findings,
+        omitted_findings: read.omitted_findings,
         fingerprints,
-        charts,
+        charts: read.charts,
         context_event_ids,
-        ignored_services,
+        ignored_services: read.ignored_services,
+        omitted_ignored: read.omitted_ignored,
     })
 }
 
-/// Services with incidents, plus the databases of the environment: a slow API is often a slow
-/// database, and its logs are the evidence.
-pub(crate) fn affected_services(
-    arch: &Architecture,
-    incidents: &[Finding],
-) -> Vec<AffectedService> {
-    arch.services
-        .iter()
-        .filter(|s| s.is_database || incidents.iter().any(|f| f.service_id == s.id))
-        .map(|s| AffectedService {
-            id: s.id.clone(),
-            name: s.name.clone(),
-            repo: s.source.repo.clone(),
-            root_directory: s.root_directory.clone(),
-            deployment_id: s.latest_deployment.as_ref().map(|d| d.id.clone()),
-            is_database: s.is_database,
-        })
-        .collect()
+/// Everything detection reads, in one place: add new inputs (baselines) here and in
+/// [`health::summarize`].
+pub(crate) async fn read_inputs(
+    deps: &Deps,
+    window: TimeWindow,
+) -> Result<DetectionInputs, railway::RailwayError> {
+    let source = &deps.railway;
+    let (architecture, ignored) = deps.settings.services.apply(source.architecture().await?);
+    // One request for every service's recent deployments: the suspect of each incident.
+    let (resources, http, deployments) = futures::try_join!(
+        source.resource_usage(&architecture, window),
+        source.http_stats(&architecture, window),
+        source.deployments(),
+    )?;
+    // The services a normal could change the verdict on, read in one request after the window's
+    // figures say which they are (none: no request).
+    let wanted = detect::baseline_candidates(
+        &architecture,
+        &http,
+        &deps.settings.thresholds,
+        railway::MAX_BASELINE_SERVICES,
+    );
+    let baselines = if wanted.is_empty() {
+        Default::default()
+    } else {
+        source.http_baselines(&wanted, window.start).await?
+    };
+    Ok(DetectionInputs {
+        architecture,
+        ignored,
+        resources,
+        http,
+        history: detect::Context {
+            baselines,
+            deployments,
+        },
+    })
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::batch::{self, BatchEntry};
 use crate::client::RailwayClient;
@@ -22,7 +22,7 @@ pub const BASELINE_PERIOD_SECONDS: i64 = 24 * 3600;
 /// One sample per hour: 24 points per service.
 pub const BASELINE_STEP_SECONDS: i64 = 3600;
 /// Services per baseline read: one request's worth of aliases.
-pub const MAX_BASELINE_SERVICES: usize = batch::MAX_SERVICES_PER_REQUEST;
+pub const MAX_BASELINE_SERVICES: usize = batch::MAX_ALIASES_PER_REQUEST;
 /// Hours with traffic needed before a median counts as the service's normal.
 pub const MIN_BASELINE_SAMPLES: usize = 6;
 
@@ -92,7 +92,7 @@ impl RailwayClient {
         };
         let doc =
             batch::build(BASELINE_TEMPLATE, &entries, &shared).map_err(RailwayError::Config)?;
-        let mut data: Map<String, Value> = match self
+        let mut data: batch::BatchData = match self
             .query_document(&doc.operation, &doc.query, doc.variables)
             .await
         {

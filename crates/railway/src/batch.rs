@@ -11,13 +11,65 @@ use graphql_parser::query::{
 };
 use serde_json::{Map, Value};
 
-/// Services per batched request. Railway does not document a limit; public collectors that batch
-/// with aliases cap themselves at 20 because larger requests failed with "Problem processing
-/// request".
-pub const MAX_SERVICES_PER_REQUEST: usize = 20;
+/// Aliased root fields per request. Railway does not document a limit; public collectors that
+/// batch with aliases cap themselves at 20 because larger requests failed with "Problem
+/// processing request".
+pub const MAX_ALIASES_PER_REQUEST: usize = 20;
+
+/// Data points (metric samples, log rows) one answer may carry: the same collectors saw requests
+/// fail beyond about 30 000.
+pub const MAX_POINTS_PER_REQUEST: usize = 30_000;
 
 /// Empirical per-request cost ceiling (breadth) observed by public collectors.
 pub const MAX_REQUEST_COST: u32 = 500;
+
+/// What one request may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub aliases: usize,
+    pub points: usize,
+    pub cost: u32,
+}
+
+/// The per-request ceilings every batched request is planned against.
+pub const REQUEST_BUDGET: Budget = Budget {
+    aliases: MAX_ALIASES_PER_REQUEST,
+    points: MAX_POINTS_PER_REQUEST,
+    cost: MAX_REQUEST_COST,
+};
+
+/// One item's share of a request (one service's fields).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Share {
+    pub aliases: usize,
+    pub points: usize,
+    pub cost: u32,
+}
+
+/// Packs items, in order, into consecutive batches that stay within `budget`; an item larger
+/// than the whole budget gets a batch of its own.
+pub fn pack(shares: &[Share], budget: Budget) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut used = Share::default();
+    for (i, s) in shares.iter().enumerate() {
+        let fits = used.aliases + s.aliases <= budget.aliases
+            && used.points + s.points <= budget.points
+            && used.cost + s.cost <= budget.cost;
+        if !fits && i > start {
+            out.push(start..i);
+            start = i;
+            used = Share::default();
+        }
+        used.aliases += s.aliases;
+        used.points += s.points;
+        used.cost += s.cost;
+    }
+    if start < shares.len() {
+        out.push(start..shares.len());
+    }
+    out
+}
 
 /// Empirical cost of one root field, by field name.
 pub fn field_cost(field: &str) -> u32 {
@@ -205,15 +257,19 @@ fn rename_variables(
     }
 }
 
+/// A batched answer: each alias's JSON text, decoded field by field into typed structs.
+pub type BatchData = std::collections::HashMap<String, Box<serde_json::value::RawValue>>;
+
 /// Takes one service's field out of a batched response.
 pub fn take<T: serde::de::DeserializeOwned>(
-    data: &mut Map<String, Value>,
+    data: &mut BatchData,
     index: usize,
     field: &str,
 ) -> Result<Option<T>, serde_json::Error> {
     match data.remove(&alias(index, field)) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v).map(Some),
+        None => Ok(None),
+        Some(v) if v.get() == "null" => Ok(None),
+        Some(v) => serde_json::from_str(v.get()).map(Some),
     }
 }
 
@@ -302,6 +358,28 @@ mod tests {
     }
 
     #[test]
+    fn packing_respects_every_budget() {
+        let b = Budget {
+            aliases: 20,
+            points: 100,
+            cost: 500,
+        };
+        let s = |aliases, points| Share {
+            aliases,
+            points,
+            cost: 1,
+        };
+        assert_eq!(pack(&[s(4, 1); 11], b), [0..5, 5..10, 10..11]);
+        assert_eq!(pack(&[s(1, 40); 5], b), [0..2, 2..4, 4..5]);
+        assert_eq!(
+            pack(&[s(1, 500), s(1, 1)], b),
+            [0..1, 1..2],
+            "oversized alone"
+        );
+        assert!(pack(&[], b).is_empty());
+    }
+
+    #[test]
     fn template_costs() {
         assert_eq!(
             entry_cost(
@@ -316,8 +394,11 @@ mod tests {
             36
         );
         assert_eq!(
-            entry_cost(SERVICE_LOGS_TEMPLATE, &["build", "deploy", "http"]),
-            47
+            entry_cost(
+                SERVICE_LOGS_TEMPLATE,
+                &["target", "build", "deploy", "http"]
+            ),
+            48
         );
     }
 }

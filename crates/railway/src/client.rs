@@ -7,10 +7,16 @@ use std::time::Duration;
 use graphql_client::GraphQLQuery;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::auth::Credentials;
 use crate::error::RailwayError;
+use crate::pacer::Pacer;
+
+/// Requests one client (and its clones) has in flight at most: batches of a large project are
+/// sent a few at a time rather than all at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 
 pub const DEFAULT_ENDPOINT: &str = "https://backboard.railway.com/graphql/v2";
 
@@ -29,6 +35,10 @@ pub struct ClientConfig {
     pub timeout: Duration,
     pub user_agent: String,
     pub http: HttpStatsConfig,
+    /// Keeps the plan's rate limits; share one pacer between every client of a worker.
+    pub pacer: Pacer,
+    /// Requests in flight at most.
+    pub max_in_flight: usize,
 }
 
 /// Requests at least this slow (ms) count as slow everywhere: HTTP stats, kept log lines,
@@ -61,7 +71,14 @@ impl ClientConfig {
             timeout: Duration::from_secs(90),
             user_agent: concat!("autofix-railway/", env!("CARGO_PKG_VERSION")).to_owned(),
             http: HttpStatsConfig::default(),
+            pacer: Pacer::new(crate::pacer::Plan::default()),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
+    }
+
+    pub fn with_pacer(mut self, pacer: Pacer) -> Self {
+        self.pacer = pacer;
+        self
     }
 
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
@@ -88,12 +105,17 @@ pub struct RailwayClient {
     pub(crate) http_metrics_unavailable: Arc<AtomicBool>,
     /// Last `X-RateLimit-Remaining` seen, -1 before any.
     rate_limit_remaining: Arc<AtomicI64>,
+    pacer: Pacer,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    bytes_received: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Deserialize)]
-struct GraphQlBody {
-    #[serde(default)]
-    data: Option<Value>,
+struct GraphQlBody<'a> {
+    /// Kept as text and decoded straight into the caller's types: a `serde_json::Value` tree
+    /// of a large answer costs many times its text.
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
     #[serde(default)]
     errors: Vec<GraphQlErrorItem>,
 }
@@ -118,7 +140,31 @@ impl RailwayClient {
             requests: Arc::new(AtomicU64::new(0)),
             http_metrics_unavailable: Arc::new(AtomicBool::new(false)),
             rate_limit_remaining: Arc::new(AtomicI64::new(-1)),
+            pacer: config.pacer,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
+            bytes_received: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The same client (same pacer, counters and connection pool) reading another project and
+    /// environment: one per monitored target of a workspace.
+    pub fn with_target(
+        mut self,
+        project_id: impl Into<String>,
+        environment_id: impl Into<String>,
+    ) -> Self {
+        self.credentials.project_id = project_id.into();
+        self.credentials.environment_id = environment_id.into();
+        self
+    }
+
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
+    /// Response bytes received so far by this client and its clones.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received.load(Ordering::Relaxed)
     }
 
     pub fn credentials(&self) -> &Credentials {
@@ -148,13 +194,8 @@ impl RailwayClient {
     ) -> Result<Q::ResponseData, RailwayError> {
         let body = Q::build_query(variables);
         let operation = body.operation_name;
-        let data = self
-            .post(
-                operation,
-                &serde_json::to_value(&body).map_err(|e| decode(operation, e))?,
-            )
-            .await?;
-        serde_json::from_value(data).map_err(|e| decode(operation, e))
+        let body = serde_json::to_vec(&body).map_err(|e| decode(operation, e))?;
+        self.post(operation, body).await
     }
 
     /// A document built at run time (aliased batches), decoded into hand-written types.
@@ -165,18 +206,30 @@ impl RailwayClient {
         variables: Value,
     ) -> Result<T, RailwayError> {
         let body = json!({ "query": document, "variables": variables, "operationName": operation });
-        let data = self.post(operation, &body).await?;
-        serde_json::from_value(data).map_err(|e| decode(operation, e))
+        let body = serde_json::to_vec(&body).map_err(|e| decode(operation, e))?;
+        self.post(operation, body).await
     }
 
-    async fn post(&self, operation: &str, body: &Value) -> Result<Value, RailwayError> {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        body: Vec<u8>,
+    ) -> Result<T, RailwayError> {
+        // Held until the answer is decoded, so at most `max_in_flight` answers are in memory.
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| RailwayError::Config("request limiter closed".into()))?;
+        self.pacer.acquire().await?;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let (name, value) = self.credentials.token.header();
         let request = self
             .http
             .post(&self.endpoint)
             .header(name, value)
-            .json(body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send();
         let response =
             client_error::outbound("railway", operation, request, |r| r.status().as_u16())
@@ -201,18 +254,22 @@ impl RailwayClient {
                 .unwrap_or(DEFAULT_RETRY_AFTER);
             return Err(RailwayError::RateLimited { retry_after });
         }
-        let text = response
-            .text()
+        let bytes = response
+            .bytes()
             .await
             .map_err(|e| transport_error(operation, e))?;
-        tracing::debug!(operation, status, bytes = text.len(), "railway response");
-        interpret(
+        self.bytes_received
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        tracing::debug!(operation, status, bytes = bytes.len(), "railway response");
+        let text = String::from_utf8_lossy(&bytes);
+        let data = interpret(
             operation,
             status,
             &text,
             self.credentials.token.variable(),
             self.credentials.token.secret(),
-        )
+        )?;
+        serde_json::from_str(data.get()).map_err(|e| decode(operation, e))
     }
 }
 
@@ -251,13 +308,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Turns a status and body into data or a specific error. Pure, so every branch is unit-tested.
-pub(crate) fn interpret(
+pub(crate) fn interpret<'t>(
     operation: &str,
     status: u16,
-    text: &str,
+    text: &'t str,
     variable: &'static str,
     secret: &str,
-) -> Result<Value, RailwayError> {
+) -> Result<&'t RawValue, RailwayError> {
     let op = || operation.to_owned();
     // Cloudflare answers 403 with an HTML "Access denied" page when it blocks heavy traffic; that
     // says nothing about the token, so it must not send the user off to rotate it.
@@ -280,7 +337,7 @@ pub(crate) fn interpret(
             status,
         });
     }
-    let parsed: Result<GraphQlBody, _> = serde_json::from_str(text);
+    let parsed: Result<GraphQlBody<'t>, _> = serde_json::from_str(text);
     let body = match parsed {
         Ok(body) => body,
         Err(_) if !(200..300).contains(&status) => {
@@ -329,8 +386,8 @@ pub(crate) fn interpret(
         });
     }
     match body.data {
-        Some(Value::Null) | None => Err(RailwayError::MissingData { operation: op() }),
-        Some(data) => Ok(data),
+        Some(data) if data.get() != "null" => Ok(data),
+        _ => Err(RailwayError::MissingData { operation: op() }),
     }
 }
 
@@ -382,6 +439,7 @@ mod tests {
 
     fn run(status: u16, body: &str) -> Result<Value, RailwayError> {
         interpret("Op", status, body, VAR, "s3cret")
+            .map(|raw| serde_json::from_str(raw.get()).unwrap())
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! One health read (architecture + resource usage + HTTP stats) over S non-database services costs
 //! `2 + ceil(S / 20)` requests: the architecture (one page per 100 instances), one `metrics` query
 //! grouped by service, and one aliased HTTP request per 20 services
-//! ([`batch::MAX_SERVICES_PER_REQUEST`]). A monitoring cycle adds one `EnvironmentDeployments`
+//! ([`batch::MAX_ALIASES_PER_REQUEST`]). A monitoring cycle adds one `EnvironmentDeployments`
 //! request (the environment's latest [`DEPLOYMENTS_PER_READ`] deployments, every service), so a
 //! cycle costs `3 + ceil(S / 20)`.
 //!
@@ -48,6 +48,7 @@ mod history;
 mod live;
 mod logs;
 mod ops;
+mod pacer;
 mod source;
 
 pub mod batch;
@@ -64,10 +65,12 @@ pub use auth::{Credentials, Token};
 pub use client::{ClientConfig, DEFAULT_ENDPOINT, HttpStatsConfig, RailwayClient, SLOW_REQUEST_MS};
 pub use error::RailwayError;
 pub use live::{
-    LOG_FALLBACK_SERVICES_PER_REQUEST, plan_http_batches, resource_report, sample_rate_seconds,
+    LOG_FALLBACK_SERVICES_PER_REQUEST, LogTarget, plan_http_batches, resource_report,
+    sample_rate_seconds, usage_slices,
 };
 pub use logs::LogLimits;
 pub use ops::{is_database_image, mark_databases};
+pub use pacer::{Pacer, Plan};
 pub use source::{SnapshotGenerator, Source, slice_http, slice_logs, slice_resources};
 
 /// The parser the fake Railway server in `tests/` uses to read our documents.

@@ -45,40 +45,62 @@ pub fn sample_rate_seconds(window_seconds: i64) -> i64 {
 /// endpoint-logs field.
 pub type HttpBatchPlan = Vec<(usize, bool)>;
 
-/// Splits services into balanced batches of at most [`batch::MAX_SERVICES_PER_REQUEST`]; inside a
-/// batch, services with a deployment get the endpoint-logs field while the batch stays within
-/// [`batch::MAX_REQUEST_COST`], in list order.
-pub fn plan_http_batches(has_deployment: &[bool]) -> Vec<HttpBatchPlan> {
-    let n = has_deployment.len();
-    if n == 0 {
-        return Vec::new();
+/// Status-code series one service's `httpMetricsGroupedByStatus` is assumed to return when
+/// budgeting points (Railway groups by exact code: 200, 201, 204, 301, 304, 404, 500, …).
+const STATUS_SERIES_ESTIMATE: usize = 8;
+
+/// One service's share of an HTTP-stats request: aliases, estimated points and cost.
+fn http_share(with_logs: bool, buckets: usize, endpoint_rows: usize) -> batch::Share {
+    let mut fields: Vec<&str> = METRICS_FIELDS.to_vec();
+    let mut points = STATUS_SERIES_ESTIMATE * buckets + buckets + 1;
+    if with_logs {
+        fields.push("endpointLogs");
+        points += endpoint_rows;
     }
-    let batches = n.div_ceil(batch::MAX_SERVICES_PER_REQUEST);
-    let size = n.div_ceil(batches);
-    let metrics_cost = batch::entry_cost(batch::HTTP_METRICS_TEMPLATE, &METRICS_FIELDS);
-    let logs_cost = batch::field_cost("httpLogs");
-    (0..n)
-        .collect::<Vec<_>>()
-        .chunks(size)
-        .map(|chunk| {
-            let mut cost = metrics_cost * chunk.len() as u32;
-            chunk
-                .iter()
-                .map(|&i| {
-                    let with_logs =
-                        has_deployment[i] && cost + logs_cost <= batch::MAX_REQUEST_COST;
-                    if with_logs {
-                        cost += logs_cost;
-                    }
-                    (i, with_logs)
-                })
-                .collect()
-        })
+    batch::Share {
+        aliases: fields.len(),
+        points,
+        cost: batch::entry_cost(batch::HTTP_METRICS_TEMPLATE, &fields),
+    }
+}
+
+/// Packs services into requests within [`batch::REQUEST_BUDGET`] (aliases counted per root
+/// field, points estimated from the window's buckets); every service with a deployment gets the
+/// endpoint-logs field.
+pub fn plan_http_batches(
+    has_deployment: &[bool],
+    buckets: usize,
+    endpoint_rows: usize,
+) -> Vec<HttpBatchPlan> {
+    let shares: Vec<batch::Share> = has_deployment
+        .iter()
+        .map(|&d| http_share(d, buckets, endpoint_rows))
+        .collect();
+    batch::pack(&shares, batch::REQUEST_BUDGET)
+        .into_iter()
+        .map(|range| range.map(|i| (i, has_deployment[i])).collect())
         .collect()
 }
 
+/// Time slices of the window such that one `metrics` request over `series` series (services ×
+/// measurements) stays within the points budget. Slice edges fall on sample boundaries.
+pub fn usage_slices(window: TimeWindow, rate: i64, series: usize) -> Vec<TimeWindow> {
+    let rate = rate.max(1);
+    let samples = (window.seconds() + rate - 1) / rate;
+    let per_slice = (batch::REQUEST_BUDGET.points / series.max(1)).max(1) as i64;
+    let mut out = Vec::new();
+    let mut start = window.start;
+    while start < window.end {
+        let end = (start + per_slice * rate).min(window.end);
+        out.push(TimeWindow { start, end });
+        start = end;
+    }
+    debug_assert!(out.len() as i64 <= samples.max(1));
+    out
+}
+
 const METRICS_FIELDS: [&str; 3] = ["byStatus", "latencyTimeline", "latencyWindow"];
-const LOG_FIELDS: [&str; 3] = ["build", "deploy", "http"];
+const LOG_FIELDS: [&str; 4] = ["target", "build", "deploy", "http"];
 
 /// Groups measurement series into per-service usage; limits are the last non-zero sample.
 pub fn resource_report(
@@ -176,19 +198,65 @@ impl RailwayClient {
         })
     }
 
-    /// CPU and memory of every service, in one request.
-    pub async fn resource_usage(&self, window: TimeWindow) -> Result<ResourceReport, RailwayError> {
+    /// CPU and memory of every service: limits once as scalars (one sample per service), usage
+    /// in as many time slices as the points budget needs (one up to ~125 services at 60 minutes).
+    pub async fn resource_usage(
+        &self,
+        arch: &Architecture,
+        window: TimeWindow,
+    ) -> Result<ResourceReport, RailwayError> {
+        use ops::environment_resource_metrics::MetricMeasurement as M;
         let rate = sample_rate_seconds(window.seconds());
+        let services = arch.services.len().max(1);
+        let limits = self.metrics_series(
+            vec![M::CPU_LIMIT, M::MEMORY_LIMIT_GB],
+            window,
+            window.seconds().max(1),
+        );
+        let slices = usage_slices(window, rate, 2 * services);
+        let usage =
+            futures::future::try_join_all(slices.into_iter().map(|slice| {
+                self.metrics_series(vec![M::CPU_USAGE, M::MEMORY_USAGE_GB], slice, rate)
+            }));
+        let (limits, usage) = futures::future::try_join(limits, usage).await?;
+        let mut merged: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
+        for (measurement, service, values) in limits.into_iter().chain(usage.into_iter().flatten())
+        {
+            merged.entry((measurement, service)).or_default().extend(
+                values
+                    .into_iter()
+                    .filter(|v| v.ts >= window.start && v.ts < window.end),
+            );
+        }
+        let series = merged
+            .into_iter()
+            .map(|((measurement, service), mut values)| {
+                values.sort_by_key(|v| v.ts);
+                values.dedup_by_key(|v| v.ts);
+                (measurement, service, values)
+            })
+            .collect();
+        Ok(resource_report(window, rate, series))
+    }
+
+    /// One `metrics` request grouped by service: `(measurement, service id, samples)`.
+    async fn metrics_series(
+        &self,
+        measurements: Vec<ops::environment_resource_metrics::MetricMeasurement>,
+        window: TimeWindow,
+        rate: i64,
+    ) -> Result<Vec<(String, String, Vec<Sample>)>, RailwayError> {
         let vars = ops::environment_resource_metrics::Variables {
             project_id: self.credentials.project_id.clone(),
             environment_id: self.credentials.environment_id.clone(),
+            measurements,
             start_date: rfc3339(window.start),
             end_date: Some(rfc3339(window.end)),
             sample_rate_seconds: Some(rate),
             averaging_window_seconds: Some(rate),
         };
         let data: ops::MetricsData = self.query::<EnvironmentResourceMetrics>(vars).await?;
-        let series = data
+        Ok(data
             .metrics
             .into_iter()
             .filter_map(|m| {
@@ -200,7 +268,6 @@ impl RailwayClient {
                 let values = m
                     .values
                     .into_iter()
-                    .filter(|v| v.ts >= window.start && v.ts < window.end)
                     .map(|v| Sample {
                         ts: v.ts,
                         value: v.value,
@@ -208,8 +275,7 @@ impl RailwayClient {
                     .collect();
                 Some((measurement, service, values))
             })
-            .collect();
-        Ok(resource_report(window, rate, series))
+            .collect())
     }
 
     /// HTTP stats of every non-database service: ceil(S / 20) requests with the metrics fields,
@@ -271,10 +337,12 @@ impl RailwayClient {
             window,
             services: BTreeMap::new(),
         };
-        // Batches are independent: send them together (two at S = 40), well under Railway's
-        // per-second limits (10/s on Hobby).
+        // Batches are independent; the client's in-flight limit and pacer decide how many are
+        // on the wire at once.
         let shared = &shared;
-        let batches = plan_http_batches(&has_dep)
+        let buckets =
+            (window.seconds() / sample_rate_seconds(window.seconds()).max(1)) as usize + 1;
+        let batches = plan_http_batches(&has_dep, buckets, self.http_config.endpoint_rows as usize)
             .into_iter()
             .map(|plan| async move {
                 let batch_services: Vec<(&Service, bool)> = plan
@@ -335,7 +403,7 @@ impl RailwayClient {
             .collect();
         let doc = batch::build(batch::HTTP_METRICS_TEMPLATE, &entries, shared)
             .map_err(RailwayError::Config)?;
-        let mut data: Map<String, Value> = self
+        let mut data: batch::BatchData = self
             .query_document(&doc.operation, &doc.query, doc.variables)
             .await?;
         let op = doc.operation.as_str();
@@ -396,7 +464,7 @@ impl RailwayClient {
                 .collect();
             let doc = batch::build(batch::HTTP_LOGS_TEMPLATE, &entries, &shared)
                 .map_err(RailwayError::Config)?;
-            let mut data: Map<String, Value> = self
+            let mut data: batch::BatchData = self
                 .query_document(&doc.operation, &doc.query, doc.variables)
                 .await?;
             for (bi, (s, _)) in chunk.iter().enumerate() {
@@ -412,39 +480,38 @@ impl RailwayClient {
         Ok(report)
     }
 
-    /// Build, deployment and failed-or-slow HTTP logs of the given services' latest deployments,
-    /// batched (10 services per request keeps within the cost ceiling: 47 per service).
+    /// Build, deployment and failed-or-slow HTTP logs of the given deployments, batched within
+    /// [`batch::REQUEST_BUDGET`]. Each deployment is checked in the same request to belong to
+    /// its service in this client's project and environment (ids may come from an event); the
+    /// logs of one that does not are dropped and the mismatch is recorded in `truncated`.
     pub async fn logs(
         &self,
-        arch: &Architecture,
-        service_ids: &[String],
+        targets: &[LogTarget],
         window: TimeWindow,
         limits: &LogLimits,
     ) -> Result<BTreeMap<String, ServiceLogs>, RailwayError> {
         let mut out = BTreeMap::new();
         let mut deployed = Vec::new();
-        for id in service_ids {
-            let deployment = arch
-                .service(id)
-                .and_then(|s| s.latest_deployment.as_ref())
-                .map(|d| d.id.clone());
-            match deployment {
-                Some(d) => deployed.push((id.clone(), d)),
+        for t in targets {
+            match &t.deployment_id {
+                Some(d) => deployed.push((t.service_id.clone(), d.clone())),
                 None => {
                     out.insert(
-                        id.clone(),
+                        t.service_id.clone(),
                         ServiceLogs {
-                            service_id: id.clone(),
+                            service_id: t.service_id.clone(),
                             ..Default::default()
                         },
                     );
                 }
             }
         }
-        let per_service = batch::entry_cost(batch::SERVICE_LOGS_TEMPLATE, &LOG_FIELDS).max(1);
-        let per_request = ((batch::MAX_REQUEST_COST / per_service) as usize)
-            .clamp(1, batch::MAX_SERVICES_PER_REQUEST);
         let lines = limits.max_lines.clamp(1, HTTP_LOG_ROW_CAP);
+        let share = batch::Share {
+            aliases: LOG_FIELDS.len(),
+            points: 3 * (lines + 1) + 1,
+            cost: batch::entry_cost(batch::SERVICE_LOGS_TEMPLATE, &LOG_FIELDS),
+        };
         let Value::Object(shared) = json!({
             "logLimit": lines,
             "startDate": rfc3339(window.start),
@@ -456,47 +523,58 @@ impl RailwayClient {
         }) else {
             unreachable!("json! object literal")
         };
-        for chunk in deployed.chunks(per_request) {
-            match self.logs_batch(chunk, &shared, limits).await {
-                Ok(batch) => out.extend(batch),
-                // One bad deployment (logs past retention, removed) voids the batch: read the
-                // services one by one so the others still arrive, and say what is missing.
-                Err(RailwayError::GraphQl {
-                    operation,
-                    messages,
-                }) => {
-                    tracing::warn!(
+        let shared = &shared;
+        let chunks = batch::pack(&vec![share; deployed.len()], batch::REQUEST_BUDGET);
+        let reads = chunks.into_iter().map(|range| {
+            let chunk = &deployed[range];
+            async move {
+                match self.logs_batch(chunk, shared, limits).await {
+                    Ok(batch) => Ok(batch),
+                    // One bad deployment (logs past retention, removed) voids the batch: read
+                    // the services one by one so the others still arrive, and say what is
+                    // missing.
+                    Err(RailwayError::GraphQl {
                         operation,
-                        ?messages,
-                        "logs batch failed, reading services one by one"
-                    );
-                    for one in chunk {
-                        match self
-                            .logs_batch(std::slice::from_ref(one), &shared, limits)
-                            .await
-                        {
-                            Ok(batch) => out.extend(batch),
-                            Err(RailwayError::GraphQl { messages, .. }) => {
-                                let (service_id, deployment_id) = one;
-                                out.insert(
-                                    service_id.clone(),
-                                    ServiceLogs {
-                                        service_id: service_id.clone(),
-                                        deployment_id: Some(deployment_id.clone()),
-                                        truncated: vec![format!(
-                                            "logs unavailable: {}",
-                                            messages.join("; ")
-                                        )],
-                                        ..Default::default()
-                                    },
-                                );
+                        messages,
+                    }) => {
+                        tracing::warn!(
+                            operation,
+                            ?messages,
+                            "logs batch failed, reading services one by one"
+                        );
+                        let mut got = Vec::new();
+                        for one in chunk {
+                            match self
+                                .logs_batch(std::slice::from_ref(one), shared, limits)
+                                .await
+                            {
+                                Ok(batch) => got.extend(batch),
+                                Err(RailwayError::GraphQl { messages, .. }) => {
+                                    let (service_id, deployment_id) = one;
+                                    got.push((
+                                        service_id.clone(),
+                                        ServiceLogs {
+                                            service_id: service_id.clone(),
+                                            deployment_id: Some(deployment_id.clone()),
+                                            truncated: vec![format!(
+                                                "logs unavailable: {}",
+                                                messages.join("; ")
+                                            )],
+                                            ..Default::default()
+                                        },
+                                    ));
+                                }
+                                Err(e) => return Err(e),
                             }
-                            Err(e) => return Err(e),
                         }
+                        Ok(got)
                     }
+                    Err(e) => Err(e),
                 }
-                Err(e) => return Err(e),
             }
+        });
+        for batch in futures::future::try_join_all(reads).await? {
+            out.extend(batch);
         }
         Ok(out)
     }
@@ -516,12 +594,38 @@ impl RailwayClient {
             .collect();
         let doc = batch::build(batch::SERVICE_LOGS_TEMPLATE, &entries, shared)
             .map_err(RailwayError::Config)?;
-        let mut data: Map<String, Value> = self
+        let mut data: batch::BatchData = self
             .query_document(&doc.operation, &doc.query, doc.variables)
             .await?;
         let op = doc.operation.as_str();
         let mut out = Vec::with_capacity(chunk.len());
         for (bi, (service_id, deployment_id)) in chunk.iter().enumerate() {
+            let target: Option<DeploymentOwner> =
+                batch::take(&mut data, bi, "target").map_err(|e| decode_err(op, e))?;
+            let owner_ok = target.as_ref().is_some_and(|t| {
+                t.service_id.as_deref() == Some(service_id.as_str())
+                    && t.environment_id == self.credentials.environment_id
+                    && t.project_id == self.credentials.project_id
+            });
+            if !owner_ok {
+                tracing::warn!(
+                    service_id,
+                    deployment_id,
+                    "deployment does not belong to the service in this environment; logs dropped"
+                );
+                out.push((
+                    service_id.clone(),
+                    ServiceLogs {
+                        service_id: service_id.clone(),
+                        deployment_id: None,
+                        truncated: vec![format!(
+                            "deployment {deployment_id} is not a deployment of this service in this environment; logs not used"
+                        )],
+                        ..Default::default()
+                    },
+                ));
+                continue;
+            }
             let build: Vec<LogRow> = batch::take(&mut data, bi, "build")
                 .map_err(|e| decode_err(op, e))?
                 .unwrap_or_default();
@@ -546,6 +650,22 @@ impl RailwayClient {
     }
 }
 
+/// A service whose logs to read, and the deployment to read them from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    pub service_id: String,
+    pub deployment_id: Option<String>,
+}
+
+/// Who a deployment belongs to, as Railway says.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentOwner {
+    service_id: Option<String>,
+    environment_id: String,
+    project_id: String,
+}
+
 /// Empty stats for a service the source has no HTTP data for.
 pub fn empty_http_stats(service_id: &str, window: TimeWindow) -> HttpStats {
     http::from_metrics(service_id, window, &[], &[], &[], &[], 0)
@@ -566,33 +686,73 @@ mod tests {
     }
 
     #[test]
-    fn http_batches_respect_alias_and_cost_caps() {
-        for n in [1usize, 3, 13, 14, 20, 21, 40, 41, 100] {
-            let plans = plan_http_batches(&vec![true; n]);
-            assert_eq!(plans.len(), n.div_ceil(20), "n={n}");
-            assert_eq!(plans.iter().map(Vec::len).sum::<usize>(), n);
+    fn http_batches_respect_alias_point_and_cost_budgets() {
+        for (n, buckets) in [
+            (1usize, 61),
+            (3, 61),
+            (20, 121),
+            (41, 121),
+            (100, 121),
+            (7, 3000),
+        ] {
+            let has_dep: Vec<bool> = (0..n).map(|i| i % 3 != 0).collect();
+            let plans = plan_http_batches(&has_dep, buckets, 500);
+            assert_eq!(plans.iter().map(Vec::len).sum::<usize>(), n, "n={n}");
             for plan in &plans {
-                assert!(plan.len() <= batch::MAX_SERVICES_PER_REQUEST);
-                let logs = plan.iter().filter(|(_, l)| *l).count() as u32;
+                let shares: Vec<batch::Share> = plan
+                    .iter()
+                    .map(|&(_, l)| http_share(l, buckets, 500))
+                    .collect();
+                let aliases: usize = shares.iter().map(|s| s.aliases).sum();
+                let points: usize = shares.iter().map(|s| s.points).sum();
+                let cost: u32 = shares.iter().map(|s| s.cost).sum();
                 assert!(
-                    15 * plan.len() as u32 + 21 * logs <= batch::MAX_REQUEST_COST,
-                    "n={n}"
+                    aliases <= batch::MAX_ALIASES_PER_REQUEST,
+                    "n={n}: {aliases}"
+                );
+                assert!(
+                    points <= batch::MAX_POINTS_PER_REQUEST || plan.len() == 1,
+                    "n={n}: {points}"
+                );
+                assert!(cost <= batch::MAX_REQUEST_COST);
+                assert!(
+                    plan.iter().all(|&(i, l)| l == has_dep[i]),
+                    "endpoints for every deployed service"
                 );
             }
         }
-        assert!(
-            plan_http_batches(&[true; 13])[0].iter().all(|(_, l)| *l),
-            "13 services fit with endpoints"
-        );
         assert_eq!(
-            plan_http_batches(&[true; 20])[0]
-                .iter()
-                .filter(|(_, l)| *l)
-                .count(),
-            9
+            plan_http_batches(&[true; 5], 121, 500).len(),
+            1,
+            "5 × 4 aliases fit"
         );
-        assert!(plan_http_batches(&[false, true])[0] == vec![(0, false), (1, true)]);
-        assert!(plan_http_batches(&[]).is_empty());
+        assert_eq!(plan_http_batches(&[true; 6], 121, 500).len(), 2);
+        assert!(plan_http_batches(&[], 121, 500).is_empty());
+    }
+
+    #[test]
+    fn usage_slices_keep_points_within_budget() {
+        let w = TimeWindow {
+            start: 0,
+            end: 3600,
+        };
+        assert_eq!(
+            usage_slices(w, 30, 2 * 100),
+            [w],
+            "100 services fit one request"
+        );
+        let slices = usage_slices(w, 30, 2 * 2000);
+        assert_eq!(slices.len(), 120usize.div_ceil(30_000 / 4000));
+        assert_eq!(slices.first().unwrap().start, 0);
+        assert_eq!(slices.last().unwrap().end, 3600);
+        for pair in slices.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "contiguous");
+            assert_eq!(pair[0].end % 30, 0, "on sample boundaries");
+        }
+        for s in &slices {
+            let samples = (s.seconds() as usize).div_ceil(30);
+            assert!(samples * 2 * 2000 <= batch::MAX_POINTS_PER_REQUEST);
+        }
     }
 
     #[test]

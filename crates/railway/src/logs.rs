@@ -32,6 +32,23 @@ impl Default for LogLimits {
     }
 }
 
+/// Log text (in [`LogLimits::max_bytes`] terms) one read keeps across all its services, so the
+/// `read-logs` step output stays far under Inngest's 4 MiB step-output limit (and our 512 KB
+/// target) however many services an incident touches.
+pub const MAX_READ_BYTES: usize = 128 * 1024;
+
+impl LogLimits {
+    /// These limits for one of `services` services read together: each keeps at most its share
+    /// of [`MAX_READ_BYTES`] (never less than 1 KiB, never more than `max_bytes`).
+    pub fn shared_by(self, services: usize) -> Self {
+        let share = (MAX_READ_BYTES / services.max(1)).max(1024);
+        Self {
+            max_bytes: self.max_bytes.min(share),
+            ..self
+        }
+    }
+}
+
 /// One `Log` row as our documents select it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogRow {
@@ -252,6 +269,18 @@ mod tests {
                 .iter()
                 .any(|t| t.starts_with("deploy: dropped"))
         );
+    }
+
+    #[test]
+    fn a_read_of_many_services_shares_one_byte_budget() {
+        let l = LogLimits::default();
+        assert_eq!(l.shared_by(1), l, "one service keeps its own budget");
+        assert_eq!(l.shared_by(0), l);
+        assert_eq!(l.shared_by(16).max_bytes, MAX_READ_BYTES / 16);
+        assert_eq!(l.shared_by(10_000).max_bytes, 1024, "a floor per service");
+        for n in [1, 2, 7, 100, 128] {
+            assert!(n * l.shared_by(n).max_bytes <= MAX_READ_BYTES, "n={n}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::client::RailwayClient;
 use crate::error::RailwayError;
 use crate::http;
-use crate::live::empty_http_stats;
+use crate::live::{LogTarget, empty_http_stats};
 use crate::logs::{self, LogLimits};
 use crate::model::{
     Architecture, HttpReport, HttpStats, ProjectSnapshot, ResourceReport, ResourceUsage,
@@ -61,9 +61,8 @@ impl Source {
         arch: &Architecture,
         window: TimeWindow,
     ) -> Result<ResourceReport, RailwayError> {
-        let _ = arch;
         match self {
-            Self::Live(c) => c.resource_usage(window).await,
+            Self::Live(c) => c.resource_usage(arch, window).await,
             Self::Static(s) => Ok(slice_resources(&s.resources, window)),
             Self::Generated(g) => Ok(slice_resources(&g(window.end).resources, window)),
         }
@@ -81,23 +80,18 @@ impl Source {
         }
     }
 
+    /// Logs of the given deployments (ids as an event carries them; the live API re-checks
+    /// each belongs to its service).
     pub async fn logs(
         &self,
-        arch: &Architecture,
-        service_ids: &[String],
+        targets: &[LogTarget],
         window: TimeWindow,
         limits: &LogLimits,
     ) -> Result<BTreeMap<String, ServiceLogs>, RailwayError> {
         match self {
-            Self::Live(c) => c.logs(arch, service_ids, window, limits).await,
-            Self::Static(s) => Ok(slice_logs(arch, &s.logs, service_ids, window, limits)),
-            Self::Generated(g) => Ok(slice_logs(
-                arch,
-                &g(window.end).logs,
-                service_ids,
-                window,
-                limits,
-            )),
+            Self::Live(c) => c.logs(targets, window, limits).await,
+            Self::Static(s) => Ok(slice_logs(&s.logs, targets, window, limits)),
+            Self::Generated(g) => Ok(slice_logs(&g(window.end).logs, targets, window, limits)),
         }
     }
 
@@ -234,20 +228,17 @@ fn slice_stats(s: &HttpStats, window: TimeWindow) -> HttpStats {
 /// What the live query would return: build logs as they are, runtime logs in the window, failed
 /// or slow requests in the window; then the same bounds.
 pub fn slice_logs(
-    arch: &Architecture,
     all: &BTreeMap<String, ServiceLogs>,
-    service_ids: &[String],
+    targets: &[LogTarget],
     window: TimeWindow,
     limits: &LogLimits,
 ) -> BTreeMap<String, ServiceLogs> {
     let within = |ts: &str| timefmt::unix(ts).is_some_and(|t| in_window(t, window));
-    service_ids
+    targets
         .iter()
-        .map(|id| {
-            let deployment_id = arch
-                .service(id)
-                .and_then(|s| s.latest_deployment.as_ref())
-                .map(|d| d.id.clone());
+        .map(|t| {
+            let id = &t.service_id;
+            let deployment_id = t.deployment_id.clone();
             let mut out = ServiceLogs {
                 service_id: id.clone(),
                 deployment_id,
@@ -440,10 +431,13 @@ mod tests {
         };
         let all = BTreeMap::from([("api".to_owned(), logs)]);
         let w = TimeWindow { start: 0, end: 100 };
+        let target = |id: &str| LogTarget {
+            service_id: id.into(),
+            deployment_id: None,
+        };
         let out = slice_logs(
-            &arch(),
             &all,
-            &["api".into(), "idle".into()],
+            &[target("api"), target("idle")],
             w,
             &LogLimits::default(),
         );

@@ -23,7 +23,7 @@ fn subset_schema() -> String {
 /// Batched documents of 20 services as the client builds them, every field included.
 fn generated_documents() -> Vec<(String, String)> {
     let entries = |fields: &[&'static str], with_service: bool| -> Vec<BatchEntry> {
-        (0..batch::MAX_SERVICES_PER_REQUEST)
+        (0..5)
             .map(|i| {
                 let mut vars = BTreeMap::from([("deploymentId", json!(format!("d{i}")))]);
                 if with_service {
@@ -58,7 +58,7 @@ fn generated_documents() -> Vec<(String, String)> {
         (railway::BASELINE_TEMPLATE, entries(&["baseline"], true)),
         (
             batch::SERVICE_LOGS_TEMPLATE,
-            entries(&["build", "deploy", "http"], false),
+            entries(&["target", "build", "deploy", "http"], false),
         ),
     ]
     .into_iter()

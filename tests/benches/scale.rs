@@ -1,0 +1,242 @@
+//! Scale benchmark: one monitoring cycle (monitor → context → fix, as `autofix check` runs it)
+//! over generated projects of S = 3 … 2 000 services and over a workspace of 50 projects × 10
+//! services, against the schema-validating fake Railway API.
+//!
+//! `cargo bench -p autofix-tests --bench scale` prints one row per size: Railway requests, bytes
+//! received, the largest request (root fields, data points), the largest step output and event,
+//! peak RSS and CPU time of the cycle. The fake runs in this process; each cycle runs in a child
+//! process (this binary re-executed) so its peak RSS is its own. `--sizes 3,40` picks sizes,
+//! `--window 30` the window in minutes (default 60).
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use autofix_tests::fake_railway::{FakeAuth, FakeRailway};
+use autofix_tests::harness::offline_deps;
+use railway::{ClientConfig, Credentials, RailwayClient, Source, Token};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+const TOKEN: &str = "bench-token";
+const WORKSPACE: (usize, usize) = (50, 10);
+
+/// What the child measures about its own cycle.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ChildReport {
+    runs: usize,
+    failed: Vec<String>,
+    steps: usize,
+    largest_step: (String, usize),
+    largest_event: (String, usize),
+    peak_rss_kb: u64,
+    cpu_ms: u64,
+    incidents: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        let endpoint = args[i + 1].clone();
+        let targets: Vec<(String, String)> = args[i + 2]
+            .split(',')
+            .map(|t| {
+                let (p, e) = t.split_once('/').expect("project/environment");
+                (p.to_owned(), e.to_owned())
+            })
+            .collect();
+        let window: u32 = args[i + 3].parse().expect("window minutes");
+        let report = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(child(endpoint, targets, window));
+        println!("{}", serde_json::to_string(&report).expect("report"));
+        return;
+    }
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let window: u32 = opt("--window").map_or(60, |w| w.parse().expect("--window N"));
+    let sizes: Vec<String> = opt("--sizes").map_or_else(
+        || {
+            ["3", "40", "200", "500", "2000", "workspace"]
+                .map(String::from)
+                .to_vec()
+        },
+        |s| s.split(',').map(str::to_owned).collect(),
+    );
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(parent(sizes, window));
+}
+
+async fn parent(sizes: Vec<String>, window: u32) {
+    let exe = std::env::current_exe().expect("own path");
+    println!(
+        "window {window} min; limits: step output 4 MiB (target 512 KB), event 256 KiB–3 MiB (target 512 KB), Railway ≤ 20 aliases and ≤ 30 000 points per request"
+    );
+    println!();
+    println!(
+        "| S | Railway requests | bytes received | largest response | max aliases / request | max points / request | peak req/s | largest step output | largest event | peak RSS | CPU | result |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for size in sizes {
+        let now = pipeline::system_now();
+        let (label, snapshots) = if size == "workspace" {
+            let (p, s) = WORKSPACE;
+            (
+                format!("{p} × {s}"),
+                (0..p)
+                    .map(|i| autofix_tests::scale::project(i, s, now, i64::from(window)))
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            let s: usize = size.parse().expect("size");
+            (
+                s.to_string(),
+                vec![autofix_tests::scale::project(0, s, now, i64::from(window))],
+            )
+        };
+        let targets: Vec<String> = snapshots
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}/{}",
+                    s.architecture.project.id, s.architecture.environment.id
+                )
+            })
+            .collect();
+        let fake = FakeRailway::start(snapshots, FakeAuth::Bearer(TOKEN.into())).await;
+        let endpoint = fake.endpoint().to_owned();
+        let out = tokio::task::spawn_blocking({
+            let exe = exe.clone();
+            let targets = targets.join(",");
+            move || {
+                Command::new(exe)
+                    .args(["--child", &endpoint, &targets, &window.to_string()])
+                    .output()
+                    .expect("child runs")
+            }
+        })
+        .await
+        .expect("child joins");
+        if !out.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+            panic!("child for {label} failed");
+        }
+        let report: ChildReport = serde_json::from_slice(
+            out.stdout
+                .split(|b| *b == b'\n')
+                .rfind(|l| l.starts_with(b"{"))
+                .expect("child report line"),
+        )
+        .expect("child report");
+        let stats = fake.request_stats();
+        let bytes: usize = stats.iter().map(|s| s.response_bytes).sum();
+        let largest = stats.iter().map(|s| s.response_bytes).max().unwrap_or(0);
+        let aliases = stats.iter().map(|s| s.root_fields).max().unwrap_or(0);
+        let points = stats.iter().map(|s| s.points).max().unwrap_or(0);
+        let result = if report.failed.is_empty() {
+            format!("ok, {} runs, {} incidents", report.runs, report.incidents)
+        } else {
+            format!("**failed**: {}", report.failed.join("; "))
+        };
+        println!(
+            "| {label} | {} | {} | {} | {aliases} | {points} | {} | {} ({}) | {} ({}) | {:.1} MB | {:.2} s | {result} |",
+            fake.request_count(),
+            mb(bytes),
+            mb(largest),
+            fake.peak_requests_per_second(),
+            kb(report.largest_step.1),
+            report.largest_step.0,
+            kb(report.largest_event.1),
+            report.largest_event.0,
+            report.peak_rss_kb as f64 / 1024.0,
+            report.cpu_ms as f64 / 1000.0,
+        );
+    }
+}
+
+fn mb(b: usize) -> String {
+    format!("{:.2} MB", b as f64 / 1e6)
+}
+
+fn kb(b: usize) -> String {
+    format!("{:.0} KB", b as f64 / 1e3)
+}
+
+async fn child(endpoint: String, targets: Vec<(String, String)>, window: u32) -> ChildReport {
+    let mut report = ChildReport::default();
+    for (project, environment) in targets {
+        let creds = Credentials {
+            token: Token::Account(TOKEN.into()),
+            project_id: project,
+            environment_id: environment,
+        };
+        let client = RailwayClient::new(
+            ClientConfig::new(creds)
+                .with_endpoint(endpoint.clone())
+                .with_timeout(Duration::from_secs(120)),
+        )
+        .expect("client");
+        let mut deps = offline_deps(Source::Live(client), false);
+        deps.settings.window_minutes = window;
+        let functions = pipeline::functions(Arc::new(deps)).expect("functions");
+        let runner = inngest::InlineRunner::new(functions);
+        let event = inngest::Event::new(
+            pipeline::events::HEALTH_CHECK_REQUESTED,
+            json!({ "reason": "scale benchmark" }),
+        )
+        .expect("event");
+        for run in runner.run(event).await {
+            report.runs += 1;
+            match &run.output {
+                Err(e) => report.failed.push(format!("{}: {e}", run.function_id)),
+                Ok(v) if run.function_id == pipeline::MONITOR_FN => {
+                    report.incidents += v["fingerprints"].as_array().map_or(0, Vec::len);
+                }
+                Ok(_) => {}
+            }
+            for (id, value) in &run.steps {
+                report.steps += 1;
+                let size = inngest::limits::json_size(value);
+                if size > report.largest_step.1 {
+                    report.largest_step = (id.clone(), size);
+                }
+            }
+            for event in &run.sent {
+                let size =
+                    serde_json::to_value(event).map_or(0, |v| inngest::limits::json_size(&v));
+                if size > report.largest_event.1 {
+                    report.largest_event = (event.name.clone(), size);
+                }
+            }
+        }
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    report.peak_rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    // utime and stime, fields 14 and 15 of /proc/self/stat, in clock ticks (100 per second).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    report.cpu_ms = (ticks(11) + ticks(12)) * 10;
+    report
+}
