@@ -6,8 +6,8 @@
 use analysis::Analysis;
 use detect::Finding;
 
-use crate::task::{model_block, model_items};
-use crate::{model_text, naming};
+use crate::model_text;
+use crate::task::{model_block, model_items, push_charts_and_marker};
 
 /// Why there is no PR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,20 +136,7 @@ pub fn issue_body(
             .collect(),
     );
     let own: Vec<&str> = incidents.iter().map(|f| f.fingerprint.as_str()).collect();
-    let charts: Vec<&charts::Chart> = charts
-        .iter()
-        .filter(|c| own.contains(&c.fingerprint.as_str()))
-        .collect();
-    if !charts.is_empty() {
-        b.push_str("\n### Signal over the window\n");
-        for c in charts {
-            b.push('\n');
-            b.push_str(&charts::mermaid_block(c));
-        }
-    }
-    b.push('\n');
-    b.push_str(&naming::marker(fingerprint));
-    b.push('\n');
+    push_charts_and_marker(&mut b, charts, &own, fingerprint);
     for fp in own {
         b.push_str(&finding_marker(fp));
         b.push('\n');

@@ -157,8 +157,19 @@ fn pr_body(repo: &str, fingerprint: &str, analysis: &Analysis, input: &AnalysisI
         .iter()
         .map(|f| f.fingerprint.as_str())
         .collect();
-    let charts: Vec<&charts::Chart> = input
-        .charts
+    push_charts_and_marker(&mut b, &input.charts, &own, fingerprint);
+    b
+}
+
+/// The tail a PR body and an incident issue share: the Mermaid chart of each of `own` findings'
+/// signals, then the incident's fingerprint marker on a line of its own.
+pub(crate) fn push_charts_and_marker(
+    b: &mut String,
+    charts: &[charts::Chart],
+    own: &[&str],
+    fingerprint: &str,
+) {
+    let charts: Vec<&charts::Chart> = charts
         .iter()
         .filter(|c| own.contains(&c.fingerprint.as_str()))
         .collect();
@@ -173,7 +184,6 @@ fn pr_body(repo: &str, fingerprint: &str, analysis: &Analysis, input: &AnalysisI
     b.push('\n');
     b.push_str(&naming::marker(fingerprint));
     b.push('\n');
-    b
 }
 
 /// Whether `text` names `name` as a whole word (`api` is not mentioned by `reports-api`).
