@@ -106,15 +106,15 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
         .await?;
 
     // Optional evidence: a diff GitHub cannot give is a note, never a failed run.
-    let changes: BTreeMap<String, crate::suspect::ChangeRead> =
-        if crate::suspect::wanted(req).is_empty() {
-            BTreeMap::new()
-        } else {
-            step.run("read-suspect-changes", || async {
-                Ok(crate::suspect::read(deps, req).await)
-            })
-            .await?
-        };
+    let wanted = crate::suspect::wanted(req);
+    let changes: BTreeMap<String, crate::suspect::ChangeRead> = if wanted.is_empty() {
+        BTreeMap::new()
+    } else {
+        step.run("read-suspect-changes", || async {
+            Ok(crate::suspect::read(deps, req.demo, &wanted).await)
+        })
+        .await?
+    };
 
     let mut contexts = build_contexts(deps, req, &logs, &upstreams);
     crate::suspect::attach(&mut contexts, changes);

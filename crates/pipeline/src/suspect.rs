@@ -22,9 +22,13 @@ pub enum ChangeRead {
     Missing(String),
 }
 
+/// Per service id: its repository and the commit range of its suspect deployment (`None` without
+/// a previous commit to compare with).
+pub(crate) type Wanted = BTreeMap<String, (String, Option<ChangeRef>)>;
+
 /// The commit range of each service's suspect deployment, one per service (its first incident
 /// that has one), for services deployed from a repository.
-pub(crate) fn wanted(req: &ContextRequested) -> BTreeMap<String, (String, Option<ChangeRef>)> {
+pub(crate) fn wanted(req: &ContextRequested) -> Wanted {
     let mut out = BTreeMap::new();
     for f in &req.findings {
         let Some(d) = &f.suspect_deployment else {
@@ -57,10 +61,11 @@ pub(crate) fn wanted(req: &ContextRequested) -> BTreeMap<String, (String, Option
 }
 
 /// Reads every wanted diff (one GitHub request each, at most one per affected service).
-pub(crate) async fn read(deps: &Deps, req: &ContextRequested) -> BTreeMap<String, ChangeRead> {
+pub(crate) async fn read(deps: &Deps, demo: bool, wanted: &Wanted) -> BTreeMap<String, ChangeRead> {
     let limits = deps.settings.evidence_limits.change;
-    let reads = wanted(req).into_iter().map(|(service_id, (repo, range))| {
+    let reads = wanted.iter().map(|(service_id, (repo, range))| {
         let github = deps.github.as_ref();
+        let service_id = service_id.clone();
         async move {
             let Some(range) = range else {
                 return (
@@ -70,7 +75,7 @@ pub(crate) async fn read(deps: &Deps, req: &ContextRequested) -> BTreeMap<String
                     ),
                 );
             };
-            let Some(github) = github.filter(|_| !req.demo) else {
+            let Some(github) = github.filter(|_| !demo) else {
                 return (
                     service_id,
                     ChangeRead::Missing(
@@ -78,9 +83,9 @@ pub(crate) async fn read(deps: &Deps, req: &ContextRequested) -> BTreeMap<String
                     ),
                 );
             };
-            let read = match github.diff(&repo, &range.base, &range.head).await {
+            let read = match github.diff(repo, &range.base, &range.head).await {
                 Ok(Some(diff)) => ChangeRead::Found(evidence::change::suspect_change(
-                    &range,
+                    range,
                     diff.total_commits,
                     diff.files.iter().map(|f| RawChangedFile {
                         path: &f.filename,
