@@ -23,8 +23,7 @@ pub(crate) fn router(state: Shared) -> Router {
     Router::new()
         .route("/fn/register", post(register))
         .route("/e/{key}", post(event))
-        .route("/v0/runs/{run_id}/batch", get(run_batch))
-        .route("/v0/runs/{run_id}/actions", get(run_actions))
+        .route("/v0/runs/{run_id}/{part}", get(run_part))
         .route("/health", get(health))
         .fallback(other)
         // Inngest accepts 4 MiB bodies; allow some headroom over that.
@@ -272,34 +271,20 @@ async fn event(
     }
 }
 
-async fn run_batch(
+/// `GET /v0/runs/{id}/batch` (the triggering events) and `/actions` (the step memo): the two
+/// reads the SDK makes when a run's state is too large to travel in the call request.
+async fn run_part(
     AxState(state): AxState<Shared>,
-    Path(run_id): Path<String>,
+    Path((run_id, part)): Path<(String, String)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    run_state(state, run_id, method, uri, headers, true)
-}
-
-async fn run_actions(
-    AxState(state): AxState<Shared>,
-    Path(run_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    run_state(state, run_id, method, uri, headers, false)
-}
-
-fn run_state(
-    state: Shared,
-    run_id: String,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    batch: bool,
-) -> Response {
+    let batch = match part.as_str() {
+        "batch" => true,
+        "actions" => false,
+        _ => return other(AxState(state), method, uri, headers, Bytes::new()).await,
+    };
     let inbound = Inbound::new(ExchangeKind::Other, &method, uri.to_string(), &headers, &[]);
     let mut st = lock(&state);
     if !bearer_ok(&st, &headers) {

@@ -409,6 +409,50 @@ async fn cloud_calls_are_signed_and_the_event_api_checks_its_key() {
         "only the event matching the expression starts a run"
     );
     assert_eq!(runs[0].output(), Some(&json!({"n": 3})));
+
+    // The run-state API an SDK reads when `use_api` is set: the events, then the step memo.
+    let bearer = format!(
+        "Bearer {}",
+        inngest_testkit::hashed_signing_key(key).unwrap()
+    );
+    let state = |run: &str, part: &str| {
+        client
+            .get(format!("{}v0/runs/{run}/{part}", inngest.base_url()))
+            .header("authorization", &bearer)
+            .send()
+    };
+    let batch = state(&runs[0].id.0, "batch").await.unwrap();
+    assert_eq!(batch.status(), 200);
+    let batch: Value = batch.json().await.unwrap();
+    assert_eq!(batch[0]["data"]["n"], 3, "{batch}");
+    let actions = state(&runs[0].id.0, "actions").await.unwrap();
+    assert_eq!(actions.status(), 200);
+    assert!(actions.json::<Value>().await.unwrap().is_object());
+    let missing = state("no-such-run", "batch").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["error"],
+        "run not found"
+    );
+    let other = state(&runs[0].id.0, "steps").await.unwrap();
+    assert_eq!(other.status(), 404);
+    assert!(
+        other.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no route for GET"),
+    );
+    let unsigned = client
+        .get(format!(
+            "{}v0/runs/{}/actions",
+            inngest.base_url(),
+            runs[0].id.0
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+
     let events = inngest
         .exchanges()
         .into_iter()
