@@ -194,12 +194,7 @@ impl GitHub {
         branch: &str,
         marker: &str,
     ) -> Result<Option<PullRequest>, GitHubError> {
-        let (owner, name) = split_repo(repo)?;
-        check_branch(branch)?;
-        let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
-        url.query_pairs_mut()
-            .append_pair("state", "open")
-            .append_pair("per_page", &PER_PAGE.to_string());
+        let url = self.pulls_url(repo, branch, &[("state", "open")])?;
         let mut found = None;
         self.each_page(url, repo, "pull request list", |pulls: Vec<RawPull>| {
             found = pulls.into_iter().find(|p| {
@@ -213,6 +208,23 @@ impl GitHub {
         })
         .await?;
         Ok(found.map(PullRequest::from))
+    }
+
+    /// `GET /repos/{repo}/pulls` with `query` and a full page size, for a search about `branch`
+    /// (checked first: it came from an event or a config).
+    pub(crate) fn pulls_url(
+        &self,
+        repo: &str,
+        branch: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Url, GitHubError> {
+        let (owner, name) = split_repo(repo)?;
+        check_branch(branch)?;
+        let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
+        url.query_pairs_mut()
+            .extend_pairs(query)
+            .append_pair("per_page", &PER_PAGE.to_string());
+        Ok(url)
     }
 
     /// Reads a list endpoint page by page (`page=1..`; `url` sets `per_page` to [`PER_PAGE`]),
@@ -256,15 +268,18 @@ impl GitHub {
         repo: &str,
         branch: &str,
     ) -> Result<Option<PullRequest>, GitHubError> {
-        let (owner, name) = split_repo(repo)?;
-        check_branch(branch)?;
-        let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
-        url.query_pairs_mut()
-            .append_pair("state", "all")
-            .append_pair("head", &format!("{owner}:{branch}"))
-            .append_pair("sort", "created")
-            .append_pair("direction", "desc")
-            .append_pair("per_page", &PER_PAGE.to_string());
+        let (owner, _) = split_repo(repo)?;
+        let head = format!("{owner}:{branch}");
+        let url = self.pulls_url(
+            repo,
+            branch,
+            &[
+                ("state", "all"),
+                ("head", &head),
+                ("sort", "created"),
+                ("direction", "desc"),
+            ],
+        )?;
         let mut pulls: Vec<PullRequest> = self
             .pulls(url, repo)
             .await?

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{GitHub, GitHubError, PER_PAGE, Page, check_branch, decode_json, split_repo};
+use crate::{GitHub, GitHubError, Page, decode_json, split_repo};
 
 /// The label that marks a closed autofix PR as rejected: while it is on a closed PR carrying an
 /// incident's branch or marker, no new PR is opened for that incident (for the cooldown).
@@ -83,14 +83,15 @@ impl GitHub {
         marker: &str,
         since: &str,
     ) -> Result<Option<PullDetails>, GitHubError> {
-        let (owner, name) = split_repo(repo)?;
-        check_branch(branch)?;
-        let mut url = self.endpoint(&["repos", owner, name, "pulls"]);
-        url.query_pairs_mut()
-            .append_pair("state", "closed")
-            .append_pair("sort", "updated")
-            .append_pair("direction", "desc")
-            .append_pair("per_page", &PER_PAGE.to_string());
+        let url = self.pulls_url(
+            repo,
+            branch,
+            &[
+                ("state", "closed"),
+                ("sort", "updated"),
+                ("direction", "desc"),
+            ],
+        )?;
         let mut found = None;
         self.each_page(
             url,
