@@ -955,10 +955,7 @@ impl ServiceBuilder {
                     ms: percentiles(&durations),
                 });
             }
-            counts.s2xx += c.s2xx;
-            counts.s3xx += c.s3xx;
-            counts.s4xx += c.s4xx;
-            counts.s5xx += c.s5xx;
+            counts = counts + c;
         }
         let all: Vec<f64> = requests.iter().map(|r| r.ms as f64).collect();
         // Probes group by the concrete path they asked for, like `httpLogs` rows do.

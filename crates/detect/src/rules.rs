@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 
 use railway::model::{
     Architecture, Deployment, DeploymentRecord, DeploymentStatus, HttpReport, HttpStats,
-    HttpStatsSource, ResourceReport, ResourceUsage, Sample, Service, ServiceBaseline, StatusCounts,
-    TimeWindow,
+    HttpStatsSource, ResourceReport, ResourceUsage, Sample, Service, ServiceBaseline, TimeWindow,
 };
 use serde::{Deserialize, Serialize};
 
@@ -328,7 +327,10 @@ fn evaluate_service(
     match usage {
         Some(u) => {
             let cur = match current {
-                Some((since, _)) => slice_usage(u, since, window.end),
+                Some((since, _)) => u.within(TimeWindow {
+                    start: since,
+                    end: window.end,
+                }),
                 None => u.clone(),
             };
             health.cpu = figures(&cur.cpu, cur.cpu_limit);
@@ -449,55 +451,12 @@ fn slice_http(s: &HttpStats, from: i64, to: i64) -> HttpStats {
     if from <= s.window.start && to >= s.window.end {
         return s.clone();
     }
-    let inside = |ts: i64| ts >= from && ts < to;
-    let timeline: Vec<_> = s
-        .timeline
-        .iter()
-        .copied()
-        .filter(|b| inside(b.ts))
-        .collect();
-    let counts = if s.timeline.is_empty() {
-        s.counts
-    } else {
-        timeline.iter().fold(StatusCounts::default(), |mut acc, b| {
-            acc.s2xx += b.counts.s2xx;
-            acc.s3xx += b.counts.s3xx;
-            acc.s4xx += b.counts.s4xx;
-            acc.s5xx += b.counts.s5xx;
-            acc
-        })
-    };
-    let latency_timeline: Vec<_> = s
-        .latency_timeline
-        .iter()
-        .copied()
-        .filter(|l| inside(l.ts))
-        .collect();
     HttpStats {
-        service_id: s.service_id.clone(),
-        window: TimeWindow {
+        latency_ms: None,
+        ..s.within(TimeWindow {
             start: from,
             end: to,
-        },
-        counts,
-        timeline,
-        latency_ms: None,
-        latency_timeline,
-        top_failing: s.top_failing.clone(),
-        slowest: s.slowest.clone(),
-        source: s.source.clone(),
-        probes: s.probes.clone(),
-    }
-}
-
-fn slice_usage(u: &ResourceUsage, from: i64, to: i64) -> ResourceUsage {
-    let inside = |s: &&Sample| s.ts >= from && s.ts < to;
-    ResourceUsage {
-        service_id: u.service_id.clone(),
-        cpu: u.cpu.iter().filter(inside).copied().collect(),
-        cpu_limit: u.cpu_limit,
-        memory_gb: u.memory_gb.iter().filter(inside).copied().collect(),
-        memory_limit_gb: u.memory_limit_gb,
+        })
     }
 }
 

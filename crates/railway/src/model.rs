@@ -26,6 +26,11 @@ impl TimeWindow {
     pub fn seconds(&self) -> i64 {
         self.end - self.start
     }
+
+    /// `start <= ts < end`.
+    pub fn contains(&self, ts: i64) -> bool {
+        ts >= self.start && ts < self.end
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +170,21 @@ pub struct ResourceUsage {
     pub memory_limit_gb: Option<f64>,
 }
 
+impl ResourceUsage {
+    /// The samples inside `window`; the limits are kept (they describe the service, not the
+    /// window).
+    pub fn within(&self, window: TimeWindow) -> ResourceUsage {
+        let inside = |s: &&Sample| window.contains(s.ts);
+        ResourceUsage {
+            service_id: self.service_id.clone(),
+            cpu: self.cpu.iter().filter(inside).copied().collect(),
+            cpu_limit: self.cpu_limit,
+            memory_gb: self.memory_gb.iter().filter(inside).copied().collect(),
+            memory_limit_gb: self.memory_limit_gb,
+        }
+    }
+}
+
 /// Resource usage for every service of the environment, read in one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceReport {
@@ -185,6 +205,25 @@ pub struct StatusCounts {
 impl StatusCounts {
     pub fn total(&self) -> u64 {
         self.s2xx + self.s3xx + self.s4xx + self.s5xx
+    }
+}
+
+impl std::ops::Add for StatusCounts {
+    type Output = StatusCounts;
+
+    fn add(self, other: StatusCounts) -> StatusCounts {
+        StatusCounts {
+            s2xx: self.s2xx + other.s2xx,
+            s3xx: self.s3xx + other.s3xx,
+            s4xx: self.s4xx + other.s4xx,
+            s5xx: self.s5xx + other.s5xx,
+        }
+    }
+}
+
+impl std::iter::Sum for StatusCounts {
+    fn sum<I: Iterator<Item = StatusCounts>>(iter: I) -> StatusCounts {
+        iter.fold(StatusCounts::default(), std::ops::Add::add)
     }
 }
 
@@ -255,6 +294,42 @@ pub struct HttpStats {
     /// 4xx answers to scanner and bot probes, among the request rows that were read.
     #[serde(default)]
     pub probes: ProbeStats,
+}
+
+impl HttpStats {
+    /// The buckets inside `window`, with the counts recomputed from them (kept as they are when
+    /// there is no timeline to recompute from). Window-wide figures (percentiles, endpoint lists,
+    /// probes) cannot be re-derived from buckets and are kept as they stand.
+    pub fn within(&self, window: TimeWindow) -> HttpStats {
+        let timeline: Vec<HttpBucket> = self
+            .timeline
+            .iter()
+            .copied()
+            .filter(|b| window.contains(b.ts))
+            .collect();
+        let counts = if self.timeline.is_empty() {
+            self.counts
+        } else {
+            timeline.iter().map(|b| b.counts).sum()
+        };
+        HttpStats {
+            service_id: self.service_id.clone(),
+            window,
+            counts,
+            timeline,
+            latency_ms: self.latency_ms,
+            latency_timeline: self
+                .latency_timeline
+                .iter()
+                .copied()
+                .filter(|l| window.contains(l.ts))
+                .collect(),
+            top_failing: self.top_failing.clone(),
+            slowest: self.slowest.clone(),
+            source: self.source.clone(),
+            probes: self.probes.clone(),
+        }
+    }
 }
 
 /// 4xx rows split into probes of paths no application serves (`/wp-login.php`, `/.env`, …) and

@@ -9,8 +9,7 @@ use crate::http;
 use crate::live::{LogTarget, empty_http_stats};
 use crate::logs::{self, LogLimits};
 use crate::model::{
-    Architecture, HttpReport, HttpStats, ProjectSnapshot, ResourceReport, ResourceUsage,
-    ServiceLogs, StatusCounts, TimeWindow,
+    Architecture, HttpReport, ProjectSnapshot, ResourceReport, ServiceLogs, TimeWindow,
 };
 use crate::timefmt;
 
@@ -136,40 +135,16 @@ impl Source {
     }
 }
 
-fn in_window(ts: i64, w: TimeWindow) -> bool {
-    ts >= w.start && ts < w.end
-}
-
 /// Samples inside the window; limits are kept (they describe the service, not the window).
 pub fn slice_resources(report: &ResourceReport, window: TimeWindow) -> ResourceReport {
-    let services = report
-        .services
-        .iter()
-        .map(|(id, u)| {
-            let usage = ResourceUsage {
-                service_id: u.service_id.clone(),
-                cpu: u
-                    .cpu
-                    .iter()
-                    .copied()
-                    .filter(|s| in_window(s.ts, window))
-                    .collect(),
-                cpu_limit: u.cpu_limit,
-                memory_gb: u
-                    .memory_gb
-                    .iter()
-                    .copied()
-                    .filter(|s| in_window(s.ts, window))
-                    .collect(),
-                memory_limit_gb: u.memory_limit_gb,
-            };
-            (id.clone(), usage)
-        })
-        .collect();
     ResourceReport {
         window,
         sample_rate_seconds: report.sample_rate_seconds,
-        services,
+        services: report
+            .services
+            .iter()
+            .map(|(id, u)| (id.clone(), u.within(window)))
+            .collect(),
     }
 }
 
@@ -181,48 +156,11 @@ pub fn slice_http(arch: &Architecture, report: &HttpReport, window: TimeWindow) 
     for svc in arch.services.iter().filter(|s| !s.is_database) {
         let stats = match report.services.get(&svc.id) {
             None => empty_http_stats(&svc.id, window),
-            Some(s) => slice_stats(s, window),
+            Some(s) => s.within(window),
         };
         services.insert(svc.id.clone(), stats);
     }
     HttpReport { window, services }
-}
-
-fn slice_stats(s: &HttpStats, window: TimeWindow) -> HttpStats {
-    let timeline: Vec<_> = s
-        .timeline
-        .iter()
-        .copied()
-        .filter(|b| in_window(b.ts, window))
-        .collect();
-    let counts = if s.timeline.is_empty() {
-        s.counts
-    } else {
-        timeline.iter().fold(StatusCounts::default(), |mut acc, b| {
-            acc.s2xx += b.counts.s2xx;
-            acc.s3xx += b.counts.s3xx;
-            acc.s4xx += b.counts.s4xx;
-            acc.s5xx += b.counts.s5xx;
-            acc
-        })
-    };
-    HttpStats {
-        service_id: s.service_id.clone(),
-        window,
-        counts,
-        timeline,
-        latency_ms: s.latency_ms,
-        latency_timeline: s
-            .latency_timeline
-            .iter()
-            .copied()
-            .filter(|l| in_window(l.ts, window))
-            .collect(),
-        top_failing: s.top_failing.clone(),
-        slowest: s.slowest.clone(),
-        source: s.source.clone(),
-        probes: s.probes.clone(),
-    }
 }
 
 /// What the live query would return: build logs as they are, runtime logs in the window, failed
@@ -233,7 +171,7 @@ pub fn slice_logs(
     window: TimeWindow,
     limits: &LogLimits,
 ) -> BTreeMap<String, ServiceLogs> {
-    let within = |ts: &str| timefmt::unix(ts).is_some_and(|t| in_window(t, window));
+    let within = |ts: &str| timefmt::unix(ts).is_some_and(|t| window.contains(t));
     targets
         .iter()
         .map(|t| {
@@ -278,8 +216,8 @@ pub fn slice_logs(
 mod tests {
     use super::*;
     use crate::model::{
-        EnvironmentRef, HttpBucket, HttpStatsSource, LogLine, ProjectRef, Sample, Service,
-        ServiceSource,
+        EnvironmentRef, HttpBucket, HttpStats, HttpStatsSource, LogLine, ProjectRef, ResourceUsage,
+        Sample, Service, ServiceSource, StatusCounts,
     };
 
     fn svc(id: &str, is_database: bool) -> Service {
