@@ -706,6 +706,14 @@ fn token_limit_field(base_url: &str) -> &'static str {
     }
 }
 
+/// The conversation as both APIs take it (`role` + `content`); the system prompt travels
+/// separately because the two APIs place it differently.
+fn wire_messages(messages: &[Message]) -> impl Iterator<Item = Value> + '_ {
+    messages
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+}
+
 fn openai_request(
     base_url: &str,
     model: &str,
@@ -716,11 +724,7 @@ fn openai_request(
     max_tokens: u32,
 ) -> Value {
     let mut wire = vec![json!({"role": "system", "content": system})];
-    wire.extend(
-        messages
-            .iter()
-            .map(|m| json!({"role": m.role.as_str(), "content": m.content})),
-    );
+    wire.extend(wire_messages(messages));
     // No `temperature`: OpenAI's reasoning models reject any value but the default, and the
     // answer is validated (and repaired once) whatever the sampling.
     let mut body = json!({
@@ -743,10 +747,7 @@ fn anthropic_request(
     schema: &Value,
     max_tokens: u32,
 ) -> Value {
-    let wire: Vec<Value> = messages
-        .iter()
-        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-        .collect();
+    let wire: Vec<Value> = wire_messages(messages).collect();
     json!({
         "model": model,
         "max_tokens": max_tokens,
