@@ -7,7 +7,7 @@ use analysis::Analysis;
 use detect::Finding;
 
 use crate::model_text;
-use crate::task::{model_block, model_items, push_charts_and_marker};
+use crate::task::{cause_line, evidence_line, model_block, model_items, push_charts_and_marker};
 
 /// Why there is no PR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,9 +99,7 @@ pub fn issue_body(
         format!("Summary: {}", model_text::clean(&analysis.summary)),
         "Root causes:".to_owned(),
     ];
-    lines.extend(model_items(analysis.root_causes.iter().map(|rc| {
-        format!("{} (evidence: {})", rc.cause, rc.evidence.join(", "))
-    })));
+    lines.extend(model_items(analysis.root_causes.iter().map(cause_line)));
     lines.push("What to look at:".to_owned());
     lines.extend(model_items(analysis.debugging_steps.iter().cloned()));
     b.push('\n');
@@ -124,15 +122,7 @@ pub fn issue_body(
         "Evidence (measured by Autofix)",
         incidents
             .iter()
-            .map(|f| {
-                format!(
-                    "`{}` {} {}: {}",
-                    f.fingerprint,
-                    f.service,
-                    f.kind.as_str(),
-                    clean(&f.evidence)
-                )
-            })
+            .map(|f| evidence_line(f, &clean(&f.evidence)))
             .collect(),
     );
     let own: Vec<&str> = incidents.iter().map(|f| f.fingerprint.as_str()).collect();

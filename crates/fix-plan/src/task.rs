@@ -4,7 +4,7 @@
 //! repository, branch, title and commands come from Railway's config and our own fingerprint,
 //! never from model output; log excerpts are fenced and labelled untrusted.
 
-use detect::FindingKind;
+use detect::{Finding, FindingKind};
 use serde::{Deserialize, Serialize};
 
 use analysis::{
@@ -131,7 +131,7 @@ fn pr_body(repo: &str, fingerprint: &str, analysis: &Analysis, input: &AnalysisI
     lines.extend(model_items(
         relevant_causes(repo, analysis, input)
             .into_iter()
-            .map(|rc| format!("{} (evidence: {})", rc.cause, rc.evidence.join(", "))),
+            .map(cause_line),
     ));
     b.push_str(&model_block(
         "### Analysis (model-written from the evidence below; not verified)",
@@ -141,15 +141,7 @@ fn pr_body(repo: &str, fingerprint: &str, analysis: &Analysis, input: &AnalysisI
     let findings: Vec<String> = input
         .findings_for_repo(repo)
         .iter()
-        .map(|f| {
-            format!(
-                "`{}` {} {}: {}",
-                f.fingerprint,
-                f.service,
-                f.kind.as_str(),
-                f.evidence
-            )
-        })
+        .map(|f| evidence_line(f, &f.evidence))
         .collect();
     bullet_list(&mut b, &findings);
     let own_findings = input.findings_for_repo(repo);
@@ -159,6 +151,23 @@ fn pr_body(repo: &str, fingerprint: &str, analysis: &Analysis, input: &AnalysisI
         .collect();
     push_charts_and_marker(&mut b, &input.charts, &own, fingerprint);
     b
+}
+
+/// A root cause as the PR body and the issue list it, with the evidence ids it cites.
+pub(crate) fn cause_line(rc: &RootCause) -> String {
+    format!("{} (evidence: {})", rc.cause, rc.evidence.join(", "))
+}
+
+/// One measured finding as the PR body and the issue list it; `evidence` is the finding's own
+/// text, cleaned the way the document needs.
+pub(crate) fn evidence_line(f: &Finding, evidence: &str) -> String {
+    format!(
+        "`{}` {} {}: {}",
+        f.fingerprint,
+        f.service,
+        f.kind.as_str(),
+        evidence
+    )
 }
 
 /// The tail a PR body and an incident issue share: the Mermaid chart of each of `own` findings'
