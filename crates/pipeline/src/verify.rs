@@ -247,14 +247,7 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
             )
         };
         let body = deploy_problem_comment(&report);
-        report.comment_url = step
-            .run("post-verdict", || async {
-                gh.comment(&req.repo, req.pr_number, &body)
-                    .await
-                    .map(Some)
-                    .map_err(step_error)
-            })
-            .await?;
+        report.comment_url = post_verdict(step, gh, req, &body).await?;
         return Ok(report);
     };
 
@@ -315,14 +308,7 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
 
     // 5. Tell the engineer on the PR, and the rest of the system by event.
     let body = verdict_comment(&report, &deployed, after, &measured.after_findings);
-    report.comment_url = step
-        .run("post-verdict", || async {
-            gh.comment(&req.repo, req.pr_number, &body)
-                .await
-                .map(Some)
-                .map_err(step_error)
-        })
-        .await?;
+    report.comment_url = post_verdict(step, gh, req, &body).await?;
     let name = match measured.verdict {
         Verdict::Fixed => Some(INCIDENT_RESOLVED),
         Verdict::NotFixed | Verdict::Improved => Some(FIX_INEFFECTIVE),
@@ -351,6 +337,23 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
 }
 
 /// A durable sleep, or with webhooks a wait for the matching GitHub event that ends early.
+/// The `post-verdict` step: the one comment that ends a verification (a verdict, or why there
+/// is none); its URL goes into the report.
+async fn post_verdict(
+    step: &inngest::Step,
+    gh: &github::GitHub,
+    req: &PrOpened,
+    body: &str,
+) -> Result<Option<String>, inngest::Error> {
+    step.run("post-verdict", || async {
+        gh.comment(&req.repo, req.pr_number, body)
+            .await
+            .map(Some)
+            .map_err(step_error)
+    })
+    .await
+}
+
 pub(crate) async fn wait_or_webhook(
     step: &inngest::Step,
     id: &str,
