@@ -48,11 +48,17 @@ struct Node {
     meta: Option<serde_json::Value>,
 }
 
-/// Groups decoded deployments by service, newest first; rows without a service or a readable
-/// time are dropped (they cannot be matched with an incident).
-fn group(nodes: Vec<Node>) -> BTreeMap<String, Vec<DeploymentRecord>> {
+/// Groups the decoded deployments by service, newest first; rows without a service or a
+/// readable time are dropped (they cannot be matched with an incident).
+fn group(data: Data) -> BTreeMap<String, Vec<DeploymentRecord>> {
     let mut out: BTreeMap<String, Vec<DeploymentRecord>> = BTreeMap::new();
-    for n in nodes {
+    for n in data
+        .environment
+        .deployments
+        .edges
+        .into_iter()
+        .map(|e| e.node)
+    {
         let (Some(service), Some(created_at)) = (n.service_id, timefmt::unix(&n.created_at)) else {
             continue;
         };
@@ -93,14 +99,7 @@ impl RailwayClient {
                 }),
             )
             .await?;
-        Ok(group(
-            data.environment
-                .deployments
-                .edges
-                .into_iter()
-                .map(|e| e.node)
-                .collect(),
-        ))
+        Ok(group(data))
     }
 }
 
@@ -119,14 +118,7 @@ mod tests {
             {"node": {"id": "d4", "serviceId": "s2", "status": "SOMETHING_NEW", "createdAt": "2026-11-23T09:00:00Z"}}
         ]}}}))
         .unwrap();
-        let g = group(
-            data.environment
-                .deployments
-                .edges
-                .into_iter()
-                .map(|e| e.node)
-                .collect(),
-        );
+        let g = group(data);
         assert_eq!(g.len(), 2);
         let s1 = &g["s1"];
         assert_eq!(s1[0].id, "d2");
