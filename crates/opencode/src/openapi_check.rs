@@ -203,33 +203,16 @@ fn our_calls_match_the_pinned_openapi_document() {
         assert_conforms(&doc, prompt_schema, &body, "prompt body");
     }
     // The checker itself must reject what the server would answer with `400 BadRequest`.
-    assert!(
-        conforms(
-            &doc,
-            prompt_schema,
-            &json!({"parts": [], "temperature": 1}),
-            "x"
-        )
-        .is_err()
-    );
-    assert!(
-        conforms(
-            &doc,
-            prompt_schema,
-            &json!({"model": {"providerID": "a"}}),
-            "x"
-        )
-        .is_err()
-    );
-    assert!(
-        conforms(
-            &doc,
-            prompt_schema,
-            &json!({"parts": [{"type": "text"}]}),
-            "x"
-        )
-        .is_err()
-    );
+    for rejected in [
+        json!({"parts": [], "temperature": 1}),
+        json!({"model": {"providerID": "a"}}),
+        json!({"parts": [{"type": "text"}]}),
+    ] {
+        assert!(
+            conforms(&doc, prompt_schema, &rejected, "x").is_err(),
+            "{rejected}"
+        );
+    }
 
     // Responses: every field we read is declared.
     assert_has(
