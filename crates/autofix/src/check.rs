@@ -35,7 +35,7 @@ pub async fn run(
     json: bool,
     html: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let built = deps::build(&options, true).await?;
+    let built = deps::build(&options, deps::Purpose::Check).await?;
     let functions = pipeline::functions(built.deps.clone()).context("AUTOFIX_CRON")?;
     let runner = inngest::InlineRunner::new(functions);
     let event = inngest::Event::new(

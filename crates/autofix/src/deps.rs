@@ -123,8 +123,19 @@ pub async fn railway_source(options: &Options) -> anyhow::Result<(railway::Sourc
     })
 }
 
-/// `for_check` forces the dry-run agent: `check` must never open a pull request.
-pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> {
+/// What the dependencies are built for.
+#[derive(Clone, Copy)]
+pub enum Purpose<'a> {
+    /// `check`: in-process, so the dry-run agent (it must never open a pull request) and no
+    /// notifications.
+    Check,
+    /// `serve`, against the Inngest the worker was configured for (built once at start; run
+    /// links in notifications point at it).
+    Serve(&'a inngest::Config),
+}
+
+pub async fn build(options: &Options, purpose: Purpose<'_>) -> anyhow::Result<Built> {
+    let for_check = matches!(purpose, Purpose::Check);
     let mut settings = options.pipeline_settings()?;
     // Before any client exists, so nothing they say can carry a secret past the redactor.
     crate::secrets::register(options);
@@ -167,9 +178,9 @@ pub async fn build(options: &Options, for_check: bool) -> anyhow::Result<Built> 
     let (opencode, agent_desc) = agent(options, for_check, demo, &http);
     // Validated for every command; `check` runs in-process and never notifies.
     let sinks = options.notification_sinks()?;
-    if !for_check {
+    if let Purpose::Serve(inngest) = purpose {
         settings.notify = sinks;
-        settings.run_url_template = options.run_url_template(&options.inngest_config()?);
+        settings.run_url_template = options.run_url_template(inngest);
     }
 
     let settings_services = settings.services.clone();

@@ -108,7 +108,7 @@ impl Health {
 
 pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
     let inngest_config = options.inngest_config()?;
-    let built = deps::build(&options, false).await?;
+    let built = deps::build(&options, deps::Purpose::Serve(&inngest_config)).await?;
     let functions = pipeline::functions(built.deps.clone()).context("AUTOFIX_CRON")?;
     let http = deps::http_client()?;
     let client = inngest::Client::new(inngest_config.clone(), http.clone());
