@@ -6,6 +6,8 @@
 //! terminal [`sparkline`], and inline SVG for the self-contained HTML report ([`svg`]).
 //! Everything here is pure.
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 mod incident;
@@ -23,6 +25,7 @@ pub use svg::{esc as escape_html, svg};
 pub struct Point {
     /// Unix seconds.
     pub ts: i64,
+    /// The signal's value at `ts`, in the chart's unit.
     pub value: f64,
 }
 
@@ -31,6 +34,7 @@ pub struct Point {
 pub struct Marker {
     /// Unix seconds.
     pub ts: i64,
+    /// Short text drawn next to the marker (e.g. a deployment's short commit hash).
     pub label: String,
 }
 

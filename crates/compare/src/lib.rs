@@ -6,6 +6,8 @@
 //!
 //! Pure functions over plain types and Railway's reports; no I/O.
 
+#![warn(missing_docs)]
+
 pub mod samples;
 pub mod stats;
 mod verdict;

@@ -96,6 +96,7 @@ pub fn hodges_lehmann(before: &[f64], after: &[f64]) -> Option<f64> {
     median_in_place(&mut diffs)
 }
 
+/// Median of the finite values (NaN and infinities dropped); `None` when none is left.
 pub fn median(values: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     median_in_place(&mut v)

@@ -19,6 +19,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The stable `snake_case` name, the same as the serialised form.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fixed => "fixed",
@@ -33,8 +34,12 @@ impl Verdict {
 /// effect that is at least "small" (|Cliff's δ| ≥ 0.147, Romano et al. 2006).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
+    /// Significance level of each one-sided Mann–Whitney test (lower after, higher after).
     pub alpha: f64,
+    /// Fewer finite samples than this on either side gives `inconclusive`.
     pub min_samples: usize,
+    /// Smallest |Cliff's δ| counted as a real improvement, so a significant but negligible shift on
+    /// a large sample is not called a fix.
     pub min_effect: f64,
 }
 
@@ -51,12 +56,16 @@ impl Default for Policy {
 /// Summary of one sample, in the metric's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SampleSummary {
+    /// Finite samples counted (non-finite values are dropped).
     pub n: usize,
+    /// `None` for an empty sample.
     pub median: Option<f64>,
+    /// 95th percentile, linearly interpolated; `None` for an empty sample.
     pub p95: Option<f64>,
 }
 
 impl SampleSummary {
+    /// Summarises `values`, ignoring NaN and infinities.
     pub fn of(values: &[f64]) -> Self {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
         v.sort_by(f64::total_cmp);
@@ -76,21 +85,29 @@ impl SampleSummary {
 /// One metric before and after the fix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricComparison {
+    /// Railway service name.
     pub service: String,
+    /// The finding's metric name, e.g. `p95_ms`.
     pub metric: String,
+    /// Unit of every value here, e.g. `ms`, `%`.
     pub unit: String,
+    /// The detection threshold the incident crossed, in `unit`.
     pub threshold: f64,
     /// The value the incident was reported with.
     pub incident_value: f64,
+    /// The samples from before the fix went live.
     pub before: SampleSummary,
+    /// The samples from after the fix went live.
     pub after: SampleSummary,
     /// Whether detection, re-run over the after window, still reports this finding.
     pub still_detected: bool,
+    /// One-sided Mann–Whitney U test of before > after; `None` when a side is too small.
     pub test: Option<MannWhitney>,
     /// P(before > after) − P(before < after); positive = lower after the fix.
     pub cliffs_delta: Option<f64>,
     /// Median of pairwise differences before − after, in `unit`; positive = lower after.
     pub shift: Option<f64>,
+    /// The outcome for this metric.
     pub verdict: Verdict,
     /// One sentence an engineer can read.
     pub reason: String,
@@ -101,11 +118,17 @@ pub struct MetricComparison {
 /// What is being compared, besides the samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricInput<'a> {
+    /// Railway service name.
     pub service: &'a str,
+    /// The finding's metric name, e.g. `p95_ms`.
     pub metric: &'a str,
+    /// Unit of the samples and of `threshold`.
     pub unit: &'a str,
+    /// The detection threshold, in `unit`: `fixed` needs the after median back under it.
     pub threshold: f64,
+    /// The value the incident was reported with, in `unit`.
     pub incident_value: f64,
+    /// Whether detection over the after window still reports the finding.
     pub still_detected: bool,
 }
 

@@ -7,6 +7,8 @@
 //! is sustained, memory growth is judged by a least-squares fit, error rates need a minimum of
 //! traffic, and flat high usage alone is an observation, not an incident.
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 mod baseline;
@@ -27,21 +29,29 @@ pub use thresholds::{InvalidThresholds, Thresholds};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
+    /// Sustained CPU usage as a share of the service's vCPU limit.
     Cpu,
+    /// Sustained memory usage as a share of the service's memory limit.
     Memory,
+    /// Memory growing steadily (least-squares fit) towards the limit.
     MemoryTrend,
+    /// Share of requests answered 5xx over the window, or in a recent burst.
     // snake_case alone would give `error_rate5xx`; the documented name has the underscore.
     #[serde(rename = "error_rate_5xx", alias = "error_rate5xx")]
     ErrorRate5xx,
+    /// Share of requests answered 4xx (scanner probes excluded, see [`FindingKind::Scanners`]).
     #[serde(rename = "error_rate_4xx", alias = "error_rate4xx")]
     ErrorRate4xx,
+    /// Sustained p95 latency, or a p95 regression against the service's baseline.
     Latency,
+    /// The latest deployment crashed or failed.
     Deployment,
     /// Scanner and bot probes answered 4xx: always an observation, never an incident.
     Scanners,
 }
 
 impl FindingKind {
+    /// The stable `snake_case` name, the same as the serialised form.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Cpu => "cpu",
@@ -65,7 +75,9 @@ pub enum Severity {
     Recovered,
     /// Worth recording, not an incident (e.g. flat high memory of a database cache).
     Observation,
+    /// Past a warning threshold: an incident, worth a fix but not urgent.
     Warning,
+    /// Past a critical threshold (or a crashed deployment): an incident to act on now.
     Critical,
 }
 
@@ -76,7 +88,9 @@ pub struct Finding {
     pub service_id: String,
     /// Railway service name.
     pub service: String,
+    /// Which rule produced the finding.
     pub kind: FindingKind,
+    /// How bad it is; only warning and critical are incidents ([`Finding::is_incident`]).
     pub severity: Severity,
     /// Short metric name, e.g. `memory_share_of_limit`, `p95_ms`, `rate_5xx`.
     pub metric: String,
@@ -117,6 +131,7 @@ pub struct Sampling {
     pub rows: u64,
     /// Seconds of the window those rows cover (the newest part).
     pub covered_seconds: i64,
+    /// Length of the whole detection window, seconds, for comparison with `covered_seconds`.
     pub window_seconds: i64,
 }
 
@@ -127,14 +142,18 @@ pub struct BaselineComparison {
     pub median: f64,
     /// `value / median`.
     pub ratio: f64,
+    /// Length of the baseline period the median was taken over, seconds.
     pub period_seconds: i64,
 }
 
 /// A deployment that went live shortly before an incident's onset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuspectDeployment {
+    /// Railway deployment id.
     pub id: String,
+    /// Commit the deployment was built from, when Railway knows it (not for image deploys).
     pub commit_hash: Option<String>,
+    /// First line of that commit's message, when known.
     pub commit_message: Option<String>,
     /// Unix seconds.
     pub created_at: i64,

@@ -21,15 +21,20 @@ const MB_PER_GB: f64 = 1000.0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
+    /// No finding at all.
     Healthy,
     /// Only `recovered` findings: something happened in the window and has cleared.
     Recovered,
+    /// Worst finding is an observation.
     Observation,
+    /// Worst finding is a warning incident.
     Warning,
+    /// Worst finding is a critical incident.
     Critical,
 }
 
 impl HealthStatus {
+    /// The stable `snake_case` name, the same as the serialised form.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Healthy => "healthy",
@@ -55,20 +60,28 @@ impl From<Severity> for HealthStatus {
 /// CPU or memory of one service over the window, in the metric's unit (vCPU or GB).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageFigures {
+    /// Number of samples in the window.
     pub samples: usize,
+    /// Median sample value.
     pub median: f64,
+    /// Highest sample value.
     pub peak: f64,
+    /// Value of the newest sample.
     pub last: f64,
+    /// The service's limit as Railway reports it; `None` when absent or not positive.
     pub limit: Option<f64>,
     /// Median as a share of the limit, percent; `None` without a limit.
     pub median_pct: Option<f64>,
+    /// Peak as a share of the limit, percent; `None` without a limit.
     pub peak_pct: Option<f64>,
 }
 
 /// Least-squares memory growth over the window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrendFigures {
+    /// Fitted growth, decimal megabytes per hour (negative when shrinking).
     pub slope_mb_per_hour: f64,
+    /// Coefficient of determination of the fit, 0–1: how well a straight line explains the samples.
     pub r2: f64,
     /// Projected time until the limit at this slope; `None` without a limit or when not growing.
     pub hours_to_limit: Option<f64>,
@@ -77,18 +90,29 @@ pub struct TrendFigures {
 /// Per-service summary: status and the key figures behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceHealth {
+    /// Railway service id.
     pub service_id: String,
+    /// Railway service name.
     pub service: String,
+    /// Worst severity among the service's findings.
     pub status: HealthStatus,
+    /// A database (volume attached or database image): flat high memory there is a cache.
     pub is_database: bool,
+    /// Status of the latest deployment, when the service has one.
     pub deployment_status: Option<DeploymentStatus>,
+    /// CPU in vCPU; `None` without resource samples.
     pub cpu: Option<UsageFigures>,
+    /// Memory in GB; `None` without resource samples.
     pub memory: Option<UsageFigures>,
+    /// Memory growth fit; `None` when too few samples to fit.
     pub memory_trend: Option<TrendFigures>,
     /// Requests in the window; `None` when no HTTP stats exist for the service.
     pub requests: Option<u64>,
+    /// 5xx share of the window's requests, percent.
     pub rate_5xx_pct: Option<f64>,
+    /// 4xx share of the window's requests, percent.
     pub rate_4xx_pct: Option<f64>,
+    /// p95 latency over the window, milliseconds.
     pub p95_ms: Option<f64>,
     /// HTTP figures come from a sample of the window's requests (see [`Sampling`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +128,7 @@ pub struct ServiceHealth {
 /// The outcome of one detection pass.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The window every service was judged over.
     pub window: TimeWindow,
     /// Sorted by severity (worst first), then service name, then kind.
     pub findings: Vec<Finding>,
@@ -142,6 +167,7 @@ impl Report {
             .filter(|f| f.severity == Severity::Recovered)
     }
 
+    /// Health of one service by id; `None` when it is not in the architecture.
     pub fn service(&self, service_id: &str) -> Option<&ServiceHealth> {
         self.services.iter().find(|s| s.service_id == service_id)
     }

@@ -3,13 +3,16 @@
 /// Least-squares line `y = intercept + slope * x` and its coefficient of determination.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinearFit {
+    /// Change of `y` per unit of `x`.
     pub slope: f64,
+    /// Value of `y` at `x = 0`.
     pub intercept: f64,
     /// R² in `[0, 1]`; `0` when `y` is constant (nothing to explain).
     pub r2: f64,
 }
 
 impl LinearFit {
+    /// The fitted `y` at `x`.
     pub fn at(&self, x: f64) -> f64 {
         self.intercept + self.slope * x
     }

@@ -8,76 +8,94 @@ use serde::{Deserialize, Serialize};
 /// Percentages are 0–100. "Share of limit" is usage divided by the service's own limit as Railway
 /// reports it (`CPU_LIMIT`, `MEMORY_LIMIT_GB`).
 ///
-/// | field | default | meaning |
-/// |---|---|---|
-/// | `cpu_warning_pct` / `cpu_critical_pct` | 70 / 90 | CPU share of the vCPU limit |
-/// | `memory_warning_pct` / `memory_critical_pct` | 80 / 95 | memory share of the memory limit |
-/// | `sustained_share` | 0.5 | a level counts only if at least this share of the window's samples is at or above it … |
-/// | `sustained_tail_minutes` | 5 | … or every sample of the last N minutes is (at least 2 samples) |
-/// | `min_samples` | 6 | fewer resource samples than this: no CPU/memory verdict |
-/// | `flat_band_pct` | 10 | p95 − p5 of the share within this many points = flat; flat below the critical level is an observation unless another incident on the service agrees |
-/// | `memory_trend_min_r2` | 0.8 | least-squares fit quality needed to call memory growth a trend |
-/// | `memory_trend_min_pct_per_hour` | 1 | slower growth (share of limit per hour) is noise, not a trend |
-/// | `memory_trend_critical_hours` / `memory_trend_warning_hours` | 6 / 48 | projected time until the limit for critical / warning |
-/// | `memory_trend_observation_hours` | 168 | a trend reaching the limit later than warning but within this is an observation |
-/// | `min_requests` | 100 | fewer requests in the window: no 5xx/4xx rate verdict |
-/// | `min_error_requests` | 5 | fewer failing requests than this never make a rate finding |
-/// | `rate_5xx_warning_pct` / `rate_5xx_critical_pct` | 2 / 10 | 5xx share of requests over the window |
-/// | `rate_4xx_warning_pct` / `rate_4xx_critical_pct` | 20 / 40 | 4xx share of requests over the window |
-/// | `burst_minutes` | 5 | length of the "recent burst" check at the end of the window |
-/// | `burst_min_requests` | 30 | fewer requests in the burst window: no burst verdict |
-/// | `burst_5xx_warning_pct` / `burst_5xx_critical_pct` | 10 / 25 | 5xx share of requests in the burst window |
-/// | `p95_warning_ms` / `p95_critical_ms` | 1000 / 3000 | p95 latency, sustained over `latency_sustained_share` of the buckets |
-/// | `latency_sustained_share` | 0.5 | share of latency buckets that must be at or above the level |
-/// | `latency_min_requests` | 100 | fewer requests in the window: no latency verdict |
-/// | `evidence_endpoints` | 3 | how many slowest / failing endpoints an evidence line names |
-/// | `recovery_minutes` | 10 | a problem whose last N minutes are clean (or that is clean since a newer deployment) is `recovered` |
-/// | `recovery_min_requests` | 30 | requests the clean period needs before it counts as clean |
-/// | `hysteresis_pct` | 1 | a CPU/memory level within this many points below a threshold still counts as reaching it: noise around a threshold cannot flip the verdict |
-/// | `cpu_saturation_pct` / `memory_saturation_pct` | 95 / 98 | flat usage is an incident only from this level (throttling, OOM); below it, an observation unless another signal agrees |
-/// | `scanner_observation_pct` | 5 | share of requests that are scanner probes from which they are reported (as an observation) |
-/// | `baseline_ratio` | 3 | p95 at least this many times the service's baseline median is a regression… |
-/// | `baseline_p95_floor_ms` | 300 | …when it is also at or above this floor |
-/// | `suspect_deployment_minutes` | 60 | a deployment live at most this long before an incident's onset is its suspect |
+/// Each field's documentation gives its default (the value `Default` sets).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
+    /// CPU share of the vCPU limit, percent, from which sustained usage is a warning (default 70).
     pub cpu_warning_pct: f64,
+    /// CPU share of the vCPU limit, percent, from which sustained usage is critical (default 90).
     pub cpu_critical_pct: f64,
+    /// Memory share of the memory limit, percent, from which sustained usage is a warning (default 80).
     pub memory_warning_pct: f64,
+    /// Memory share of the memory limit, percent, from which sustained usage is critical (default 95).
     pub memory_critical_pct: f64,
+    /// A level counts only if at least this share (0–1] of the window's samples is at or above it
+    /// … (default 0.5), or see `sustained_tail_minutes`.
     pub sustained_share: f64,
+    /// … or if every sample of the last this-many minutes is (at least 2 samples; default 5).
     pub sustained_tail_minutes: i64,
+    /// Fewer resource samples than this: no CPU/memory verdict (default 6).
     pub min_samples: usize,
+    /// p95 − p5 of the share within this many percentage points means flat usage; flat below the
+    /// critical level is an observation unless another incident on the service agrees (default 10).
     pub flat_band_pct: f64,
+    /// Least-squares fit quality (R², 0–1) needed to call memory growth a trend (default 0.8).
     pub memory_trend_min_r2: f64,
+    /// Slower growth than this (percentage points of the limit per hour) is noise, not a trend
+    /// (default 1).
     pub memory_trend_min_pct_per_hour: f64,
+    /// A trend projected to reach the limit within this many hours is critical (default 6).
     pub memory_trend_critical_hours: f64,
+    /// A trend projected to reach the limit within this many hours is a warning (default 48).
     pub memory_trend_warning_hours: f64,
+    /// A trend reaching the limit later than the warning horizon but within this many hours is an
+    /// observation (default 168).
     pub memory_trend_observation_hours: f64,
+    /// Fewer requests than this in the window: no 5xx/4xx rate verdict (default 100).
     pub min_requests: u64,
+    /// Fewer failing requests than this never make a rate finding (default 5).
     pub min_error_requests: u64,
+    /// 5xx share of the window's requests, percent, that is a warning (default 2).
     pub rate_5xx_warning_pct: f64,
+    /// 5xx share of the window's requests, percent, that is critical (default 10).
     pub rate_5xx_critical_pct: f64,
+    /// 4xx share of the window's requests, percent, that is a warning (default 20).
     pub rate_4xx_warning_pct: f64,
+    /// 4xx share of the window's requests, percent, that is critical (default 40).
     pub rate_4xx_critical_pct: f64,
+    /// Length in minutes of the "recent burst" check at the end of the window (default 5).
     pub burst_minutes: i64,
+    /// Fewer requests than this in the burst window: no burst verdict (default 30).
     pub burst_min_requests: u64,
+    /// 5xx share of the burst window's requests, percent, that is a warning (default 10).
     pub burst_5xx_warning_pct: f64,
+    /// 5xx share of the burst window's requests, percent, that is critical (default 25).
     pub burst_5xx_critical_pct: f64,
+    /// p95 latency in milliseconds that, sustained over `latency_sustained_share` of the buckets, is
+    /// a warning (default 1000).
     pub p95_warning_ms: f64,
+    /// p95 latency in milliseconds that, sustained the same way, is critical (default 3000).
     pub p95_critical_ms: f64,
+    /// Share (0–1] of latency buckets that must be at or above a level (default 0.5).
     pub latency_sustained_share: f64,
+    /// Fewer requests than this in the window: no latency verdict (default 100).
     pub latency_min_requests: u64,
+    /// How many slowest / failing endpoints an evidence line names (default 3).
     pub evidence_endpoints: usize,
+    /// A problem whose last this-many minutes are clean (or that is clean since a newer deployment)
+    /// is `recovered` (default 10).
     pub recovery_minutes: i64,
+    /// Requests the clean period needs before it counts as clean (default 30).
     pub recovery_min_requests: u64,
+    /// A CPU/memory level within this many percentage points below a threshold still counts as
+    /// reaching it, so noise around a threshold cannot flip the verdict (default 1).
     pub hysteresis_pct: f64,
+    /// Flat CPU usage is an incident only from this share of the limit, percent (throttling); below
+    /// it, an observation unless another signal agrees (default 95).
     pub cpu_saturation_pct: f64,
+    /// Flat memory usage is an incident only from this share of the limit, percent (OOM risk);
+    /// below it, an observation unless another signal agrees (default 98).
     pub memory_saturation_pct: f64,
+    /// Share of requests, percent, that are scanner probes from which they are reported as an
+    /// observation (default 5).
     pub scanner_observation_pct: f64,
+    /// A p95 at least this many times the service's baseline median is a regression… (default 3).
     pub baseline_ratio: f64,
+    /// …when it is also at or above this floor, milliseconds (default 300).
     pub baseline_p95_floor_ms: f64,
+    /// A deployment live at most this many minutes before an incident's onset is its suspect
+    /// (default 60).
     pub suspect_deployment_minutes: f64,
 }
 
@@ -130,7 +148,9 @@ impl Default for Thresholds {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid detection threshold `{field}`: {reason}")]
 pub struct InvalidThresholds {
+    /// The offending field, as named in [`Thresholds`] (the key in `AUTOFIX_THRESHOLDS`).
     pub field: &'static str,
+    /// What relation it breaks, with the values.
     pub reason: String,
 }
 

@@ -2,11 +2,14 @@
 //! fonts, images or links to fetch. Every text is escaped, so log lines and service names stay
 //! text.
 
+#![warn(missing_docs)]
+
 use charts::Chart;
 
 /// Everything the report shows, as plain text; the caller decides what goes in.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// The page's `<title>` and heading.
     pub title: String,
     /// One line under the title (window, analysis mode, demo notice).
     pub subtitle: String,
@@ -14,28 +17,41 @@ pub struct Report {
     pub banner: Option<String>,
     /// Preformatted.
     pub architecture: String,
+    /// One row per finding, in the order given.
     pub findings: Vec<FindingRow>,
     /// One chart per incident.
     pub charts: Vec<Chart>,
     /// Headed, preformatted blocks.
     pub evidence: Vec<Section>,
+    /// Headed, preformatted blocks: the analysis and fix outcome per incident.
     pub fix_plan: Vec<Section>,
 }
 
+/// One row of the findings table, already formatted as text (the report escapes it).
 #[derive(Debug, Clone, Default)]
 pub struct FindingRow {
+    /// `critical`, `warning`, … : also picks the row's colour class.
     pub severity: String,
+    /// Service name.
     pub service: String,
+    /// Finding kind, e.g. `memory_trend`.
     pub kind: String,
+    /// Measured value with its unit.
     pub value: String,
+    /// Threshold with its unit.
     pub threshold: String,
+    /// The finding's one-line evidence.
     pub evidence: String,
+    /// The finding's fingerprint; kept with the row but not shown in the table.
     pub fingerprint: String,
 }
 
+/// A headed block of preformatted text (evidence JSON, an analysis).
 #[derive(Debug, Clone, Default)]
 pub struct Section {
+    /// Shown as an `<h3>`.
     pub heading: String,
+    /// Shown in a `<pre>`, trailing whitespace trimmed.
     pub body: String,
 }
 

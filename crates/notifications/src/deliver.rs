@@ -11,19 +11,32 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 /// Why a delivery failed. Messages name the sink kind, never its URL.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DeliveryError {
+    /// HTTP 429: retriable, after the delay when the sink gave one.
     #[error("{sink} webhook rate limited the message{}", .retry_after.map(|d| format!(", retry after {}s", d.as_secs_f64())).unwrap_or_default())]
     RateLimited {
+        /// Sink kind name (`slack`, …).
         sink: &'static str,
+        /// The `Retry-After` header, or Discord's JSON `retry_after`, when present.
         retry_after: Option<Duration>,
     },
+    /// Any other non-2xx answer.
     #[error("{sink} webhook answered HTTP {status}{}", detail(.body))]
     Status {
+        /// Sink kind name (`slack`, …).
         sink: &'static str,
+        /// HTTP status code.
         status: u16,
+        /// The first 160 characters of the response body, control characters removed.
         body: String,
     },
+    /// Connecting, sending or reading failed (timeout included).
     #[error("{sink} webhook could not be reached: {message}")]
-    Transport { sink: &'static str, message: String },
+    Transport {
+        /// Sink kind name (`slack`, …).
+        sink: &'static str,
+        /// The HTTP client's error text, with the URL (a credential) stripped.
+        message: String,
+    },
 }
 
 fn detail(body: &str) -> String {

@@ -13,6 +13,8 @@
 //!
 //! [`dedup_key`]: Notification::dedup_key
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 mod deliver;
@@ -101,16 +103,22 @@ impl Transition {
 /// Colour family of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {
+    /// Something is wrong: an incident opened, the agent failed, a fix did not help.
     Bad,
+    /// A person should look: wait for data, or investigate by hand.
     Attention,
+    /// Progress to know about: a pull request was opened.
     Info,
+    /// Resolved: a fix was verified or the incident recovered.
     Good,
 }
 
 /// A pull request as a message links it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrLink {
+    /// The pull request's web page.
     pub url: String,
+    /// Pull request number in its repository.
     pub number: u64,
     /// `open`, `closed`, `merged`.
     pub state: String,
@@ -122,14 +130,18 @@ pub struct PrLink {
 /// One transition of one incident (or of one repository's incident group).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
+    /// Which step of the incident's life this message reports.
     pub transition: Transition,
     /// Incident fingerprint (`af-…`), or the repository-level fingerprint for fix outcomes.
     pub fingerprint: String,
+    /// Railway project name.
     pub project: String,
+    /// Railway environment name.
     pub environment: String,
     /// Railway service names concerned.
     #[serde(default)]
     pub services: Vec<String>,
+    /// GitHub repository (`owner/name`) concerned, for fix transitions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo: Option<String>,
     /// `warning` / `critical` for incidents.
@@ -146,6 +158,7 @@ pub struct Notification {
     /// The deployment suspected of causing it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspect_deployment: Option<String>,
+    /// The fix pull request, once one exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PrLink>,
     /// The Inngest run that produced this state.

@@ -19,12 +19,16 @@ impl std::fmt::Debug for WebhookSecret {
     }
 }
 
+/// Why `AUTOFIX_WEBHOOK_SECRET` cannot be used as a Standard Webhooks signing secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
+    /// Nothing after the optional `whsec_` prefix.
     #[error("the secret is empty")]
     Empty,
+    /// The key part is not valid base64.
     #[error("the secret is not base64 after its `whsec_` prefix")]
     NotBase64,
+    /// The decoded key has this many bytes, fewer than the 24 we require.
     #[error("the secret decodes to {0} bytes; use at least 24 (Standard Webhooks: 24–64)")]
     TooShort(usize),
 }

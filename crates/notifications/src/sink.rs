@@ -6,9 +6,13 @@ use crate::sign::{SignError, WebhookSecret};
 /// Which kind of receiver a sink is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SinkKind {
+    /// A Slack incoming-webhook URL (`AUTOFIX_SLACK_WEBHOOK_URL`).
     Slack,
+    /// A Discord webhook URL (`AUTOFIX_DISCORD_WEBHOOK_URL`).
     Discord,
+    /// A Microsoft Teams webhook URL (`AUTOFIX_TEAMS_WEBHOOK_URL`).
     Teams,
+    /// A generic JSON webhook, signed with Standard Webhooks headers (`AUTOFIX_WEBHOOK_URL`).
     Webhook,
 }
 
@@ -37,6 +41,7 @@ impl SinkKind {
 /// One destination.
 #[derive(Clone)]
 pub struct Sink {
+    /// Which receiver it is, and so how the message is rendered.
     pub kind: SinkKind,
     pub(crate) url: url::Url,
     pub(crate) secret: Option<WebhookSecret>,
@@ -64,25 +69,36 @@ impl Sink {
 /// Every configured sink (zero or more; several at once are fine).
 #[derive(Debug, Clone, Default)]
 pub struct Sinks {
+    /// In the fixed order Slack, Discord, Teams, generic webhook.
     pub sinks: Vec<Sink>,
 }
 
 /// A sink variable that cannot be used; the message names it and never contains its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SinkConfigError {
+    /// The variable does not parse as a URL.
     #[error("{variable} is not a valid URL: {reason}")]
     InvalidUrl {
+        /// The variable's name.
         variable: &'static str,
+        /// The URL parser's reason (never the value).
         reason: String,
     },
+    /// The URL is not `http` or `https`.
     #[error("{variable} must be an http:// or https:// URL")]
-    Scheme { variable: &'static str },
+    Scheme {
+        /// The variable's name.
+        variable: &'static str,
+    },
+    /// The generic webhook has a URL but no signing secret.
     #[error(
         "AUTOFIX_WEBHOOK_URL is set but AUTOFIX_WEBHOOK_SECRET is not: the generic webhook is always signed (Standard Webhooks, `whsec_<base64>`)"
     )]
     MissingSecret,
+    /// A signing secret is set without a generic webhook URL.
     #[error("AUTOFIX_WEBHOOK_SECRET is set but AUTOFIX_WEBHOOK_URL is not")]
     SecretWithoutUrl,
+    /// `AUTOFIX_WEBHOOK_SECRET` is not a usable secret.
     #[error("AUTOFIX_WEBHOOK_SECRET: {0}")]
     Secret(SignError),
 }
@@ -114,10 +130,12 @@ impl Sinks {
         Ok(Sinks { sinks })
     }
 
+    /// No sink configured: notifications are off.
     pub fn is_empty(&self) -> bool {
         self.sinks.is_empty()
     }
 
+    /// The configured sink of `kind`, if any.
     pub fn get(&self, kind: SinkKind) -> Option<&Sink> {
         self.sinks.iter().find(|s| s.kind == kind)
     }

@@ -11,6 +11,8 @@
 //! Matching is one pass of an Aho-Corasick automaton over the text, so redacting is cheap enough
 //! to run on every log line.
 
+#![warn(missing_docs)]
+
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock, RwLock};
 
@@ -60,6 +62,7 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
+    /// An empty set; a redactor built from it changes nothing.
     pub fn new() -> Self {
         Self::default()
     }
@@ -151,6 +154,7 @@ impl Secrets {
         out
     }
 
+    /// No secret was added (empty values are not kept).
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
@@ -176,6 +180,8 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
+    /// Compiles every form of every secret (raw, percent-, JSON- and base64-encoded, base64
+    /// fragments) into one matcher, so [`Redactor::redact`] is one pass over the text.
     pub fn new(secrets: &Secrets) -> Self {
         let mut patterns: Vec<String> = Vec::new();
         for (_, value) in &secrets.values {
@@ -263,6 +269,7 @@ impl Redactor {
         }
     }
 
+    /// Has nothing to redact: every call returns its input unchanged.
     pub fn is_empty(&self) -> bool {
         self.matcher.is_none()
     }
@@ -401,6 +408,7 @@ pub struct Writer<W> {
 }
 
 impl<W> Writer<W> {
+    /// Wraps `inner`; every write to the result is redacted with the process-wide redactor.
     pub fn new(inner: W) -> Self {
         Self { inner }
     }
