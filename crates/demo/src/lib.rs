@@ -3,6 +3,8 @@
 //! [`demo_project`] is what `autofix` serves in demo mode and what the fake Railway server
 //! answers with; [`scenario`] builds smaller projects with one known problem each for tests.
 
+#![warn(missing_docs)]
+
 mod logs;
 mod rng;
 pub mod scenario;
@@ -13,7 +15,9 @@ pub use scenario::{ProjectBuilder, ServiceBuilder};
 
 /// Project id of the demo project (stable, so incident fingerprints are stable across runs).
 pub const DEMO_PROJECT_ID: &str = "6f1d3c2a-9b4e-4c1f-8a7d-2e5b0c9d4f10";
+/// Project name of the demo project, as Railway would show it.
 pub const DEMO_PROJECT_NAME: &str = "autofix-demo";
+/// Length of the demo project's detection window, minutes.
 pub const DEMO_WINDOW_MINUTES: i64 = 30;
 
 /// Service names of the demo project, in order.

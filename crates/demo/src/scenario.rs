@@ -59,11 +59,13 @@ impl ProjectBuilder {
         }
     }
 
+    /// Names the single environment (default `production`).
     pub fn environment(mut self, name: &str) -> Self {
         self.environment = name.to_owned();
         self
     }
 
+    /// Adds a service; services keep the order they are added in.
     pub fn service(mut self, service: ServiceBuilder) -> Self {
         self.services.push(service);
         self
@@ -74,10 +76,13 @@ impl ProjectBuilder {
         Rng::from_parts(&[&self.id, name, "service-id"]).uuid()
     }
 
+    /// The detection window: the `window_minutes` ending at `now`.
     pub fn window(&self) -> TimeWindow {
         TimeWindow::last_minutes(self.now, self.window_minutes)
     }
 
+    /// The Railway-shaped snapshot: architecture, resource samples, HTTP stats and logs, each
+    /// service's series generated deterministically from the project id and its name.
     pub fn build(&self) -> ProjectSnapshot {
         let window = self.window();
         let rate = sample_rate_seconds(self.window_minutes);
@@ -274,6 +279,7 @@ pub struct ServiceBuilder {
 }
 
 impl ServiceBuilder {
+    /// A healthy web service called `name` with the defaults above.
     pub fn new(name: &str) -> Self {
         Self {
             name: name.to_owned(),
@@ -307,11 +313,13 @@ impl ServiceBuilder {
         self
     }
 
+    /// Source image instead of a repository (an image deploy has no commit).
     pub fn image(mut self, image: &str) -> Self {
         self.image = Some(image.to_owned());
         self
     }
 
+    /// Railway region name (default `us-west2`).
     pub fn region(mut self, region: &str) -> Self {
         self.region = region.to_owned();
         self

@@ -34,18 +34,23 @@ pub const DEFAULT_NOW: i64 = 1_795_425_000;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
+    /// Scenario name, shown in the evaluation table and used in the project id.
     pub name: String,
     /// Where it came from: `synthetic`, or the real incident it reproduces.
     #[serde(default)]
     pub source: Option<String>,
+    /// Length of the detection window, minutes: 5–1440 (default 30).
     #[serde(default = "default_window")]
     pub window_minutes: i64,
+    /// End of the window, Unix seconds (default [`DEFAULT_NOW`]).
     #[serde(default)]
     pub now: Option<i64>,
+    /// Environment name (default `production`).
     #[serde(default)]
     pub environment: Option<String>,
     #[serde(rename = "service")]
-    pub services: Vec<ServiceSpec>,
+    pub(crate) services: Vec<ServiceSpec>,
+    /// What detection must report.
     pub expect: Expect,
 }
 
@@ -58,13 +63,16 @@ fn default_window() -> i64 {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
+    /// Findings that must be reported as incidents: exactly these, no more.
     #[serde(default)]
     pub incidents: Vec<Label>,
+    /// Findings that must be reported as recovered.
     #[serde(default)]
     pub recovered: Vec<Label>,
     /// Findings that must be reported as observations (never incidents).
     #[serde(default)]
     pub observations: Vec<Label>,
+    /// Services that must have no incident.
     #[serde(default)]
     pub healthy: Vec<String>,
 }
@@ -75,13 +83,15 @@ pub struct Expect {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Label {
+    /// The `[[service]]` name (without the `-N` suffix of counted copies).
     pub service: String,
+    /// The finding kind's JSON name, one of [`KINDS`].
     pub kind: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum Role {
+pub(crate) enum Role {
     Web,
     Worker,
     Database,
@@ -89,68 +99,68 @@ pub enum Role {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Cpu {
+pub(crate) struct Cpu {
     #[serde(default)]
-    pub idle: Option<f64>,
+    pub(crate) idle: Option<f64>,
     #[serde(default)]
-    pub sustained: Option<f64>,
+    pub(crate) sustained: Option<f64>,
     /// With `sustained`: back to idle from this many minutes before the end.
     #[serde(default)]
-    pub until: Option<i64>,
+    pub(crate) until: Option<i64>,
     #[serde(default)]
-    pub spiky: bool,
+    pub(crate) spiky: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Memory {
+pub(crate) struct Memory {
     #[serde(default)]
-    pub flat: Option<f64>,
+    pub(crate) flat: Option<f64>,
     /// `[start % of the limit, MB per hour]`.
     #[serde(default)]
-    pub leak: Option<(f64, f64)>,
+    pub(crate) leak: Option<(f64, f64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Burst {
+pub(crate) struct Burst {
     /// Minutes before the end of the window.
-    pub from: i64,
+    pub(crate) from: i64,
     #[serde(default)]
-    pub to: i64,
-    pub rate: f64,
+    pub(crate) to: i64,
+    pub(crate) rate: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Slowdown {
-    pub minutes: i64,
-    pub factor: f64,
+pub(crate) struct Slowdown {
+    pub(crate) minutes: i64,
+    pub(crate) factor: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ClientErrors {
-    pub rate: f64,
-    pub status: u16,
+pub(crate) struct ClientErrors {
+    pub(crate) rate: f64,
+    pub(crate) status: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EndpointSpec {
-    pub method: String,
-    pub path: String,
+pub(crate) struct EndpointSpec {
+    pub(crate) method: String,
+    pub(crate) path: String,
     #[serde(default = "one")]
-    pub weight: f64,
-    pub median_ms: f64,
+    pub(crate) weight: f64,
+    pub(crate) median_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SlowEndpointSpec {
-    pub method: String,
-    pub path: String,
-    pub p95_ms: f64,
+pub(crate) struct SlowEndpointSpec {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) p95_ms: f64,
 }
 
 fn one() -> f64 {
@@ -160,68 +170,83 @@ fn one() -> f64 {
 /// One service, in the vocabulary of [`ServiceBuilder`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServiceSpec {
-    pub name: String,
+pub(crate) struct ServiceSpec {
+    pub(crate) name: String,
     /// Copies of this service, named `name-1` … `name-N` (for projects of 40 or 200 services).
     #[serde(default)]
-    pub count: Option<usize>,
+    pub(crate) count: Option<usize>,
     #[serde(default)]
-    pub role: Option<Role>,
+    pub(crate) role: Option<Role>,
     #[serde(default)]
-    pub repo: Option<String>,
+    pub(crate) repo: Option<String>,
     /// Database image, with `role = "database"`.
     #[serde(default)]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// `[vCPU, GB]`.
     #[serde(default)]
-    pub limits: Option<(f64, f64)>,
+    pub(crate) limits: Option<(f64, f64)>,
     #[serde(default)]
-    pub no_limits: bool,
+    pub(crate) no_limits: bool,
     #[serde(default)]
-    pub rps: Option<f64>,
+    pub(crate) rps: Option<f64>,
     #[serde(default)]
-    pub cpu: Option<Cpu>,
+    pub(crate) cpu: Option<Cpu>,
     #[serde(default)]
-    pub memory: Option<Memory>,
+    pub(crate) memory: Option<Memory>,
     #[serde(default)]
-    pub endpoints: Vec<EndpointSpec>,
+    pub(crate) endpoints: Vec<EndpointSpec>,
     #[serde(default)]
-    pub slow_endpoints: Vec<SlowEndpointSpec>,
+    pub(crate) slow_endpoints: Vec<SlowEndpointSpec>,
     #[serde(default)]
-    pub error_burst: Option<Burst>,
+    pub(crate) error_burst: Option<Burst>,
     #[serde(default)]
-    pub redeployed: Option<i64>,
+    pub(crate) redeployed: Option<i64>,
     #[serde(default)]
-    pub commit_message: Option<String>,
+    pub(crate) commit_message: Option<String>,
     #[serde(default)]
-    pub slower_since: Option<Slowdown>,
+    pub(crate) slower_since: Option<Slowdown>,
     #[serde(default)]
-    pub scanners: Option<f64>,
+    pub(crate) scanners: Option<f64>,
     #[serde(default)]
-    pub client_errors: Option<ClientErrors>,
+    pub(crate) client_errors: Option<ClientErrors>,
     #[serde(default)]
-    pub crashed: bool,
+    pub(crate) crashed: bool,
     #[serde(default)]
-    pub failed_build: bool,
+    pub(crate) failed_build: bool,
     #[serde(default)]
-    pub low_traffic_errors: bool,
+    pub(crate) low_traffic_errors: bool,
     /// The service's normal p95 over the 24 h before the window (the baseline read).
     #[serde(default)]
-    pub baseline_p95_ms: Option<f64>,
+    pub(crate) baseline_p95_ms: Option<f64>,
 }
 
 /// A scenario file that cannot be used; the message names the file and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
+    /// The file could not be read.
     #[error("{path}: {source}")]
     Read {
+        /// The file as given.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is not valid TOML or does not fit the schema.
     #[error("{path}: {message}")]
-    Parse { path: String, message: String },
+    Parse {
+        /// The file as given.
+        path: String,
+        /// The TOML parser's message, with line and column.
+        message: String,
+    },
+    /// The file parses but contradicts itself (an unknown service or kind, a bad window).
     #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    Invalid {
+        /// The file as given.
+        path: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
 }
 
 impl ScenarioFile {

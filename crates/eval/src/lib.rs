@@ -8,6 +8,8 @@
 //! services must have no incident. A scenario is an exact match when it has no false positive and
 //! no false negative.
 
+#![warn(missing_docs)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -24,19 +26,29 @@ type Key = (String, String);
 pub struct ScenarioResult {
     /// File name.
     pub file: String,
+    /// The scenario's `name`.
     pub name: String,
+    /// Services in the built project (counted copies included).
     pub services: usize,
+    /// Labelled findings detection reported: `(service label, kind)`; recovered and observation
+    /// labels carry a `:recovered` / `:observation` suffix on the kind.
     pub true_positives: Vec<Key>,
+    /// Incidents detection reported that no label asked for.
     pub false_positives: Vec<Key>,
+    /// Labelled findings detection missed (same suffixes as `true_positives`).
     pub false_negatives: Vec<Key>,
+    /// No false positive and no false negative.
     pub exact_match: bool,
 }
 
 /// Counts of one finding kind over every scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct KindScore {
+    /// Labelled and reported.
     pub true_positives: u64,
+    /// Reported without a label.
     pub false_positives: u64,
+    /// Labelled but not reported.
     pub false_negatives: u64,
     /// `None` when nothing was reported.
     pub precision: Option<f64>,
@@ -47,25 +59,38 @@ pub struct KindScore {
 /// The whole run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evaluation {
+    /// One result per scenario, in file-name order.
     pub scenarios: Vec<ScenarioResult>,
+    /// Scores per kind (with the `:recovered` / `:observation` suffixes as separate kinds).
     pub kinds: BTreeMap<String, KindScore>,
+    /// Scenarios without any false positive or negative.
     pub exact_matches: usize,
     /// Share of scenarios that match exactly, `0..=1`.
     pub exact_match_rate: f64,
 }
 
 impl Evaluation {
+    /// Every scenario matched exactly, and there was at least one; `autofix eval` fails otherwise.
     pub fn all_exact(&self) -> bool {
         self.exact_matches == self.scenarios.len() && !self.scenarios.is_empty()
     }
 }
 
+/// Why a scenario directory could not be evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error("cannot read scenario directory {dir}: {source}")]
-    Dir { dir: String, source: std::io::Error },
+    /// The directory could not be listed.
+    Dir {
+        /// The directory as given.
+        dir: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The directory has no `*.toml` file; carries the directory.
     #[error("no scenario files (*.toml) in {0}")]
     Empty(String),
+    /// One file could not be read, parsed or validated.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
 }
