@@ -16,6 +16,8 @@
 //! The client does not retry: callers run inside Inngest steps, which already retry, and
 //! [`LlmError::is_retriable`] says whether a retry can help.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::time::Duration;
 
@@ -34,10 +36,15 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// Environment variable names, so messages and docs use the names users already know.
 pub mod env {
+    /// Bearer key for the OpenAI-compatible endpoint; optional for local servers.
     pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+    /// Base URL of the OpenAI-compatible endpoint, up to and including `/v1`.
     pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
+    /// Anthropic API key; setting it selects Anthropic unless the provider is chosen explicitly.
     pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+    /// Base URL of the Anthropic API (for a proxy or a test double).
     pub const ANTHROPIC_BASE_URL: &str = "ANTHROPIC_BASE_URL";
+    /// Model name for whichever provider is selected; each has its own default.
     pub const MODEL: &str = "AUTOFIX_LLM_MODEL";
     /// `openai` or `anthropic`; only needed when both keys are set or for a key-less
     /// OpenAI-compatible server without `OPENAI_BASE_URL`.
@@ -49,13 +56,20 @@ pub mod env {
 pub enum Provider {
     /// Any OpenAI-compatible chat-completions endpoint. Local servers (Ollama, vLLM) need no key.
     OpenAi {
+        /// Up to and including `/v1` (e.g. `https://api.openai.com/v1`); `/chat/completions` is appended.
         base_url: String,
+        /// Sent as `Authorization: Bearer`; `None` for key-less local servers.
         api_key: Option<String>,
+        /// Model name sent with each request.
         model: String,
     },
+    /// Anthropic's Messages API.
     Anthropic {
+        /// E.g. `https://api.anthropic.com`; `/v1/messages` is appended.
         base_url: String,
+        /// Sent as `x-api-key`.
         api_key: String,
+        /// Model name sent with each request.
         model: String,
     },
 }
@@ -146,15 +160,31 @@ impl fmt::Debug for Settings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var}={value:?} is not a known provider (expected `openai`, `anthropic` or `none`)")]
-    UnknownProvider { var: &'static str, value: String },
+    /// `AUTOFIX_LLM_PROVIDER` has a value we do not know.
+    UnknownProvider {
+        /// The variable's name.
+        var: &'static str,
+        /// The value found (a provider name, not a secret).
+        value: String,
+    },
     #[error("{provider_var}={provider} needs {key_var}")]
+    /// The provider was chosen explicitly but the credential it needs is not set.
     MissingKey {
+        /// The variable that chose the provider.
         provider_var: &'static str,
+        /// The provider chosen.
         provider: &'static str,
+        /// The variable (or variables) that would satisfy it.
         key_var: &'static str,
     },
     #[error("{var} must be an http(s) URL, got {value:?}")]
-    BadBaseUrl { var: &'static str, value: String },
+    /// A base URL is not `http://` or `https://`.
+    BadBaseUrl {
+        /// The variable's name.
+        var: &'static str,
+        /// The value found.
+        value: String,
+    },
 }
 
 impl Provider {
@@ -259,12 +289,14 @@ impl Provider {
         }
     }
 
+    /// The model name requests use.
     pub fn model(&self) -> &str {
         match self {
             Self::OpenAi { model, .. } | Self::Anthropic { model, .. } => model,
         }
     }
 
+    /// The endpoint's base URL, without trailing `/`.
     pub fn base_url(&self) -> &str {
         match self {
             Self::OpenAi { base_url, .. } | Self::Anthropic { base_url, .. } => base_url,
@@ -302,49 +334,86 @@ fn checked_base(
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
     #[error("{provider} rejected the credentials (HTTP {status}); check {key_var}")]
+    /// HTTP 401 or 403: the key is wrong or lacks access; not retriable.
     Unauthorized {
+        /// `openai-compatible` or `anthropic` ([`Provider::kind`]).
         provider: &'static str,
+        /// 401 or 403.
         status: u16,
+        /// The variable holding the key, for the message.
         key_var: &'static str,
     },
     #[error("{provider} rate limit hit{}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    /// HTTP 429: retriable, after `retry_after` when the provider sent `Retry-After`.
     RateLimited {
+        /// `openai-compatible` or `anthropic` ([`Provider::kind`]).
         provider: &'static str,
+        /// The provider's `Retry-After`, when present.
         retry_after: Option<Duration>,
     },
     #[error("{provider} server error (HTTP {status})")]
-    Server { provider: &'static str, status: u16 },
-    #[error("{provider} request timed out after {}s", timeout.as_secs())]
-    Timeout {
+    /// HTTP 408 or 5xx (529 is Anthropic's "overloaded"): retriable.
+    Server {
+        /// `openai-compatible` or `anthropic` ([`Provider::kind`]).
         provider: &'static str,
+        /// The status code.
+        status: u16,
+    },
+    #[error("{provider} request timed out after {}s", timeout.as_secs())]
+    /// No complete answer within the per-request timeout: retriable.
+    Timeout {
+        /// `openai-compatible` or `anthropic` ([`Provider::kind`]).
+        provider: &'static str,
+        /// The timeout that elapsed ([`Llm::with_timeout`]).
         timeout: Duration,
     },
     #[error("cannot reach {provider} at {base_url}: {detail}")]
+    /// Connecting or sending failed (DNS, refused, TLS, reset): retriable.
     Connect {
+        /// `openai-compatible` or `anthropic` ([`Provider::kind`]).
         provider: &'static str,
+        /// The endpoint we tried (contains no key).
         base_url: String,
+        /// The HTTP client's error, redacted.
         detail: String,
     },
     #[error("{provider} rejected the request (HTTP {status}): {message}")]
+    /// Any other 4xx (bad model name, invalid schema, too long a prompt): not retriable.
     Rejected {
+        /// `openai-compatible` or `anthropic` ([`Provider::kind`]).
         provider: &'static str,
+        /// The status code.
         status: u16,
+        /// The API's `error.message` (or the start of the body), at most 400 characters, redacted.
         message: String,
     },
     #[error("{provider} sent an unusable response: {detail}")]
+    /// A 2xx answer we cannot use: not JSON, no content, content not matching the schema.
     BadResponse {
+        /// `openai-compatible` or `anthropic` ([`Provider::kind`]).
         provider: &'static str,
+        /// What was wrong, redacted.
         detail: String,
     },
     #[error(
         "the model stopped at the output limit of {max_tokens} tokens before finishing the JSON"
     )]
-    Truncated { max_tokens: u32 },
+    /// The answer hit the output token limit, so its JSON is incomplete.
+    Truncated {
+        /// The output limit the request set.
+        max_tokens: u32,
+    },
     #[error("the model refused to answer: {0}")]
+    /// The model declined (a refusal or a content filter); carries its text, at most 400
+    /// characters, redacted.
     Refusal(String),
     #[error("cannot build the request to {provider}: {detail}; check the base URL and key")]
+    /// The request could not be built (a malformed base URL, a key that is not a valid header
+    /// value): not retriable.
     InvalidRequest {
+        /// `openai-compatible` or `anthropic` ([`Provider::kind`]).
         provider: &'static str,
+        /// The HTTP client's error, redacted.
         detail: String,
     },
 }
@@ -377,7 +446,9 @@ impl client_error::ClientError for LlmError {
 /// Who said a message in a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// Our side: the evidence, or a follow-up asking to correct an answer.
     User,
+    /// The model's earlier answer, replayed for a correction turn.
     Assistant,
 }
 
@@ -393,11 +464,14 @@ impl Role {
 /// One turn of a conversation (the system prompt is passed separately).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// Who said it.
     pub role: Role,
+    /// The text, sent as is.
     pub content: String,
 }
 
 impl Message {
+    /// A turn of ours.
     pub fn user(content: impl Into<String>) -> Self {
         Self {
             role: Role::User,
@@ -405,6 +479,7 @@ impl Message {
         }
     }
 
+    /// A turn of the model's.
     pub fn assistant(content: impl Into<String>) -> Self {
         Self {
             role: Role::Assistant,
@@ -446,6 +521,7 @@ impl Llm {
         self
     }
 
+    /// The provider this client talks to.
     pub fn provider(&self) -> &Provider {
         &self.provider
     }
