@@ -77,14 +77,20 @@ pub struct ProviderConfig {
     /// AI-SDK package for a custom provider, e.g. `@ai-sdk/openai-compatible`; `None` for
     /// built-ins (the binary embeds them, nothing is downloaded).
     pub npm: Option<String>,
+    /// Display name for a custom provider; `None` lets OpenCode use the id.
     pub name: Option<String>,
     /// API base including `/v1`; OpenCode posts to `{base_url}/chat/completions`.
     pub base_url: Option<String>,
+    /// The provider key: inline, or by environment variable so it stays out of the config file.
     pub api_key: Option<ApiKey>,
     /// Model id within the provider; also used for titles unless `small_model` is set.
     pub model: String,
+    /// Cheaper model for titles and summaries; `None` uses `model`.
     pub small_model: Option<String>,
+    /// Context window of the model(s), tokens: declared because without the models catalogue
+    /// OpenCode cannot know it.
     pub context_limit: u64,
+    /// Most tokens one answer may produce, declared for the same reason.
     pub output_limit: u64,
 }
 

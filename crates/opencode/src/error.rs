@@ -11,7 +11,9 @@ pub enum OpenCodeError {
     /// Connection refused, DNS failure, reset or timeout: the server may come back, retry later.
     #[error("OpenCode server unreachable ({operation}): {reason}")]
     Unreachable {
+        /// What we were doing, e.g. `create session`, `session status`.
         operation: &'static str,
+        /// The HTTP client's error, without the URL.
         reason: String,
     },
     /// The server demands basic auth that we did not send or that it rejected.
@@ -20,34 +22,50 @@ pub enum OpenCodeError {
          OPENCODE_SERVER_PASSWORD (and OPENCODE_SERVER_USERNAME if not \"opencode\") to the \
          server's password"
     )]
-    Unauthorized { operation: &'static str },
+    Unauthorized {
+        /// What we were doing, e.g. `create session`, `session status`.
+        operation: &'static str,
+    },
     /// The session (or route) does not exist on this server.
     #[error("OpenCode {operation}: not found: {message}")]
     NotFound {
+        /// What we were doing, e.g. `create session`, `session status`.
         operation: &'static str,
+        /// The server's error text, shortened.
         message: String,
     },
     /// HTTP 429 from the server or a proxy in front of it; `retry_after` is its `Retry-After`.
     #[error("OpenCode {operation} was rate limited (HTTP 429){}: {message}", retry_hint(*.retry_after))]
     RateLimited {
+        /// What we were doing, e.g. `create session`, `session status`.
         operation: &'static str,
+        /// The `Retry-After` delay, when the answer had one.
         retry_after: Option<Duration>,
+        /// The server's error text, shortened.
         message: String,
     },
     /// Any other non-success status; `message` is the server's error text, shortened.
     #[error("OpenCode {operation} failed with HTTP {status}: {message}")]
     Http {
+        /// What we were doing, e.g. `create session`, `session status`.
         operation: &'static str,
+        /// The status code.
         status: u16,
+        /// The server's error text, shortened.
         message: String,
     },
     /// `OPENCODE_URL` is not an http(s) URL that can carry a path.
     #[error("OpenCode base URL is unusable: {reason}")]
-    InvalidBaseUrl { reason: String },
+    InvalidBaseUrl {
+        /// What is wrong with it (never the password: base URLs carry no user-info).
+        reason: String,
+    },
     /// The server answered 2xx with a body we do not understand (version drift, proxy page).
     #[error("OpenCode {operation}: unexpected response body: {reason}")]
     Decode {
+        /// What we were doing, e.g. `create session`, `session status`.
         operation: &'static str,
+        /// The JSON decoder's message.
         reason: String,
     },
 }

@@ -9,9 +9,17 @@ pub enum Outcome {
     /// Keep polling (the caller owns the deadline and calls `abort` when it passes).
     Running,
     /// The agent loop ended normally; `text` is its final answer.
-    Completed { text: String },
+    Completed {
+        /// The last assistant turn's text.
+        text: String,
+    },
     /// The loop ended with an error (LLM failure, abort, output limit, …).
-    Failed { reason: String, last_text: String },
+    Failed {
+        /// The turn's error (`name: message`), or why the session counts as failed.
+        reason: String,
+        /// Whatever text the agent had produced, for the report.
+        last_text: String,
+    },
 }
 
 /// Decides from one `status` + `last_assistant_message` poll whether the prompt is finished.

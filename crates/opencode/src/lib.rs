@@ -9,6 +9,8 @@
 //! [`Outcome::Failed`]; [`headless_config`] builds the `OPENCODE_CONFIG_CONTENT` document that
 //! makes the server safe to run unattended.
 
+#![warn(missing_docs)]
+
 mod client;
 mod config;
 mod error;

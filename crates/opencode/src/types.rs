@@ -3,12 +3,17 @@ use serde::{Deserialize, Serialize};
 /// A session as returned by `POST /session` (only the fields we use; the server sends more).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
+    /// Session id (`ses_…`), the path segment of every session route.
     pub id: String,
+    /// Short human-readable name the server gives the session.
     #[serde(default)]
     pub slug: String,
+    /// Id of the OpenCode project (the repository) the session belongs to.
     #[serde(rename = "projectID", default)]
     pub project_id: String,
+    /// Working directory of the session on the server's machine: the checked-out repository.
     pub directory: String,
+    /// Title the server generates from the first prompt.
     #[serde(default)]
     pub title: String,
     /// OpenCode version that created the session; lets us notice version drift.
@@ -23,10 +28,13 @@ pub enum SessionState {
     /// Not listed as busy. Right after `prompt_async` a session is still `Idle` for a moment,
     /// so idle alone does not mean "finished": see [`crate::judge`].
     Idle,
+    /// An agent loop is running (an LLM call or a tool).
     Busy,
     /// OpenCode is retrying a failing LLM call, indefinitely; `message` says why.
     Retry {
+        /// How many times the call has been retried so far.
         attempt: u32,
+        /// The failure OpenCode is retrying (a rate limit, an authentication error, …).
         message: String,
     },
 }
@@ -34,13 +42,16 @@ pub enum SessionState {
 /// `provider/model` as OpenCode names models, e.g. `openai` + `gpt-4.1`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelRef {
+    /// Provider id, e.g. `openai`.
     #[serde(rename = "providerID")]
     pub provider_id: String,
+    /// Model id within the provider, e.g. `gpt-4.1`; may contain `/`.
     #[serde(rename = "modelID")]
     pub model_id: String,
 }
 
 impl ModelRef {
+    /// From the two halves.
     pub fn new(provider_id: impl Into<String>, model_id: impl Into<String>) -> Self {
         Self {
             provider_id: provider_id.into(),
@@ -68,14 +79,18 @@ impl std::fmt::Display for ModelRef {
 /// One prompt for `prompt_async`. `model`/`agent` default to the server config (`build`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptRequest {
+    /// The user message text.
     pub text: String,
+    /// Model for this prompt; `None` uses the server's configured model.
     pub model: Option<ModelRef>,
+    /// Agent (`build`, `plan`, …); `None` uses the server's default.
     pub agent: Option<String>,
     /// Extra system prompt text appended to OpenCode's own.
     pub system: Option<String>,
 }
 
 impl PromptRequest {
+    /// A prompt with only its text; the server's defaults for the rest.
     pub fn new(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
@@ -120,6 +135,7 @@ struct TextPartInput<'a> {
 /// out on purpose: they can contain anything the agent printed, secrets included.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssistantMessage {
+    /// Message id (`msg_…`).
     pub id: String,
     /// The user message this turn answers.
     pub parent_id: Option<String>,
@@ -127,24 +143,31 @@ pub struct AssistantMessage {
     pub text: String,
     /// `stop` when the loop ended normally; `tool-calls` while it continues; absent on abort.
     pub finish: Option<String>,
+    /// The turn's error when it failed (LLM error, abort, output limit).
     pub error: Option<MessageError>,
     /// Whether the turn has finished streaming (`time.completed` set).
     pub completed: bool,
+    /// The model that produced the turn.
     pub model: Option<ModelRef>,
     /// Tools called in this turn with their final state (`completed`, `error`, …).
     pub tools: Vec<ToolUse>,
 }
 
+/// One tool call of a turn: which tool, and where it ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolUse {
+    /// Tool name, e.g. `bash`, `edit`.
     pub tool: String,
+    /// State of the call: `pending`, `running`, `completed` or `error`.
     pub status: String,
 }
 
 /// `{"name":"APIError","data":{"message":…}}` and friends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageError {
+    /// Error class, e.g. `APIError`, `MessageAbortedError`, `MessageOutputLengthError`.
     pub name: String,
+    /// The error's `data.message`; empty when it had none.
     pub message: String,
 }
 
