@@ -28,6 +28,7 @@ pub enum CheckState {
     Failure,
 }
 
+/// Where a check's result comes from: GitHub has two systems and a commit can have both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckKind {
@@ -40,10 +41,13 @@ pub enum CheckKind {
 /// One failed check with the raw (unsanitised, capped) text of its output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailingCheck {
+    /// The check run's name or the status's context, e.g. `cargo test`.
     pub name: String,
+    /// Which of the two systems reported it.
     pub kind: CheckKind,
     /// `failure`, `timed_out`, `cancelled`, … for runs; `failure` / `error` for statuses.
     pub conclusion: String,
+    /// The page with the check's log, when GitHub gave one.
     pub details_url: Option<String>,
     /// Output title, summary, text and annotations (`path:line: message`), capped.
     pub excerpt: String,
@@ -52,17 +56,21 @@ pub struct FailingCheck {
 /// What CI says about one commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
+    /// The commit the checks ran on.
     pub sha: String,
+    /// Pending if anything is still running, else failure if anything failed.
     pub state: CheckState,
     /// Checks seen (runs + statuses).
     pub total: usize,
+    /// Names of checks still queued or running.
     pub pending: Vec<String>,
+    /// Checks that finished with a failing conclusion or state.
     pub failing: Vec<FailingCheck>,
 }
 
 /// A check run as the API returns it (the fields Autofix reads).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct CheckRun {
+pub(crate) struct CheckRun {
     pub id: u64,
     pub name: String,
     /// `queued`, `in_progress`, `completed`, `waiting`, `requested`, `pending`.
@@ -78,7 +86,7 @@ pub struct CheckRun {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct CheckOutput {
+pub(crate) struct CheckOutput {
     #[serde(default)]
     pub title: Option<String>,
     #[serde(default)]
@@ -91,7 +99,7 @@ pub struct CheckOutput {
 
 /// One commit status (latest per context, as the combined status endpoint returns them).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct CommitStatus {
+pub(crate) struct CommitStatus {
     pub context: String,
     /// `pending`, `success`, `failure` or `error`.
     pub state: String,
@@ -103,7 +111,7 @@ pub struct CommitStatus {
 
 /// A check run annotation (`/check-runs/{id}/annotations`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Annotation {
+pub(crate) struct Annotation {
     #[serde(default)]
     pub path: String,
     #[serde(default)]
@@ -123,7 +131,7 @@ fn passes(conclusion: &str) -> bool {
 
 /// Reduces check runs (with the annotations fetched for some of them) and commit statuses to one
 /// report. Pending wins over failure, so the follow-up prompt sees every failure at once.
-pub fn summarize_checks(
+pub(crate) fn summarize_checks(
     sha: &str,
     runs: &[CheckRun],
     annotations: &[(u64, Vec<Annotation>)],

@@ -13,16 +13,20 @@ const FILES_PER_PAGE: usize = 100;
 /// One changed file of a comparison, raw (untrusted, unsanitised): callers clean it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffFile {
+    /// Path in the repository after the change.
     pub filename: String,
     /// `added`, `removed`, `modified`, `renamed`, `copied`, `changed` or `unchanged`.
     pub status: String,
+    /// Lines added.
     #[serde(default)]
     pub additions: u64,
+    /// Lines removed.
     #[serde(default)]
     pub deletions: u64,
     /// The unified-diff hunks; GitHub leaves it out for binary files and very large diffs.
     #[serde(default)]
     pub patch: Option<String>,
+    /// The path before a rename or copy.
     #[serde(default)]
     pub previous_filename: Option<String>,
 }
@@ -30,10 +34,13 @@ pub struct DiffFile {
 /// The file list of `base...head`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitDiff {
+    /// The older commit, as given.
     pub base: String,
+    /// The newer commit, as given.
     pub head: String,
     /// Commits in the range, as GitHub counts them.
     pub total_commits: u64,
+    /// At most the first page (100 files), in GitHub's order.
     pub files: Vec<DiffFile>,
 }
 

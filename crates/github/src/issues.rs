@@ -12,6 +12,7 @@ pub const INCIDENT_LABEL: &str = "autofix:incident";
 /// An issue as Autofix needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issue {
+    /// Issue number in its repository.
     pub number: u64,
     /// `html_url`.
     pub url: String,
@@ -19,11 +20,14 @@ pub struct Issue {
     pub state: String,
     /// Why it was closed: `completed`, `not_planned`, `duplicate`, or `None` while open.
     pub state_reason: Option<String>,
+    /// Its title.
     pub title: String,
+    /// Its Markdown body, which carries the incident's marker.
     pub body: String,
 }
 
 impl Issue {
+    /// Still open.
     pub fn is_open(&self) -> bool {
         self.state == "open"
     }
@@ -38,7 +42,9 @@ impl Issue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueChange {
+    /// No issue with the marker existed: one was opened.
     Created,
+    /// The open issue's title or body was changed.
     Updated,
     /// Closed as completed before (the incident had recovered) and open again now.
     Reopened,

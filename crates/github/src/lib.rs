@@ -10,6 +10,8 @@
 //! The token is optional: without it, public repositories can still be read, with GitHub's
 //! anonymous rate limit. It never appears in `Debug` output, errors or logs.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,26 +31,57 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// GitHub's messages can be long HTML pages when a proxy answers; keep errors readable.
 const MAX_ERROR_MESSAGE_CHARS: usize = 300;
 
+/// Everything that can go wrong in a GitHub call. Messages never contain the token.
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
+    /// HTTP 401, or a 403 that is not a rate limit: the token is missing, invalid or lacks access.
     #[error(
         "GitHub refused the request (HTTP {status}): check that GITHUB_TOKEN is valid and can read this repository"
     )]
-    Unauthorized { status: u16 },
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+    },
+    /// HTTP 404; GitHub also answers it for private repositories the token cannot see.
     #[error("not found on GitHub or not visible with this token: {what}")]
-    NotFound { what: String },
+    NotFound {
+        /// The resource asked for: the repository, `owner/name:path` or `owner/name#number`.
+        what: String,
+    },
+    /// HTTP 429, or a 403 that is a primary or secondary rate limit: retriable.
     #[error("GitHub rate limit reached{}", retry_hint(.retry_after))]
-    RateLimited { retry_after: Option<Duration> },
+    RateLimited {
+        /// From `Retry-After`, else until `x-ratelimit-reset`; `None` when GitHub gave neither.
+        retry_after: Option<Duration>,
+    },
+    /// The request could not be sent or its answer not read (connect, TLS, timeout): retriable.
     #[error("GitHub request failed: {0}")]
     Http(#[source] reqwest::Error),
+    /// Any other non-2xx status; retriable when it is a 5xx.
     #[error("GitHub answered HTTP {status}: {message}")]
-    Status { status: u16, message: String },
+    Status {
+        /// The status code.
+        status: u16,
+        /// GitHub's `message` (or the start of the body), at most 300 characters.
+        message: String,
+    },
+    /// A 2xx answer that is not the JSON we expect.
     #[error("unreadable GitHub response ({what}): {detail}")]
-    Decode { what: &'static str, detail: String },
+    Decode {
+        /// Which answer, e.g. `contents`, `check runs`.
+        what: &'static str,
+        /// The JSON decoder's message.
+        detail: String,
+    },
+    /// We refused to send a request with this argument (a branch name git would reject, a
+    /// token that is not a valid header value, …).
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidArgument {
+        /// What the argument is, e.g. `branch`.
         what: &'static str,
+        /// The value given (redacted for the token).
         value: String,
+        /// Why it is refused.
         reason: &'static str,
     },
 }
@@ -94,16 +127,22 @@ pub(crate) enum Page {
 /// A pull request as Autofix needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequest {
+    /// Pull request number in its repository.
     pub number: u64,
     /// `html_url`, the page a human opens.
     pub url: String,
     /// `open` or `closed`.
     pub state: String,
+    /// Whether it was merged (a closed, unmerged PR was rejected).
     pub merged: bool,
+    /// The branch it proposes (`head.ref`), e.g. `autofix/af-…`.
     pub head_branch: String,
+    /// Its title.
     pub title: String,
 }
 
+/// A client for the GitHub REST API (repository contents, pull requests, CI status, issues),
+/// with one timeout per request and errors that never contain the token. Cheap to clone.
 #[derive(Clone)]
 pub struct GitHub {
     http: reqwest::Client,
@@ -150,10 +189,13 @@ impl GitHub {
         self
     }
 
+    /// A non-empty token was given: without one, private repositories are invisible and the
+    /// unauthenticated rate limit (60 requests an hour) applies.
     pub fn has_token(&self) -> bool {
         self.token.is_some()
     }
 
+    /// The REST API base, e.g. `https://api.github.com`.
     pub fn api_url(&self) -> &Url {
         &self.api_url
     }
@@ -629,10 +671,7 @@ mod diff;
 mod issues;
 mod pr;
 
-pub use ci::{
-    Annotation, CheckKind, CheckOutput, CheckReport, CheckRun, CheckState, CommitStatus,
-    FailingCheck, MAX_EXCERPT_CHARS, summarize_checks,
-};
+pub use ci::{CheckKind, CheckReport, CheckState, FailingCheck, MAX_EXCERPT_CHARS};
 pub use diff::{CommitDiff, DiffFile};
 pub use issues::{INCIDENT_LABEL, Issue, IssueChange};
 pub use pr::{Compare, PullDetails, REJECTED_LABEL, rfc3339_utc};

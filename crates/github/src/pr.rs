@@ -14,26 +14,35 @@ pub const REJECTED_LABEL: &str = "autofix:rejected";
 /// A pull request with what following it to production needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullDetails {
+    /// Pull request number in its repository.
     pub number: u64,
+    /// `html_url`, the page a human opens.
     pub url: String,
     /// `open` or `closed`.
     pub state: String,
+    /// Whether it was merged.
     pub merged: bool,
     /// The commit the merge produced on the base branch (GitHub fills it once merged).
     pub merge_commit_sha: Option<String>,
+    /// The head commit: the one CI runs on.
     pub head_sha: String,
+    /// The branch it proposes.
     pub head_branch: String,
+    /// Label names, e.g. [`REJECTED_LABEL`].
     pub labels: Vec<String>,
     /// RFC 3339, UTC.
     pub closed_at: Option<String>,
+    /// When it was merged, RFC 3339, UTC; `None` while unmerged.
     pub merged_at: Option<String>,
 }
 
 impl PullDetails {
+    /// Still open.
     pub fn is_open(&self) -> bool {
         self.state == "open"
     }
 
+    /// Closed without merging: a person rejected the fix.
     pub fn closed_unmerged(&self) -> bool {
         self.state == "closed" && !self.merged
     }
@@ -44,7 +53,9 @@ impl PullDetails {
 pub struct Compare {
     /// `identical`, `ahead`, `behind` or `diverged`.
     pub status: String,
+    /// Commits `head` has that `base` does not.
     pub ahead_by: u64,
+    /// Commits `base` has that `head` does not.
     pub behind_by: u64,
 }
 
