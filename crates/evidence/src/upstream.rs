@@ -111,225 +111,34 @@ pub struct ProviderTable {
     providers: Vec<Provider>,
 }
 
-fn owned(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
-}
+/// The built-in providers: a data file in the `AUTOFIX_PROVIDERS_JSON` format, so a built-in row
+/// and a user's row are read and validated by the same code.
+const BUILTIN_JSON: &str = include_str!("upstream/providers.json");
 
-#[allow(clippy::too_many_arguments)]
-fn builtin(
-    key: &str,
-    name: &str,
-    npm: &[&str],
-    pypi: &[&str],
-    cargo: &[&str],
-    go: &[&str],
-    gem: &[&str],
-    hosts: &[&str],
-    status_page: Option<&str>,
-) -> Provider {
-    Provider {
-        key: key.into(),
-        name: name.into(),
-        packages: Packages {
-            npm: owned(npm),
-            pypi: owned(pypi),
-            cargo: owned(cargo),
-            go: owned(go),
-            gem: owned(gem),
-        },
-        hosts: owned(hosts),
-        status_page: status_page.map(|u| Url::parse(u).expect("built-in status URL")),
-        status_api: StatusApi::Statuspage,
+static BUILTIN: LazyLock<Vec<Provider>> = LazyLock::new(|| {
+    parse_providers(BUILTIN_JSON).expect("the built-in provider table is valid (tested)")
+});
+
+/// Providers from a JSON array, each validated.
+fn parse_providers(json: &str) -> Result<Vec<Provider>, ProviderConfigError> {
+    let mut providers: Vec<Provider> = serde_json::from_str(json)?;
+    for p in &mut providers {
+        validate(p)?;
     }
+    Ok(providers)
 }
 
 impl ProviderTable {
+    /// The providers Autofix knows without configuration (`upstream/providers.json`).
     pub fn builtin() -> Self {
-        let providers = vec![
-            Provider {
-                status_page: Some(Url::parse("https://status.stripe.com").expect("static URL")),
-                status_api: StatusApi::StripeCurrent,
-                ..builtin(
-                    "stripe",
-                    "Stripe",
-                    &["stripe", "@stripe/stripe-js"],
-                    &["stripe"],
-                    &["async-stripe", "stripe-rust"],
-                    &["github.com/stripe/stripe-go"],
-                    &["stripe"],
-                    &["stripe.com"],
-                    None,
-                )
-            },
-            builtin(
-                "paypal",
-                "PayPal",
-                &["@paypal/checkout-server-sdk", "@paypal/paypal-server-sdk"],
-                &["paypalrestsdk", "paypal-server-sdk"],
-                &[],
-                &[],
-                &["paypal-sdk-rest"],
-                &[
-                    "api.paypal.com",
-                    "api-m.paypal.com",
-                    "api.sandbox.paypal.com",
-                    "api-m.sandbox.paypal.com",
-                ],
-                None,
-            ),
-            builtin(
-                "shopify",
-                "Shopify",
-                &["@shopify/shopify-api", "@shopify/admin-api-client"],
-                &["shopifyapi"],
-                &[],
-                &[],
-                &["shopify_api"],
-                &["myshopify.com"],
-                Some("https://www.shopifystatus.com"),
-            ),
-            builtin(
-                "openai",
-                "OpenAI",
-                &["openai", "@ai-sdk/openai", "@langchain/openai"],
-                &["openai", "langchain-openai"],
-                &["async-openai", "openai-api-rs"],
-                &[
-                    "github.com/openai/openai-go",
-                    "github.com/sashabaranov/go-openai",
-                ],
-                &["ruby-openai", "openai"],
-                &["api.openai.com"],
-                Some("https://status.openai.com"),
-            ),
-            builtin(
-                "anthropic",
-                "Anthropic",
-                &[
-                    "@anthropic-ai/sdk",
-                    "@ai-sdk/anthropic",
-                    "@langchain/anthropic",
-                ],
-                &["anthropic", "langchain-anthropic"],
-                &[],
-                &["github.com/anthropics/anthropic-sdk-go"],
-                &["anthropic"],
-                &["api.anthropic.com"],
-                Some("https://status.anthropic.com"),
-            ),
-            builtin(
-                "twilio",
-                "Twilio",
-                &["twilio"],
-                &["twilio"],
-                &[],
-                &["github.com/twilio/twilio-go"],
-                &["twilio-ruby"],
-                &["twilio.com"],
-                Some("https://status.twilio.com"),
-            ),
-            builtin(
-                "sendgrid",
-                "SendGrid",
-                &["@sendgrid/mail", "@sendgrid/client"],
-                &["sendgrid"],
-                &["sendgrid"],
-                &["github.com/sendgrid/sendgrid-go"],
-                &["sendgrid-ruby"],
-                &["api.sendgrid.com"],
-                Some("https://status.sendgrid.com"),
-            ),
-            builtin(
-                "mailgun",
-                "Mailgun",
-                &["mailgun.js", "mailgun-js"],
-                &[],
-                &[],
-                &["github.com/mailgun/mailgun-go"],
-                &["mailgun-ruby"],
-                &["api.mailgun.net", "api.eu.mailgun.net"],
-                Some("https://status.mailgun.com"),
-            ),
-            builtin(
-                "discord",
-                "Discord",
-                &["discord.js", "@discordjs/rest"],
-                &["discord-py"],
-                &["serenity", "twilight-http"],
-                &["github.com/bwmarrin/discordgo"],
-                &["discordrb"],
-                &["discord.com", "discordapp.com", "gateway.discord.gg"],
-                Some("https://discordstatus.com"),
-            ),
-            builtin(
-                "github",
-                "GitHub",
-                &["@octokit/rest", "@octokit/core", "octokit"],
-                &["pygithub"],
-                &["octocrab"],
-                &["github.com/google/go-github"],
-                &["octokit"],
-                &["api.github.com"],
-                Some("https://www.githubstatus.com"),
-            ),
-            builtin(
-                "cloudflare",
-                "Cloudflare",
-                &["cloudflare"],
-                &["cloudflare"],
-                &["cloudflare"],
-                &["github.com/cloudflare/cloudflare-go"],
-                &[],
-                &["api.cloudflare.com", "r2.cloudflarestorage.com"],
-                Some("https://www.cloudflarestatus.com"),
-            ),
-            builtin(
-                "supabase",
-                "Supabase",
-                &["@supabase/supabase-js"],
-                &["supabase"],
-                &["postgrest"],
-                &["github.com/supabase-community/supabase-go"],
-                &[],
-                &["supabase.co"],
-                Some("https://status.supabase.com"),
-            ),
-            builtin(
-                "vercel",
-                "Vercel",
-                &[
-                    "@vercel/kv",
-                    "@vercel/blob",
-                    "@vercel/postgres",
-                    "@vercel/edge-config",
-                ],
-                &[],
-                &[],
-                &[],
-                &[],
-                &["api.vercel.com", "blob.vercel-storage.com"],
-                Some("https://www.vercel-status.com"),
-            ),
-            builtin(
-                "sentry",
-                "Sentry",
-                &["@sentry/node", "@sentry/nextjs", "@sentry/bun"],
-                &["sentry-sdk"],
-                &["sentry"],
-                &["github.com/getsentry/sentry-go"],
-                &["sentry-ruby"],
-                &["sentry.io"],
-                Some("https://status.sentry.io"),
-            ),
-        ];
-        Self { providers }
+        Self {
+            providers: BUILTIN.clone(),
+        }
     }
 
     /// Adds providers from a JSON array; an entry whose key exists replaces that entry.
     pub fn with_extra_json(mut self, json: &str) -> Result<Self, ProviderConfigError> {
-        let extra: Vec<Provider> = serde_json::from_str(json)?;
-        for mut p in extra {
-            validate(&mut p)?;
+        for p in parse_providers(json)? {
             match self.providers.iter_mut().find(|q| q.key == p.key) {
                 Some(existing) => *existing = p,
                 None => self.providers.push(p),

@@ -258,3 +258,24 @@ fn readings_combine_indicator_and_incidents() {
     assert_eq!(r.health, UpstreamHealth::Unknown);
     assert!(r.note.unwrap().contains("timed out"));
 }
+
+#[test]
+fn every_built_in_provider_row_parses_and_is_reachable() {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(BUILTIN_JSON).unwrap();
+    let table = ProviderTable::builtin();
+    assert_eq!(rows.len(), table.providers().len(), "every row parsed");
+    let keys: BTreeSet<&str> = table.providers().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys.len(), rows.len(), "keys are unique");
+    for p in table.providers() {
+        assert!(!p.hosts.is_empty(), "{}: no host", p.key);
+        for host in &p.hosts {
+            let found = providers_in_hosts(&table, &BTreeSet::from([host.clone()]));
+            assert!(found.iter().any(|(k, _)| *k == p.key), "{}: {host}", p.key);
+        }
+        for npm in &p.packages.npm {
+            let manifest = format!(r#"{{"dependencies":{{"{npm}":"1"}}}}"#);
+            let found = providers_in_manifest(&table, "package.json", &manifest);
+            assert!(found.iter().any(|(k, _)| *k == p.key), "{}: {npm}", p.key);
+        }
+    }
+}
