@@ -70,7 +70,12 @@ pub fn offline_deps(railway: railway::Source, demo: bool) -> pipeline::Deps {
         railway,
         demo,
         github: None,
-        upstreams: evidence::UpstreamChecker::new(http, table, None, Duration::from_millis(300)),
+        upstreams: upstream_status::UpstreamChecker::new(
+            http,
+            table,
+            None,
+            Duration::from_millis(300),
+        ),
         llm: None,
         opencode: None,
         settings: default_settings(),

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use autofix_tests::fake_github::{FakeGitHub, FakePull, GitHubFault};
 use autofix_tests::fake_status::{FakeStatus, PageBehavior};
 use evidence::{
-    Limits, ProviderTable, UpstreamChecker, UpstreamHealth, UpstreamStatus, build_context,
-    context_markdown,
+    Limits, ProviderTable, UpstreamHealth, UpstreamStatus, build_context, context_markdown,
 };
 use fix_plan::naming::marker as fingerprint_marker;
 use github::{GitHub, GitHubError};
 use railway::model::{LogLine, Service, ServiceLogs, ServiceSource};
+use upstream_status::UpstreamChecker;
 
 const TOKEN: &str = "ghs_fake_token_for_tests";
 

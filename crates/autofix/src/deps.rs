@@ -172,8 +172,12 @@ pub async fn build(options: &Options, purpose: Purpose<'_>) -> anyhow::Result<Bu
             .with_extra_json(extra)
             .map_err(|e| anyhow::anyhow!("AUTOFIX_PROVIDERS_JSON: {e}"))?;
     }
-    let upstreams =
-        evidence::UpstreamChecker::new(http.clone(), table, github.clone(), options.status_timeout);
+    let upstreams = upstream_status::UpstreamChecker::new(
+        http.clone(),
+        table,
+        github.clone(),
+        options.status_timeout,
+    );
 
     let (opencode, agent_desc) = agent(options, for_check, demo, &http);
     // Validated for every command; `check` runs in-process and never notifies.

@@ -6,8 +6,10 @@
 //! - [`build_context`] folds one service's logs into ranked [`LogPattern`]s and [`HttpGroup`]s
 //!   within [`Limits`] (pure, no I/O); [`context_markdown`] renders a context compactly, every
 //!   excerpt quoted as data.
-//! - [`UpstreamChecker::check`] finds the third-party providers a service depends on and reads
-//!   their status pages (see [`upstream`] for the provider table and its JSON extension format).
+//! - [`upstream`] says which third-party providers a service depends on (from its manifests and
+//!   the hosts in its error lines), which of them to check, and what their status documents mean;
+//!   the provider table is a data file with a JSON extension format. The reads themselves are
+//!   the `upstream-status` crate's: this crate does no I/O.
 //! - [`change::suspect_change`] cleans and caps the diff of the deployment suspected of starting
 //!   an incident (pure; the caller reads it from GitHub).
 
@@ -22,8 +24,7 @@ pub mod upstream;
 pub use change::{ChangeLimits, ChangeRef, SuspectChange};
 pub use context::{Limits, build_context, context_markdown, route_of};
 pub use upstream::{
-    DEFAULT_UPSTREAM_TIMEOUT, Provider, ProviderConfigError, ProviderTable, StatusApi,
-    UpstreamChecker,
+    PageReading, Provider, ProviderConfigError, ProviderTable, Selection, StatusApi,
 };
 
 /// Where a log pattern was seen.

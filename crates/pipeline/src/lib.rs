@@ -58,7 +58,7 @@ pub struct Deps {
     /// True when `railway` is the built-in demo project.
     pub demo: bool,
     pub github: Option<github::GitHub>,
-    pub upstreams: evidence::UpstreamChecker,
+    pub upstreams: upstream_status::UpstreamChecker,
     pub llm: Option<llm::Llm>,
     pub opencode: Option<opencode::OpenCode>,
     pub settings: Settings,

@@ -1,6 +1,8 @@
 use railway::model::{HttpLogLine, LogLine};
 
+use super::pages::*;
 use super::*;
+use crate::UpstreamHealth;
 
 fn line(severity: &str, message: &str) -> LogLine {
     LogLine {
@@ -165,29 +167,29 @@ fn status_override_rewrites_every_provider() {
     }
     let base = Url::parse("http://127.0.0.1:9/stripe").unwrap();
     assert_eq!(
-        join_under(&base, "api/v2/status.json").as_str(),
+        document_url(&base, STATUSPAGE_STATUS_PATH).as_str(),
         "http://127.0.0.1:9/stripe/api/v2/status.json"
     );
     let base = Url::parse("https://status.openai.com").unwrap();
     assert_eq!(
-        join_under(&base, "api/v2/status.json").as_str(),
+        document_url(&base, STATUSPAGE_STATUS_PATH).as_str(),
         "https://status.openai.com/api/v2/status.json"
     );
 }
 
-fn status(indicator: &str) -> Result<StatusDoc, StatusPageError> {
-    Ok(StatusDoc {
-        status: StatusIndicator {
+fn status(indicator: &str) -> Result<StatuspageStatus, &'static str> {
+    Ok(StatuspageStatus {
+        status: StatuspageIndicator {
             indicator: indicator.into(),
         },
     })
 }
 
-fn incidents(names: &[&str]) -> Result<IncidentsDoc, StatusPageError> {
-    Ok(IncidentsDoc {
+fn incidents(names: &[&str]) -> Result<StatuspageIncidents, &'static str> {
+    Ok(StatuspageIncidents {
         incidents: names
             .iter()
-            .map(|n| IncidentDoc {
+            .map(|n| StatuspageIncident {
                 name: (*n).into(),
                 impact: Some("major".into()),
                 status: Some("investigating".into()),
@@ -198,7 +200,7 @@ fn incidents(names: &[&str]) -> Result<IncidentsDoc, StatusPageError> {
 
 #[test]
 fn stripe_current_is_read_like_the_stripe_cli_does() {
-    let doc = |status: &str, message: &str| {
+    let doc = |status: &str, message: &str| -> Result<_, &str> {
         Ok(StripeCurrent {
             largestatus: status.into(),
             message: Some(message.into()),
@@ -219,7 +221,7 @@ fn stripe_current_is_read_like_the_stripe_cli_does() {
         (r.health, r.incidents.len()),
         (UpstreamHealth::Operational, 0)
     );
-    let r = stripe_reading("Stripe", Err(StatusPageError::Status(503)));
+    let r = stripe_reading::<&str>("Stripe", Err("HTTP 503"));
     assert_eq!(r.health, UpstreamHealth::Unknown);
     assert_eq!(
         ProviderTable::builtin().get("stripe").unwrap().status_api,
@@ -229,7 +231,7 @@ fn stripe_current_is_read_like_the_stripe_cli_does() {
 
 #[test]
 fn readings_combine_indicator_and_incidents() {
-    let r = reading(
+    let r = statuspage_reading(
         "Stripe",
         status("major"),
         incidents(&["# Elevated \u{1b}[31merrors"]),
@@ -238,31 +240,51 @@ fn readings_combine_indicator_and_incidents() {
     assert_eq!(r.incidents, ["\\# Elevated errors (major, investigating)"]);
 
     assert_eq!(
-        reading("X", status("none"), incidents(&[])).health,
+        statuspage_reading("X", status("none"), incidents(&[])).health,
         UpstreamHealth::Operational
     );
     assert_eq!(
-        reading("X", status("minor"), incidents(&[])).health,
+        statuspage_reading("X", status("minor"), incidents(&[])).health,
         UpstreamHealth::Degraded
     );
     assert_eq!(
-        reading("X", status("none"), Err(StatusPageError::Status(500))).health,
+        statuspage_reading("X", status("none"), Err("HTTP 500")).health,
         UpstreamHealth::Operational,
         "the overall indicator is enough"
     );
-    let r = reading(
-        "X",
-        Err(StatusPageError::Timeout(Duration::from_secs(3))),
-        Err(StatusPageError::Status(500)),
-    );
+    let r = statuspage_reading("X", Err("timed out after 3s"), Err("HTTP 500"));
     assert_eq!(r.health, UpstreamHealth::Unknown);
-    assert!(r.note.unwrap().contains("timed out"));
+    assert_eq!(
+        r.note.as_deref(),
+        Some("status page of X unreadable: timed out after 3s")
+    );
+}
+
+/// A manifest of `eco` that declares `package`, in the file the ecosystem uses.
+fn manifest_declaring(eco: Ecosystem, package: &str) -> (&'static str, String) {
+    match eco {
+        Ecosystem::Npm => (
+            "package.json",
+            format!(r#"{{"dependencies":{{"{package}":"1"}}}}"#),
+        ),
+        Ecosystem::Pypi => ("requirements.txt", format!("{package}>=1\n")),
+        Ecosystem::Cargo => (
+            "Cargo.toml",
+            format!("[dependencies]\n\"{package}\" = \"1\"\n"),
+        ),
+        Ecosystem::Go => ("go.mod", format!("module x\n\nrequire {package} v1.0.0\n")),
+        Ecosystem::Gem => ("Gemfile", format!("gem '{package}'\n")),
+    }
 }
 
 #[test]
-fn every_built_in_provider_row_parses_and_is_reachable() {
+fn the_built_in_data_file_parses_and_every_row_is_reachable() {
+    // The data file is read by the same parser as AUTOFIX_PROVIDERS_JSON; a malformed row fails
+    // here, with its reason, instead of in production.
+    let parsed = parse_providers(BUILTIN_JSON).unwrap_or_else(|e| panic!("providers.json: {e}"));
     let rows: Vec<serde_json::Value> = serde_json::from_str(BUILTIN_JSON).unwrap();
     let table = ProviderTable::builtin();
+    assert_eq!(table.providers(), parsed.as_slice());
     assert_eq!(rows.len(), table.providers().len(), "every row parsed");
     let keys: BTreeSet<&str> = table.providers().iter().map(|p| p.key.as_str()).collect();
     assert_eq!(keys.len(), rows.len(), "keys are unique");
@@ -272,10 +294,89 @@ fn every_built_in_provider_row_parses_and_is_reachable() {
             let found = providers_in_hosts(&table, &BTreeSet::from([host.clone()]));
             assert!(found.iter().any(|(k, _)| *k == p.key), "{}: {host}", p.key);
         }
-        for npm in &p.packages.npm {
-            let manifest = format!(r#"{{"dependencies":{{"{npm}":"1"}}}}"#);
-            let found = providers_in_manifest(&table, "package.json", &manifest);
-            assert!(found.iter().any(|(k, _)| *k == p.key), "{}: {npm}", p.key);
+        for (_, eco) in MANIFESTS {
+            for package in p.packages.of(eco) {
+                let (file, text) = manifest_declaring(eco, package);
+                let found = providers_in_manifest(&table, file, &text);
+                assert!(
+                    found.iter().any(|(k, _)| *k == p.key),
+                    "{}: {package} in {file}",
+                    p.key
+                );
+            }
         }
     }
+
+    // The check above is not vacuous: the same data with one misspelt field, or one bad host, is
+    // refused by the parser the built-in table goes through.
+    let misspelt = BUILTIN_JSON.replacen("\"status_page\"", "\"statuspage\"", 1);
+    assert!(parse_providers(&misspelt).is_err());
+    let bad_host = BUILTIN_JSON.replacen("\"stripe.com\"", "\"https://stripe.com/\"", 1);
+    assert!(parse_providers(&bad_host).is_err());
+}
+
+fn provider_logs(hosts: &[&str]) -> ServiceLogs {
+    ServiceLogs {
+        deploy: hosts
+            .iter()
+            .map(|h| line("error", &format!("request to https://{h}/v1 failed")))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn selection_checks_log_providers_first_and_names_what_the_cap_left_out() {
+    let t = ProviderTable::builtin();
+    let logs = provider_logs(&["api.stripe.com", "api.openai.com"]);
+    let mut s = Selection::from_logs(&t, &logs, 2);
+    assert_eq!(s.log_providers(), ["stripe", "openai"], "in table order");
+    // The manifests confirm one and add two more: no room is left for them.
+    let second = s.add_manifests(vec![
+        ("stripe".into(), "manifest:package.json (stripe)".into()),
+        ("twilio".into(), "manifest:package.json (twilio)".into()),
+        (
+            "sentry".into(),
+            "manifest:package.json (@sentry/node)".into(),
+        ),
+    ]);
+    assert!(second.is_empty(), "{second:?}");
+    let reading = |health| PageReading {
+        health,
+        incidents: Vec::new(),
+        note: None,
+    };
+    let (statuses, notes) = s.statuses([
+        (
+            t.get("openai").unwrap(),
+            reading(UpstreamHealth::Operational),
+        ),
+        (t.get("stripe").unwrap(), reading(UpstreamHealth::Incident)),
+    ]);
+    assert_eq!(notes, ["2 more providers not checked: sentry, twilio"]);
+    assert_eq!(statuses[0].provider, "stripe", "worst health first");
+    assert_eq!(
+        statuses[0].evidence,
+        ["log-host:api.stripe.com", "manifest:package.json (stripe)"]
+    );
+
+    // With room, manifest-only providers are the second batch; a cap of 0 still checks one.
+    let mut s = Selection::from_logs(&t, &provider_logs(&["api.stripe.com"]), 3);
+    let second = s.add_manifests(vec![
+        ("twilio".into(), "manifest:go.mod (twilio)".into()),
+        ("sentry".into(), "manifest:go.mod (sentry)".into()),
+        ("openai".into(), "manifest:go.mod (openai)".into()),
+    ]);
+    assert_eq!(second, ["openai", "sentry"]);
+    assert_eq!(Selection::from_logs(&t, &logs, 0).log_providers().len(), 1);
+}
+
+#[test]
+fn manifest_paths_include_the_service_root_directory() {
+    assert_eq!(manifest_paths(None).len(), MANIFESTS.len());
+    assert_eq!(manifest_paths(Some("/")).len(), MANIFESTS.len());
+    assert_eq!(manifest_paths(Some(".")).len(), MANIFESTS.len());
+    let paths = manifest_paths(Some("/services/api/"));
+    assert_eq!(paths.len(), 2 * MANIFESTS.len());
+    assert!(paths.contains(&"services/api/go.mod".to_owned()));
 }
