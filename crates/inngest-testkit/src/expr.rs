@@ -19,10 +19,13 @@
 use serde_json::Value;
 use std::cmp::Ordering;
 
+/// An expression the subset does not support, or that does not parse.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("unsupported or invalid expression `{expr}`: {reason}")]
 pub struct ExprError {
+    /// The expression as written.
     pub expr: String,
+    /// What is wrong, e.g. the unexpected token.
     pub reason: String,
 }
 

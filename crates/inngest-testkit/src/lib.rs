@@ -34,11 +34,13 @@
 //! `flow.rs` for the exact semantics). [`shape`] reduces exchanges to a [`WireShape`] for comparing SDKs, and
 //! [`node`] starts the reference app on the official TypeScript SDK.
 
+#![warn(missing_docs)]
+
 mod canonical;
 mod clock;
 mod duration;
 mod engine;
-pub mod expr;
+pub(crate) mod expr;
 mod flow;
 mod ids;
 mod model;
@@ -51,6 +53,7 @@ mod sign;
 pub use canonical::canonical_json;
 pub use clock::VirtualClock;
 pub use duration::parse_time_str;
+pub use expr::ExprError;
 pub use flow::SkippedRun;
 pub use ids::step_id_hash;
 pub use model::*;
@@ -116,6 +119,7 @@ impl TestInngest {
         self.base_url.clone()
     }
 
+    /// The options the executor was started with.
     pub fn options(&self) -> &Options {
         &self.opts
     }
@@ -271,6 +275,7 @@ impl TestInngest {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// [`TestInngest::trigger_cron`] returning the error instead of panicking.
     pub async fn try_trigger_cron(&self, composite_fn_id: &str) -> Result<RunId, ExecError> {
         self.lock().trigger_cron(composite_fn_id)
     }
@@ -303,10 +308,12 @@ impl TestInngest {
         }
     }
 
+    /// Every run so far, finished or not.
     pub fn runs(&self) -> Vec<RunRecord> {
         self.lock().runs()
     }
 
+    /// One run by id.
     pub fn run(&self, id: &RunId) -> Option<RunRecord> {
         self.runs().into_iter().find(|r| &r.id == id)
     }
@@ -335,6 +342,7 @@ impl TestInngest {
         self.lock().events.clone()
     }
 
+    /// Every registration received, in order.
     pub fn registrations(&self) -> Vec<Registration> {
         self.lock().registrations.clone()
     }

@@ -36,14 +36,27 @@ const INNGEST_VARS: &[&str] = &[
 /// Cap on the captured Node output, so a chatty app cannot grow memory.
 const LOG_CAP: usize = 256 * 1024;
 
+/// Why the reference TypeScript app could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeAppError {
     #[error("cannot spawn `node app.mjs` in {dir}: {source}")]
-    Spawn { dir: String, source: std::io::Error },
+    /// `node` could not be started.
+    Spawn {
+        /// The app's directory.
+        dir: String,
+        /// The spawn error.
+        source: std::io::Error,
+    },
+    /// The app exited before printing its serve URL.
     #[error("reference app exited before listening; output:\n{log}")]
-    Exited { log: String },
+    Exited {
+        /// Everything it printed.
+        log: String,
+    },
+    /// The app printed no serve URL in time; carries the wait and its output.
     #[error("reference app did not print its serve URL within {0:?}; output:\n{1}")]
     Timeout(Duration, String),
+    /// The line the app printed is not a URL.
     #[error("reference app printed an invalid serve URL `{0}`")]
     BadUrl(String),
 }
@@ -181,6 +194,7 @@ impl TsRefApp {
         })
     }
 
+    /// Where the app serves Inngest, as it printed it (`autofix-ref listening on <url>`).
     pub fn serve_url(&self) -> &url::Url {
         &self.serve_url
     }

@@ -29,56 +29,91 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The protocol-relevant structure of a set of exchanges (see the module docs for what is kept):
+/// two SDKs driven through the same scenario must produce equal shapes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WireShape {
+    /// One entry per `POST /fn/register`, in order.
     pub register: Vec<RegisterShape>,
+    /// Runs ordered by normalized function id, then by first call.
     pub runs: Vec<RunShape>,
+    /// Events the SDK sent to the Event API, sorted by name and data skeleton.
     pub events_sent: Vec<EventShape>,
 }
 
+/// One register request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RegisterShape {
+    /// `deployType` of the body (`ping` for in-band syncs).
     pub deploy_type: Option<String>,
+    /// The body carried a non-empty `url`.
     pub has_url: bool,
+    /// `X-Inngest-SDK` is present and well formed (`<lang>:v<semver>`).
     pub sdk_header_ok: bool,
+    /// `X-Inngest-Expected-Server-Kind` as sent.
     pub expected_server_kind: Option<String>,
+    /// `X-Inngest-Sync-Kind` as sent.
     pub sync_kind: Option<String>,
+    /// Status the executor answered; `None` without an answer.
     pub status: Option<u16>,
+    /// The registered functions, sorted by normalized id.
     pub functions: Vec<FunctionShape>,
 }
 
+/// One registered function.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionShape {
+    /// Composite id with the app prefix replaced by `{app}-`.
     pub id: String,
+    /// Display name.
     pub name: Option<String>,
+    /// Triggers exactly as registered.
     pub triggers: Vec<Value>,
+    /// `retries.attempts` of the `step` entry.
     pub retries: Option<u64>,
+    /// `id` of the `step` entry.
     pub step_id: Option<String>,
+    /// `name` of the `step` entry.
     pub step_name: Option<String>,
+    /// `runtime.type` of the `step` entry (`http`).
     pub runtime_type: Option<String>,
+    /// Path of the step's runtime URL (host and port dropped).
     pub url_path: Option<String>,
+    /// `fnId` query value of that URL, normalized.
     pub url_fn_id: Option<String>,
+    /// `stepId` query value of that URL.
     pub url_step_id: Option<String>,
     /// Other top-level config keys (`concurrency`, `cancel`, …), names only.
     pub other_keys: Vec<String>,
 }
 
+/// Every call of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunShape {
+    /// Normalized function id.
     pub fn_id: String,
+    /// Name of the triggering event.
     pub trigger: Option<String>,
+    /// Calls in order.
     pub calls: Vec<CallShape>,
 }
 
+/// One executor → SDK call and its answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallShape {
+    /// `stepId` query value (`step` for a plain function call).
     pub step_id: String,
+    /// `ctx.attempt` of the request.
     pub attempt: Option<u64>,
+    /// `ctx.disable_immediate_execution` of the request.
     pub disable_immediate_execution: Option<bool>,
+    /// `version` of the request body.
     pub request_version: Option<i64>,
     /// `None` when the call failed at the transport level.
     pub status: Option<u16>,
+    /// Which protocol headers the answer carried.
     pub headers: HeaderShape,
+    /// Opcodes of the answer, reduced.
     pub ops: Vec<OpShape>,
     /// Type skeleton of a 200 body.
     pub result: Option<Value>,
@@ -86,30 +121,48 @@ pub struct CallShape {
     pub error: Option<String>,
 }
 
+/// Presence or value of the protocol headers of an SDK answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeaderShape {
+    /// `X-Inngest-SDK` present and well formed.
     pub sdk: bool,
+    /// `X-Inngest-Req-Version` value.
     pub req_version: Option<String>,
+    /// `Content-Type` is JSON.
     pub json: bool,
+    /// `X-Inngest-No-Retry` value.
     pub no_retry: Option<String>,
+    /// `Retry-After` present.
     pub retry_after: bool,
+    /// `X-Inngest-Signature` present.
     pub signed: bool,
 }
 
+/// One opcode, reduced to what the Go executor reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OpShape {
+    /// `op`, e.g. `StepRun`, `Sleep`.
     pub op: String,
+    /// Hashed step id.
     pub id: String,
+    /// `name`, except for `Sleep`/`WaitForEvent`/`InvokeFunction` (moved into `opts`).
     pub name: Option<String>,
+    /// `displayName`.
     pub display_name: Option<String>,
+    /// `opts`, with a sleep's duration and a wait's event in it; `None` when empty.
     pub opts: Option<Value>,
+    /// Type skeleton of `data` (`StepRun`/`RunComplete` only).
     pub data: Option<Value>,
+    /// `name` of `error`.
     pub error: Option<String>,
 }
 
+/// One event the SDK sent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventShape {
+    /// Event name.
     pub name: String,
+    /// Type skeleton of its `data`.
     pub data: Value,
 }
 
@@ -477,15 +530,22 @@ fn op_shape(op: &Value, norm: &Norm) -> OpShape {
 /// Errors reading a recorded transcript.
 #[derive(Debug, thiserror::Error)]
 pub enum TranscriptError {
+    /// The file could not be read.
     #[error("cannot read transcript {path}: {source}")]
     Io {
+        /// The file as given.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A line is not a JSON exchange.
     #[error("transcript {path} line {line}: {source}")]
     Json {
+        /// The file as given.
         path: String,
+        /// 1-based line number.
         line: usize,
+        /// The decoder's error.
         source: serde_json::Error,
     },
 }
