@@ -11,25 +11,38 @@ use pipeline::{ContextReport, FixOutcome, MonitorReport};
 /// The `--json` document (documented in the README).
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
+    /// The cycle read the built-in demo project, not Railway.
     pub demo: bool,
+    /// Railway project name.
     pub project: String,
+    /// Railway environment name.
     pub environment: String,
+    /// The detection window.
     pub window: railway::model::TimeWindow,
+    /// No incident was found.
     pub healthy: bool,
+    /// Every finding: incidents, observations and recoveries.
     pub findings: Vec<detect::Finding>,
+    /// Fingerprints of the incidents, as the PR branches and issues carry them.
     pub fingerprints: Vec<String>,
     /// Services left out of the cycle (AUTOFIX_IGNORE_SERVICES, the worker, OpenCode).
     pub ignored_services: Vec<pipeline::IgnoredService>,
     /// Each incident's signal over the window (points, threshold, deployments).
     pub charts: Vec<charts::Chart>,
+    /// The project's services and how they connect, as Markdown.
     pub architecture_markdown: String,
+    /// The findings table, as Markdown.
     pub findings_markdown: String,
+    /// The evidence read for each affected service.
     pub contexts: Vec<evidence::ServiceContext>,
+    /// What `generate-fix` did for each repository (analysis, decision, PR).
     pub fixes: Vec<FixOutcome>,
     /// Failures of any function in the chain (name: message).
     pub errors: Vec<String>,
 }
 
+/// `autofix check`: one monitoring cycle in-process (no Inngest), printed as text or as the
+/// `--json` document, optionally with a self-contained HTML report at `html`.
 pub async fn run(
     options: Options,
     json: bool,

@@ -11,6 +11,7 @@ use clap::{Arg, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::config::Options;
 use crate::serve;
 
+/// The command line: every option also reads its environment variable.
 #[derive(Debug, Parser)]
 #[command(
     name = "autofix",
@@ -18,8 +19,10 @@ use crate::serve;
     about = "Self-healing Railway projects: detect, explain, open a fix PR. Driven by Inngest."
 )]
 pub struct Cli {
+    /// What to do; `serve` when absent.
     #[command(subcommand)]
     pub command: Option<Action>,
+    /// Settings shared by every subcommand.
     #[command(flatten)]
     pub options: Options,
 }

@@ -269,16 +269,23 @@ fn signing_key(text: &str) -> Result<inngest::SigningKey, String> {
     inngest::SigningKey::new(text)
 }
 
+/// `AUTOFIX_LLM_PROVIDER` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LlmProviderKind {
+    /// An OpenAI-compatible endpoint.
     Openai,
+    /// Anthropic's Messages API.
     Anthropic,
+    /// No LLM: rule-based analysis only.
     None,
 }
 
+/// `AUTOFIX_LOG_FORMAT` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Human-readable lines, coloured only on a terminal.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
@@ -286,7 +293,9 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {problem}")]
 pub struct ConfigError {
+    /// The variable (or flag) at fault.
     pub variable: String,
+    /// What is wrong with it; never its value when it is a secret.
     pub problem: String,
 }
 
@@ -344,19 +353,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// How Autofix reaches Railway.
 #[derive(Debug, Clone)]
 pub enum RailwayTarget {
+    /// The built-in demo project, no Railway calls.
     Demo {
+        /// Why demo mode was chosen, for the startup block.
         reason: &'static str,
     },
+    /// A real Railway project.
     Live {
+        /// The API token (account, workspace or project token).
         token: railway::Token,
+        /// `RAILWAY_PROJECT_ID`.
         project_id: String,
+        /// Which of the project's environments to watch.
         environment: EnvironmentSelector,
     },
 }
 
+/// An environment given by id (`RAILWAY_ENVIRONMENT_ID`) or by name
+/// (`RAILWAY_ENVIRONMENT_NAME`, resolved through the API); the id wins when both are set.
 #[derive(Debug, Clone)]
 pub enum EnvironmentSelector {
+    /// An environment id.
     Id(String),
+    /// An environment name, resolved to its id at start.
     Name(String),
 }
 

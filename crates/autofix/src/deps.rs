@@ -19,16 +19,23 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 
 /// What the startup block and `check` print about the configuration.
 pub struct Describe {
+    /// How Railway is reached (demo, or project and environment).
     pub railway: String,
     /// The services no cycle monitors, and why.
     pub ignored: String,
+    /// The analysis mode: the LLM provider and model, or rule-based.
     pub llm: String,
+    /// The coding agent (OpenCode URL and model), or the dry-run reason.
     pub agent: String,
+    /// GitHub API URL and whether a token is set.
     pub github: String,
 }
 
+/// What [`build`] returns: the pipeline's dependencies and their description.
 pub struct Built {
+    /// Every client the Inngest functions use.
     pub deps: Arc<pipeline::Deps>,
+    /// How the startup block and `check` describe them.
     pub describe: Describe,
 }
 
@@ -134,6 +141,8 @@ pub enum Purpose<'a> {
     Serve(&'a inngest::Config),
 }
 
+/// Validates the settings and builds every client, once, for `purpose`; errors name the
+/// variable at fault.
 pub async fn build(options: &Options, purpose: Purpose<'_>) -> anyhow::Result<Built> {
     let for_check = matches!(purpose, Purpose::Check);
     let mut settings = options.pipeline_settings()?;

@@ -11,19 +11,26 @@ use crate::deps;
 /// The event `doctor` sends to prove the event key: no function is triggered by it.
 pub const PING_EVENT: &str = "autofix/doctor.ping";
 
+/// Outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// The peer answered as expected.
     Ok,
+    /// The peer could not be reached or refused us; `fix` says what to do.
     Failed,
+    /// Not configured, so not checked (e.g. no LLM in rule-based mode).
     Skipped,
 }
 
 /// One row of the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
+    /// Which peer: `configuration`, `railway`, `inngest`, `llm`, `opencode` or `github`.
     pub peer: &'static str,
+    /// The outcome.
     pub status: Status,
+    /// What was checked and what came back, secrets redacted.
     pub detail: String,
     /// What to do, for a failure.
     pub fix: Option<String>,
@@ -59,7 +66,9 @@ impl Check {
 /// The `--json` document.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// Every check passed or was skipped.
     pub ok: bool,
+    /// One row per peer, in table order.
     pub checks: Vec<Check>,
 }
 

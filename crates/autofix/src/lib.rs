@@ -1,6 +1,8 @@
 //! The `autofix` binary's library half: configuration, client wiring, the HTTP router and the
 //! one-shot check. `main.rs` only parses the command line; tests mount [`serve::router`] directly.
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod cli;
 pub mod config;

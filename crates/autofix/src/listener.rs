@@ -15,6 +15,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// A `TcpListener` that caps open connections and drops a connection whose request headers do
+/// not arrive in time (see the module docs).
 pub struct GuardedListener {
     inner: TcpListener,
     permits: Arc<Semaphore>,
@@ -22,6 +24,8 @@ pub struct GuardedListener {
 }
 
 impl GuardedListener {
+    /// At most `max_connections` (at least 1) open at once; further ones wait in the backlog.
+    /// Each must deliver request headers within `header_timeout`.
     pub fn new(inner: TcpListener, max_connections: usize, header_timeout: Duration) -> Self {
         Self {
             inner,

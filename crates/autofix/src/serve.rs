@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Options;
 use crate::deps;
 
+/// `autofix serve` options: where to listen and how many connections to hold.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on: `::` (the default) is every IPv6 and IPv4 interface; `0.0.0.0`
@@ -80,6 +81,7 @@ const STEP_ANSWER_GRACE: Duration = Duration::from_secs(30);
 /// What `/readyz` checks.
 #[derive(Clone)]
 pub struct Health {
+    /// Client for the readiness probe of the dev server.
     pub http: reqwest::Client,
     /// Dev mode only: the dev server must answer for the worker to be ready.
     pub inngest_health_url: Option<url::Url>,
@@ -88,6 +90,7 @@ pub struct Health {
 }
 
 impl Health {
+    /// A readiness check; `inngest_health_url` only in dev mode.
     pub fn new(http: reqwest::Client, inngest_health_url: Option<url::Url>) -> Self {
         Self {
             http,
@@ -106,6 +109,8 @@ impl Health {
     }
 }
 
+/// `autofix serve`: builds every client once, syncs with Inngest when asked to and serves
+/// them until SIGTERM or Ctrl-C.
 pub async fn run(options: Options, args: ServeArgs) -> anyhow::Result<()> {
     let inngest_config = options.inngest_config()?;
     let built = deps::build(&options, deps::Purpose::Serve(&inngest_config)).await?;
