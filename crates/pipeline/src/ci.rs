@@ -41,6 +41,7 @@ pub enum CiStatus {
 /// What `generate-fix` records about CI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CiOutcome {
+    /// Where CI ended up after the last round.
     pub status: CiStatus,
     /// Follow-up prompts sent to the agent because of failing checks.
     pub fix_rounds: u32,
@@ -53,9 +54,11 @@ pub struct CiOutcome {
 pub struct FixPlan {
     /// Polls per agent session (the first task and each follow-up).
     pub agent_polls: u32,
+    /// Sleep between two agent polls.
     pub agent_interval: Duration,
     /// Polls per CI wait (one after the first task and one after each follow-up).
     pub ci_polls: u32,
+    /// Sleep between two CI polls (ended early by `github/check_suite.completed`).
     pub ci_interval: Duration,
     /// Follow-up rounds allowed.
     pub rounds: u32,

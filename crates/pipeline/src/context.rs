@@ -14,14 +14,18 @@ use crate::events::{
 };
 use crate::{Deps, step_error};
 
+/// The output of one `pull-service-context` run: the evidence read and the fix requests sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContextReport {
+    /// True when the data is the built-in demo project.
     pub demo: bool,
     /// Per service, the evidence markdown as the LLM will see it.
     pub context_markdown: String,
+    /// The evidence of every affected service and database.
     pub contexts: Vec<ServiceContext>,
     /// One entry per `autofix/fix.requested` sent: (repository or group key, fingerprint).
     pub fix_requests: Vec<(String, String)>,
+    /// Ids of the `autofix/fix.requested` events, in the order of `fix_requests`.
     pub fix_event_ids: Vec<String>,
 }
 

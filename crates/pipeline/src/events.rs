@@ -57,22 +57,29 @@ pub struct HealthCheckRequested {
 /// A service an incident touches, as Railway configures it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AffectedService {
+    /// Railway service id.
     pub id: String,
+    /// Railway service name.
     pub name: String,
     /// `owner/name` from Railway's service source; the only place a target repository comes from.
     pub repo: Option<String>,
     /// Directory of the service inside its repository (monorepos), where its manifests live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_directory: Option<String>,
+    /// The deployment live when the incident was detected, if any.
     pub deployment_id: Option<String>,
+    /// A database (volume or database image): context for the fix, never its target.
     pub is_database: bool,
 }
 
 /// Data of `autofix/service.context.requested`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContextRequested {
+    /// The Railway project.
     pub project: ProjectRef,
+    /// The watched environment.
     pub environment: EnvironmentRef,
+    /// The detection window the findings come from.
     pub window: TimeWindow,
     /// Compact markdown of the whole environment.
     pub architecture_summary: String,
@@ -93,9 +100,13 @@ pub struct ContextRequested {
 /// Data of `autofix/fix.requested`: one repository group (or one repo-less service group).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FixRequested {
+    /// The Railway project.
     pub project: ProjectRef,
+    /// The watched environment.
     pub environment: EnvironmentRef,
+    /// The detection window the findings come from.
     pub window: TimeWindow,
+    /// Compact markdown of the whole environment, for the analysis prompt.
     pub architecture_summary: String,
     /// The repository this request is about; `None` for services without a source repo.
     pub repo: Option<String>,
@@ -112,6 +123,7 @@ pub struct FixRequested {
     /// Signals of this group's incidents, for the PR body.
     #[serde(default)]
     pub charts: Vec<charts::Chart>,
+    /// True when the data is the built-in demo project.
     #[serde(default)]
     pub demo: bool,
 }
@@ -119,7 +131,9 @@ pub struct FixRequested {
 /// Data of `autofix/fix.approved`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FixApproved {
+    /// The repository incident's fingerprint, as in [`FixRequested::fingerprint`].
     pub fingerprint: String,
+    /// Who approved, free text, for the run output.
     #[serde(default)]
     pub approved_by: Option<String>,
 }
@@ -127,13 +141,21 @@ pub struct FixApproved {
 /// The part of a finding `verify-fix` compares on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FindingRef {
+    /// Railway service id.
     pub service_id: String,
+    /// Railway service name.
     pub service: String,
+    /// What kind of problem it was.
     pub kind: detect::FindingKind,
+    /// The finding's metric name, e.g. `p95_ms`.
     pub metric: String,
+    /// The value the incident was reported with, in `unit`.
     pub value: f64,
+    /// The threshold it crossed, in `unit`.
     pub threshold: f64,
+    /// Unit of `value` and `threshold`.
     pub unit: String,
+    /// The finding's own fingerprint (service + kind).
     pub fingerprint: String,
 }
 
@@ -155,10 +177,15 @@ impl From<&Finding> for FindingRef {
 /// Data of `autofix/pr.opened`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrOpened {
+    /// The Railway project.
     pub project: ProjectRef,
+    /// The watched environment.
     pub environment: EnvironmentRef,
+    /// The fix PR's repository, `owner/name`.
     pub repo: String,
+    /// The fix PR's number.
     pub pr_number: u64,
+    /// The fix PR's web page.
     pub pr_url: String,
     /// `<repo>#<number>`: the concurrency key of `verify-fix` (one follower per PR).
     pub pr_key: String,
@@ -166,9 +193,11 @@ pub struct PrOpened {
     pub fingerprint: String,
     /// Services the incident is on (databases excluded).
     pub service_ids: Vec<String>,
+    /// The incident's findings, for the before/after comparison.
     pub findings: Vec<FindingRef>,
     /// The window the incident was detected in: the "before" sample.
     pub window: TimeWindow,
+    /// True when the data is the built-in demo project.
     #[serde(default)]
     pub demo: bool,
 }
@@ -176,16 +205,28 @@ pub struct PrOpened {
 /// Data of `autofix/incident.resolved` and `autofix/fix.ineffective`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FixVerified {
+    /// The fix PR's repository, `owner/name`.
     pub repo: String,
+    /// The fix PR's number.
     pub pr_number: u64,
+    /// The fix PR's web page.
     pub pr_url: String,
+    /// The repository incident's fingerprint.
     pub fingerprint: String,
+    /// The Railway project.
     pub project: ProjectRef,
+    /// The watched environment.
     pub environment: EnvironmentRef,
+    /// Services the incident was on.
     pub service_ids: Vec<String>,
+    /// The verdict over every compared metric (the worst of them).
     pub verdict: compare::Verdict,
+    /// One comparison per finding metric.
     pub comparisons: Vec<compare::MetricComparison>,
+    /// The verdict comment posted on the PR, when posting worked.
     pub comment_url: Option<String>,
+    /// The merge commit that went live.
     pub merge_commit: Option<String>,
+    /// The window after the deployment that the "after" sample came from.
     pub after_window: TimeWindow,
 }

@@ -19,6 +19,7 @@ use crate::events::{
 };
 use crate::{Deps, FIX_FN, step_error};
 
+/// How a `generate-fix` run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FixStatus {
@@ -34,12 +35,18 @@ pub enum FixStatus {
     Failed,
 }
 
+/// The output of one `generate-fix` run: what it decided, what it asked the agent, what came of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FixOutcome {
+    /// How the run ended.
     pub status: FixStatus,
+    /// True when the data is the built-in demo project.
     pub demo: bool,
+    /// The target repository; `None` for a group of services without a source repo.
     pub repo: Option<String>,
+    /// The repository incident's fingerprint (the PR branch and issue carry it).
     pub fingerprint: String,
+    /// Why the run skipped or failed, in one line.
     pub reason: Option<String>,
     /// `None` when the memory stopped the run before the analysis (no tokens spent).
     pub analysis: Option<Analysis>,
@@ -47,9 +54,13 @@ pub struct FixOutcome {
     pub analysis_markdown: String,
     /// Size of the budgeted analysis prompt (estimated tokens), also when no LLM is configured.
     pub prompt_tokens: usize,
+    /// The task sent (or, in a dry run, that would have been sent) to the agent.
     pub task: Option<AgentTask>,
+    /// The OpenCode session that worked on it.
     pub session_id: Option<String>,
+    /// The PR the agent opened, as found on GitHub.
     pub pull_request: Option<github::PullRequest>,
+    /// The agent's final text, or what it said last before failing.
     pub agent_last_message: Option<String>,
     /// The rejected PR (closed unmerged, labelled) that stopped this run, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,14 +12,16 @@
 //! Each function reads through [`Deps`]; the functions hold no other state, so the same code runs
 //! under Inngest (durable steps) and in-process for `autofix check` (`inngest::InlineRunner`).
 
+#![warn(missing_docs)]
+
 mod ci;
 mod context;
 pub mod events;
 mod fix;
-pub mod health;
-pub mod issue;
+pub(crate) mod health;
+pub(crate) mod issue;
 mod monitor;
-pub mod notify;
+pub(crate) mod notify;
 pub mod select;
 pub mod settings;
 mod suspect;
@@ -36,13 +38,21 @@ pub use select::{IgnoredService, ServiceSelection};
 pub use settings::{Settings, VerifyPlan};
 pub use verify::{DeploymentSeen, VerifyReport, VerifyStatus};
 
-/// Function ids (un-prefixed; on the wire they are `autofix-<id>`).
+/// `monitor-project-health`: the cron cycle that reads health and detects incidents.
+///
+/// Function ids are un-prefixed; on the wire they are `autofix-<id>`.
 pub const MONITOR_FN: &str = "monitor-project-health";
+/// `pull-service-context`: reads logs, deployments and upstream status for the affected services.
 pub const CONTEXT_FN: &str = "pull-service-context";
+/// `generate-fix`: guards, analysis, the agent session, the PR and its CI.
 pub const FIX_FN: &str = "generate-fix";
+/// `verify-fix`: follows the PR to production and measures the incident before and after.
 pub const VERIFY_FN: &str = "verify-fix";
+/// `notify-on-transition`: turns run outcomes into notification requests.
 pub const NOTIFY_ROUTER_FN: &str = "notify-on-transition";
+/// `notify`: delivers one notification to every configured sink.
 pub const NOTIFY_FN: &str = "notify";
+/// `incident-issue`: opens, updates or closes the incident's GitHub issue.
 pub const ISSUE_FN: &str = "incident-issue";
 
 /// Most agent polls one `generate-fix` run may make: each is two steps (sleep + poll), and
@@ -54,13 +64,19 @@ pub const APP_ID: &str = "autofix";
 
 /// Clients and settings shared by the functions.
 pub struct Deps {
+    /// Railway reads, live or from the demo snapshot.
     pub railway: railway::Source,
     /// True when `railway` is the built-in demo project.
     pub demo: bool,
+    /// GitHub client; `None` without `GITHUB_TOKEN` (no PR follow-up, issues or rejections).
     pub github: Option<github::GitHub>,
+    /// Status pages of the upstream providers the services depend on.
     pub upstreams: upstream_status::UpstreamChecker,
+    /// The LLM for analysis; `None` for rule-based analysis.
     pub llm: Option<llm::Llm>,
+    /// The coding agent; `None` makes `generate-fix` a dry run.
     pub opencode: Option<opencode::OpenCode>,
+    /// Every validated setting of the functions.
     pub settings: Settings,
     /// Clock, injectable so tests and the demo are deterministic.
     pub now: Clock,

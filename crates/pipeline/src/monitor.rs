@@ -22,22 +22,29 @@ use crate::{Deps, MONITOR_FN, step_error};
 /// What a cycle returns: readable in the Inngest UI (markdown) and structured (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonitorReport {
+    /// No incident in the window.
     pub healthy: bool,
+    /// True when the data is the built-in demo project.
     pub demo: bool,
+    /// Railway project name.
     pub project: String,
+    /// Railway environment name.
     pub environment: String,
+    /// The detection window.
     pub window: TimeWindow,
     /// Services monitored this cycle.
     #[serde(default)]
     pub services: usize,
     /// Compact markdown: the architecture and the findings (bounded, see `crate::health`).
     pub architecture_markdown: String,
+    /// The findings table, as markdown (bounded).
     pub findings_markdown: String,
     /// Every incident, then the first recoveries and observations, worst first.
     pub findings: Vec<Finding>,
     /// Findings left out of `findings` to keep the run state bounded.
     #[serde(default)]
     pub omitted_findings: usize,
+    /// Distinct incident fingerprints, sorted.
     pub fingerprints: Vec<String>,
     /// The signal of each incident over the window (series, threshold, deployments).
     #[serde(default)]

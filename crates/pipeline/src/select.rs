@@ -11,21 +11,27 @@ use serde::{Deserialize, Serialize};
 /// case-insensitively), and why the service is ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IgnoreRule {
+    /// Name or id, `*` matching any run of characters; names compare case-insensitively.
     pub pattern: String,
+    /// Why matching services are ignored, shown in the report.
     pub why: String,
 }
 
 /// The ignore rules of one worker.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceSelection {
+    /// Rules in order; a service matching any of them is ignored.
     pub rules: Vec<IgnoreRule>,
 }
 
 /// A service a cycle left out, and the rule's reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IgnoredService {
+    /// Railway service id.
     pub id: String,
+    /// Railway service name.
     pub name: String,
+    /// The matching rule's reason.
     pub why: String,
 }
 

@@ -40,9 +40,13 @@ pub struct Settings {
     pub cron: String,
     /// Detection window in minutes.
     pub window_minutes: u32,
+    /// Detection thresholds (`AUTOFIX_THRESHOLDS`).
     pub thresholds: detect::Thresholds,
+    /// How many log lines the context step reads per service and query.
     pub log_limits: railway::LogLimits,
+    /// How much evidence each service's context may hold.
     pub evidence_limits: evidence::Limits,
+    /// Token budget of the analysis prompt.
     pub prompt_budget: analysis::PromptBudget,
     /// Confidence floor and report-only mode.
     pub guard: fix_plan::GuardPolicy,
@@ -116,13 +120,19 @@ pub const MAX_VERIFY_DAYS: u64 = 365;
 /// worst case fits in Inngest's 1 000 steps per run and every sleep in [`MAX_SLEEP`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifyPlan {
+    /// Most polls of the PR's state before giving up as stale.
     pub pr_polls: u32,
+    /// Sleep between two PR polls (ended early by `github/pull_request.closed`).
     pub pr_interval: Duration,
+    /// Most polls for the merge commit's deployment.
     pub deploy_polls: u32,
+    /// Sleep between two deployment polls.
     pub deploy_interval: Duration,
 }
 
 impl VerifyPlan {
+    /// The plan for these settings: the configured waits divided into polls, each capped so the
+    /// run fits Inngest's step limit.
     pub fn from_settings(s: &Settings) -> Self {
         let (pr_polls, pr_interval) =
             polls(s.verify_max_wait, s.verify_poll_interval, MAX_PR_POLLS);

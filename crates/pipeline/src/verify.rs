@@ -44,30 +44,49 @@ pub enum VerifyStatus {
     Skipped,
 }
 
+/// The output of one `verify-fix` run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerifyReport {
+    /// How the run ended.
     pub status: VerifyStatus,
+    /// The fix PR's repository, `owner/name`.
     pub repo: String,
+    /// The fix PR's number.
     pub pr_number: u64,
+    /// The repository incident's fingerprint.
     pub fingerprint: String,
+    /// Why the run ended the way it did, in one line.
     pub reason: String,
+    /// The window the incident was detected in: the "before" sample.
     pub incident_window: TimeWindow,
+    /// The commit the merge produced, once merged.
     pub merge_commit: Option<String>,
+    /// The deployment of the merge commit, once seen.
     pub deployment: Option<DeploymentSeen>,
+    /// The window measured after the deployment settled.
     pub after_window: Option<TimeWindow>,
+    /// The verdict over every compared metric.
     pub verdict: Option<Verdict>,
+    /// One comparison per finding metric.
     pub comparisons: Vec<MetricComparison>,
+    /// The comment posted on the PR, when posting worked.
     pub comment_url: Option<String>,
+    /// Ids of the `autofix/incident.resolved` or `autofix/fix.ineffective` event sent.
     pub event_ids: Vec<String>,
 }
 
 /// The Railway deployment that carries the fix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentSeen {
+    /// Railway service id.
     pub service_id: String,
+    /// Railway service name.
     pub service: String,
+    /// Railway deployment id.
     pub deployment_id: String,
+    /// The commit it was built from: the merge commit.
     pub commit: String,
+    /// Its status at the last poll.
     pub status: DeploymentStatus,
     /// When this run first saw it `SUCCESS` (Unix seconds): the settle period starts here.
     pub success_seen_at: Option<i64>,
