@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use serde_json::{Value, json};
@@ -203,6 +204,47 @@ struct Shared {
     inner: Arc<Mutex<Inner>>,
 }
 
+impl Inner {
+    fn pull_mut(&mut self, repo: &str, number: u64) -> Option<&mut FakePull> {
+        self.pulls
+            .get_mut(repo)
+            .and_then(|ps| ps.iter_mut().find(|p| p.number == number))
+    }
+
+    fn issue_mut(&mut self, repo: &str, number: u64) -> Option<&mut FakeIssue> {
+        self.issues
+            .get_mut(repo)
+            .and_then(|is| is.iter_mut().find(|i| i.number == number))
+    }
+}
+
+/// Counts one more read of `key`: the count including this one.
+fn count_read<K: Ord>(reads: &mut BTreeMap<K, usize>, key: K) -> usize {
+    let n = reads.entry(key).or_default();
+    *n += 1;
+    *n
+}
+
+/// Takes the entries of `list` that are `due`, leaving the others in order.
+fn take_due<T>(list: &mut Vec<T>, due: impl Fn(&T) -> bool) -> Vec<T> {
+    let (due, later) = std::mem::take(list).into_iter().partition(due);
+    *list = later;
+    due
+}
+
+/// One page of a list endpoint, as GitHub's `page` (from 1) and `per_page` (30 by default, 100
+/// at most) ask.
+fn page_of<T>(items: Vec<T>, q: &BTreeMap<String, String>) -> impl Iterator<Item = T> {
+    let number = |key: &str| q.get(key).and_then(|v| v.parse::<usize>().ok());
+    let per_page = number("per_page").unwrap_or(30).clamp(1, 100);
+    let page = number("page").unwrap_or(1).max(1);
+    items.into_iter().skip((page - 1) * per_page).take(per_page)
+}
+
+fn labels_json(labels: &[String]) -> Vec<Value> {
+    labels.iter().map(|l| json!({"name": l})).collect()
+}
+
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -252,6 +294,7 @@ impl FakeGitHub {
                 delete(unlabel),
             )
             .route("/repos/{owner}/{name}/compare/{range}", get(compare))
+            .route_layer(middleware::from_fn_with_state(shared.clone(), admit_layer))
             .with_state(shared.clone());
         Self {
             server: Served::start("fake github", app).await,
@@ -307,23 +350,13 @@ impl FakeGitHub {
 
     /// Changes a PR now (e.g. a person removes a label or reopens it).
     pub fn update_pull(&self, repo: &str, number: u64, change: impl FnOnce(&mut FakePull)) {
-        let mut inner = self.shared.lock();
-        if let Some(p) = inner
-            .pulls
-            .get_mut(repo)
-            .and_then(|ps| ps.iter_mut().find(|p| p.number == number))
-        {
+        if let Some(p) = self.shared.lock().pull_mut(repo, number) {
             change(p);
         }
     }
 
     pub fn pull_state(&self, repo: &str, number: u64) -> Option<FakePull> {
-        self.shared
-            .lock()
-            .pulls
-            .get(repo)
-            .and_then(|ps| ps.iter().find(|p| p.number == number))
-            .cloned()
+        self.shared.lock().pull_mut(repo, number).cloned()
     }
 
     pub fn set_checks(&self, sha: &str, runs: Vec<FakeCheckRun>) {
@@ -376,13 +409,7 @@ impl FakeGitHub {
 
     /// Changes an issue as a person would (close it as not planned, edit it).
     pub fn update_issue(&self, repo: &str, number: u64, change: impl FnOnce(&mut FakeIssue)) {
-        if let Some(i) = self
-            .shared
-            .lock()
-            .issues
-            .get_mut(repo)
-            .and_then(|is| is.iter_mut().find(|i| i.number == number))
-        {
+        if let Some(i) = self.shared.lock().issue_mut(repo, number) {
             change(i);
         }
     }
@@ -404,12 +431,21 @@ impl FakeGitHub {
     }
 }
 
-/// Records the request and answers with a fault or an auth failure when one applies.
-fn admit(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
-    admit_method(shared, "GET", uri, headers)
+/// Runs before every route: records the request, then answers with a fault or an auth failure
+/// when one applies, else hands it to the route.
+async fn admit_layer(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    match admit(
+        &shared,
+        request.method().as_str(),
+        request.uri(),
+        request.headers(),
+    ) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
 }
 
-fn admit_method(shared: &Shared, method: &str, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+fn admit(shared: &Shared, method: &str, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
     let header = |n: &str| {
         headers
             .get(n)
@@ -492,22 +528,14 @@ fn admit_method(shared: &Shared, method: &str, uri: &Uri, headers: &HeaderMap) -
 /// The login every accepted token belongs to.
 pub const FAKE_LOGIN: &str = "autofix-bot";
 
-async fn user(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
+async fn user() -> Response {
     axum::Json(json!({"login": FAKE_LOGIN, "id": 1, "type": "User"})).into_response()
 }
 
 async fn repository(
     State(shared): State<Shared>,
     Path((owner, name)): Path<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     match shared.lock().repos.get(&repo).copied() {
         Some(push) => axum::Json(json!({
@@ -516,23 +544,14 @@ async fn repository(
             "permissions": {"admin": false, "maintain": false, "push": push, "triage": push, "pull": true},
         }))
         .into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"message": "Not Found"})),
-        )
-            .into_response(),
+        None => not_found(),
     }
 }
 
 async fn contents(
     State(shared): State<Shared>,
     Path((owner, name, path)): Path<(String, String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     let file = shared.lock().files.get(&(repo, path.clone())).cloned();
     match file {
@@ -544,11 +563,7 @@ async fn contents(
             "content": base64_wrapped(text.as_bytes()),
         }))
         .into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"message": "Not Found"})),
-        )
-            .into_response(),
+        None => not_found(),
     }
 }
 
@@ -556,12 +571,7 @@ async fn pulls(
     State(shared): State<Shared>,
     Path((owner, name)): Path<(String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     let state = q
         .get("state")
@@ -569,23 +579,12 @@ async fn pulls(
         .unwrap_or("open")
         .to_owned();
     let head = q.get("head").cloned();
-    let per_page: usize = q
-        .get("per_page")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30)
-        .clamp(1, 100);
-    let page: usize = q
-        .get("page")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
     let visible = {
         let mut inner = shared.lock();
         let served = inner.pull_lists.get(&repo).copied().unwrap_or(0);
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.pending)
-            .into_iter()
-            .partition(|(r, _, after)| *r == repo && served >= *after);
-        inner.pending = later;
+        let due = take_due(&mut inner.pending, |(r, _, after)| {
+            *r == repo && served >= *after
+        });
         for (r, pull, _) in due {
             inner.pulls.entry(r).or_default().push(pull);
         }
@@ -602,11 +601,8 @@ async fn pulls(
         .collect();
     // GitHub's default order: newest first.
     list.sort_by_key(|p| std::cmp::Reverse(p.number));
-    let items: Vec<Value> = list
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .map(|p| pull_json(&repo, &owner, p))
+    let items: Vec<Value> = page_of(list, &q)
+        .map(|p| pull_json(&repo, &owner, &p))
         .collect();
     axum::Json(items).into_response()
 }
@@ -623,7 +619,7 @@ fn pull_json(repo: &str, owner: &str, p: &FakePull) -> Value {
         "merge_commit_sha": p.merge_commit_sha,
         "title": p.title,
         "body": p.body,
-        "labels": p.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+        "labels": labels_json(&p.labels),
         "head": {"ref": p.head, "sha": p.head_sha, "label": format!("{owner}:{}", p.head)},
     })
 }
@@ -639,28 +635,14 @@ fn not_found() -> Response {
 async fn pull(
     State(shared): State<Shared>,
     Path((owner, name, number)): Path<(String, String, u64)>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     let mut inner = shared.lock();
-    let reads = {
-        let n = inner.pull_reads.entry((repo.clone(), number)).or_default();
-        *n += 1;
-        *n
-    };
-    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.scheduled)
-        .into_iter()
-        .partition(|(r, n, after, _)| *r == repo && *n == number && reads > *after);
-    inner.scheduled = later;
-    let Some(p) = inner
-        .pulls
-        .get_mut(&repo)
-        .and_then(|ps| ps.iter_mut().find(|p| p.number == number))
-    else {
+    let reads = count_read(&mut inner.pull_reads, (repo.clone(), number));
+    let due = take_due(&mut inner.scheduled, |(r, n, after, _)| {
+        *r == repo && *n == number && reads > *after
+    });
+    let Some(p) = inner.pull_mut(&repo, number) else {
         return not_found();
     };
     for (_, _, _, change) in due {
@@ -672,22 +654,12 @@ async fn pull(
 async fn check_runs(
     State(shared): State<Shared>,
     Path((_owner, _name, sha)): Path<(String, String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
     let mut inner = shared.lock();
-    let reads = {
-        let n = inner.check_reads.entry(sha.clone()).or_default();
-        *n += 1;
-        *n
-    };
-    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.pending_checks)
-        .into_iter()
-        .partition(|(s, _, after)| *s == sha && reads > *after);
-    inner.pending_checks = later;
+    let reads = count_read(&mut inner.check_reads, sha.clone());
+    let due = take_due(&mut inner.pending_checks, |(s, _, after)| {
+        *s == sha && reads > *after
+    });
     for (s, runs, _) in due {
         inner.checks.insert(s, runs);
     }
@@ -722,12 +694,7 @@ async fn check_runs(
 async fn status(
     State(shared): State<Shared>,
     Path((_owner, _name, sha)): Path<(String, String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
     let inner = shared.lock();
     let statuses: Vec<Value> = inner
         .statuses
@@ -754,12 +721,7 @@ async fn status(
 async fn annotations(
     State(shared): State<Shared>,
     Path((_owner, _name, id)): Path<(String, String, u64)>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
     let inner = shared.lock();
     let notes: Vec<Value> = inner
         .checks
@@ -777,13 +739,8 @@ async fn annotations(
 async fn comment(
     State(shared): State<Shared>,
     Path((owner, name, number)): Path<(String, String, u64)>,
-    uri: Uri,
-    headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(r) = admit_method(&shared, "POST", &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     let mut inner = shared.lock();
     let id = inner.comments.len() + 1;
@@ -822,7 +779,7 @@ fn issue_json(repo: &str, i: &FakeIssue) -> Value {
         "state_reason": i.state_reason,
         "title": i.title,
         "body": i.body,
-        "labels": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+        "labels": labels_json(&i.labels),
     })
 }
 
@@ -830,28 +787,13 @@ async fn list_issues(
     State(shared): State<Shared>,
     Path((owner, name)): Path<(String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     let state = q.get("state").cloned().unwrap_or_else(|| "open".into());
     let labels: Vec<String> = q
         .get("labels")
         .map(|l| l.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
-    let per_page: usize = q
-        .get("per_page")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30)
-        .clamp(1, 100);
-    let page: usize = q
-        .get("page")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
     let inner = shared.lock();
     let mut list: Vec<&FakeIssue> = inner
         .issues
@@ -862,25 +804,15 @@ async fn list_issues(
         .filter(|i| labels.iter().all(|l| i.labels.contains(l)))
         .collect();
     list.sort_by_key(|i| std::cmp::Reverse(i.number));
-    let items: Vec<Value> = list
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .map(|i| issue_json(&repo, i))
-        .collect();
+    let items: Vec<Value> = page_of(list, &q).map(|i| issue_json(&repo, i)).collect();
     axum::Json(items).into_response()
 }
 
 async fn create_issue(
     State(shared): State<Shared>,
     Path((owner, name)): Path<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(r) = admit_method(&shared, "POST", &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     let mut inner = shared.lock();
     let issues = inner.issues.entry(repo.clone()).or_default();
@@ -905,20 +837,11 @@ async fn create_issue(
 async fn update_issue(
     State(shared): State<Shared>,
     Path((owner, name, number)): Path<(String, String, u64)>,
-    uri: Uri,
-    headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(r) = admit_method(&shared, "PATCH", &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     let mut inner = shared.lock();
-    let Some(issue) = inner
-        .issues
-        .get_mut(&repo)
-        .and_then(|is| is.iter_mut().find(|i| i.number == number))
-    else {
+    let Some(issue) = inner.issue_mut(&repo, number) else {
         return not_found();
     };
     if let Some(t) = body["title"].as_str() {
@@ -950,20 +873,11 @@ async fn update_issue(
 async fn label(
     State(shared): State<Shared>,
     Path((owner, name, number)): Path<(String, String, u64)>,
-    uri: Uri,
-    headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(r) = admit_method(&shared, "POST", &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     let mut inner = shared.lock();
-    let Some(p) = inner
-        .pulls
-        .get_mut(&repo)
-        .and_then(|ps| ps.iter_mut().find(|p| p.number == number))
-    else {
+    let Some(p) = inner.pull_mut(&repo, number) else {
         return not_found();
     };
     for l in body["labels"].as_array().into_iter().flatten() {
@@ -973,26 +887,16 @@ async fn label(
         }
     }
     p.updated_at = github::rfc3339_utc(now());
-    let labels: Vec<Value> = p.labels.iter().map(|l| json!({"name": l})).collect();
-    axum::Json(labels).into_response()
+    axum::Json(labels_json(&p.labels)).into_response()
 }
 
 async fn unlabel(
     State(shared): State<Shared>,
     Path((owner, name, number, label)): Path<(String, String, u64, String)>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit_method(&shared, "DELETE", &uri, &headers) {
-        return r;
-    }
     let repo = format!("{owner}/{name}");
     let mut inner = shared.lock();
-    let Some(p) = inner
-        .pulls
-        .get_mut(&repo)
-        .and_then(|ps| ps.iter_mut().find(|p| p.number == number))
-    else {
+    let Some(p) = inner.pull_mut(&repo, number) else {
         return not_found();
     };
     if !p.labels.contains(&label) {
@@ -1005,12 +909,7 @@ async fn unlabel(
 async fn compare(
     State(shared): State<Shared>,
     Path((_owner, _name, range)): Path<(String, String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = admit(&shared, &uri, &headers) {
-        return r;
-    }
     let Some((base, head)) = range.split_once("...") else {
         return not_found();
     };
