@@ -7,6 +7,8 @@ use demo::scenario::{ProjectBuilder, ServiceBuilder};
 use inngest_testkit::{Options, Registration, TestInngest};
 use serde_json::json;
 
+use crate::fake_github::FakeGitHub;
+use crate::fake_llm::FakeLlm;
 use crate::fake_railway::{FakeAuth, FakeRailway};
 use crate::served::Served;
 
@@ -58,6 +60,17 @@ impl App {
             _server: server,
         }
     }
+
+    /// Serves `deps` like [`App::start`], sends `event` and runs until nothing is left to do.
+    pub async fn run_event(deps: pipeline::Deps, event: serde_json::Value) -> App {
+        let app = Self::start(deps).await;
+        app.inngest.send(event).await;
+        app.inngest
+            .run_until_idle()
+            .await
+            .expect("the runs settle within the executor's call budget");
+        app
+    }
 }
 
 /// Deps with no LLM (rule-based), no OpenCode (dry run), no GitHub, and status pages that can
@@ -96,6 +109,56 @@ pub fn default_settings() -> pipeline::Settings {
 /// The composite id Inngest knows a function by.
 pub fn composite(function_id: &str) -> String {
     format!("{}-{function_id}", pipeline::APP_ID)
+}
+
+/// The key every fake model is configured with (it must never show up anywhere).
+pub const LLM_KEY: &str = "sk-test-secret";
+/// The token the fake GitHubs of these tests accept (`FakeGitHub::start(Some(GITHUB_TOKEN))`).
+pub const GITHUB_TOKEN: &str = "ghp-test-secret";
+
+/// Settings that keep the agent loop short (every sleep is compressed by the executor anyway);
+/// verify-fix reads the PR once and stops (`stale`): it is tested in verify_fix.rs.
+pub fn fast_settings() -> pipeline::Settings {
+    pipeline::Settings {
+        agent_poll_interval: Duration::from_secs(10),
+        agent_timeout: Duration::from_secs(60),
+        ci_poll_interval: Duration::from_secs(60),
+        ci_timeout: Duration::from_secs(600),
+        verify_max_wait: Duration::ZERO,
+        ..pipeline::Settings::default()
+    }
+}
+
+/// Analyses with the model behind `llm` (key [`LLM_KEY`], model `gpt-test`).
+pub fn connect_llm(deps: &mut pipeline::Deps, llm: &FakeLlm) {
+    deps.llm = Some(llm::Llm::new(
+        reqwest::Client::new(),
+        llm.provider(LLM_KEY, "gpt-test"),
+    ));
+}
+
+/// Talks to `github` with [`GITHUB_TOKEN`].
+pub fn connect_github(deps: &mut pipeline::Deps, github: &FakeGitHub) {
+    deps.github = Some(github::GitHub::new(
+        reqwest::Client::new(),
+        github.url(),
+        Some(GITHUB_TOKEN.into()),
+    ));
+}
+
+/// Drives the OpenCode server at `url`, without a password.
+pub fn connect_opencode(deps: &mut pipeline::Deps, url: url::Url) {
+    deps.opencode = Some(opencode::OpenCode::new(
+        reqwest::Client::new(),
+        url,
+        None,
+        None,
+    ));
+}
+
+/// [`offline_deps`] over [`leak_snapshot`].
+pub fn leak_deps() -> pipeline::Deps {
+    offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false)
 }
 
 /// A Railway project with one real incident, over a 30-minute window ending now: `api`

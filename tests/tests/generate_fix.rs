@@ -5,7 +5,10 @@ use std::time::Duration;
 use autofix_tests::fake_github::{FakeCheckRun, FakeGitHub, FakePull};
 use autofix_tests::fake_llm::{FakeLlm, Flavor, Reply};
 use autofix_tests::fake_opencode::{FakeOpenCode, FakeOpenCodeConfig};
-use autofix_tests::harness::{App, composite, leak_fix_request, leak_snapshot, offline_deps};
+use autofix_tests::harness::{
+    App, composite, connect_github, connect_llm, connect_opencode, fast_settings, leak_deps,
+    leak_fix_request,
+};
 use inngest_testkit::{RunRecord, RunStatus};
 use serde_json::{Value, json};
 
@@ -32,38 +35,35 @@ struct Peers {
     github: FakeGitHub,
 }
 
-/// Settings that keep the agent loop short: every sleep is compressed by the executor anyway.
-fn fast_settings() -> pipeline::Settings {
-    pipeline::Settings {
-        agent_poll_interval: Duration::from_secs(10),
-        agent_timeout: Duration::from_secs(60),
-        ci_poll_interval: Duration::from_secs(60),
-        ci_timeout: Duration::from_secs(600),
-        // verify-fix reads the PR once and stops (`stale`): it is tested in verify_fix.rs.
-        verify_max_wait: Duration::ZERO,
-        ..pipeline::Settings::default()
-    }
-}
-
+/// The worker serving `settings` against the fake peers (OpenCode at `opencode_url`, or a dry
+/// run without it).
 async fn app_with(
     peers: &Peers,
     settings: pipeline::Settings,
     opencode_url: Option<url::Url>,
 ) -> App {
-    let http = reqwest::Client::new();
-    let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    App::start(fix_deps(peers, settings, opencode_url)).await
+}
+
+/// The worker with [`fast_settings`] and the fake OpenCode, after `request` ran to the end.
+async fn run_fix(peers: &Peers, request: Value) -> App {
+    let opencode = Some(peers.opencode.base_url());
+    App::run_event(fix_deps(peers, fast_settings(), opencode), request).await
+}
+
+fn fix_deps(
+    peers: &Peers,
+    settings: pipeline::Settings,
+    opencode_url: Option<url::Url>,
+) -> pipeline::Deps {
+    let mut deps = leak_deps();
     deps.settings = settings;
-    deps.llm = Some(llm::Llm::new(
-        http.clone(),
-        peers.llm.provider("sk-test-secret", "gpt-test"),
-    ));
-    deps.github = Some(github::GitHub::new(
-        http.clone(),
-        peers.github.url(),
-        Some("ghp-test-secret".into()),
-    ));
-    deps.opencode = opencode_url.map(|url| opencode::OpenCode::new(http, url, None, None));
-    App::start(deps).await
+    connect_llm(&mut deps, &peers.llm);
+    connect_github(&mut deps, &peers.github);
+    if let Some(url) = opencode_url {
+        connect_opencode(&mut deps, url);
+    }
+    deps
 }
 
 fn only_fix_run(app: &App) -> RunRecord {
@@ -87,10 +87,23 @@ async fn peers(replies: Vec<Reply>, opencode: FakeOpenCodeConfig) -> Peers {
     }
 }
 
+/// Peers where the model answers `fix` with confidence 0.9 and OpenCode behaves.
+async fn fix_peers(request: &Value) -> Peers {
+    peers(
+        vec![Reply::answer(&plan(request, "fix", 0.9))],
+        FakeOpenCodeConfig::default(),
+    )
+    .await
+}
+
+fn fingerprint(request: &Value) -> String {
+    request["data"]["fingerprint"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn a_leak_gets_an_llm_analysis_and_one_agent_session_with_the_expected_task() {
     let request = leak_fix_request().await;
-    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
+    let fp = fingerprint(&request);
     let peers = peers(
         vec![Reply::answer(&plan(&request, "fix", 0.85))],
         FakeOpenCodeConfig::default(),
@@ -106,10 +119,7 @@ async fn a_leak_gets_an_llm_analysis_and_one_agent_session_with_the_expected_tas
         ),
         1,
     );
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-
-    app.inngest.send(request.clone()).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request.clone()).await;
 
     let run = only_fix_run(&app);
     let out = outcome(&run);
@@ -150,9 +160,7 @@ async fn wait_and_low_confidence_open_nothing() {
             FakeOpenCodeConfig::default(),
         )
         .await;
-        let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-        app.inngest.send(request).await;
-        app.inngest.run_until_idle().await.unwrap();
+        let app = run_fix(&peers, request).await;
         let run = only_fix_run(&app);
         let out = outcome(&run);
         assert_eq!(out["status"], "skipped");
@@ -170,12 +178,8 @@ async fn wait_and_low_confidence_open_nothing() {
 #[tokio::test]
 async fn an_open_pr_with_the_same_fingerprint_opens_nothing() {
     let request = leak_fix_request().await;
-    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
-    )
-    .await;
+    let fp = fingerprint(&request);
+    let peers = fix_peers(&request).await;
     peers.github.add_pull(
         "acme/api",
         FakePull::open(
@@ -184,9 +188,7 @@ async fn an_open_pr_with_the_same_fingerprint_opens_nothing() {
             Some(&fix_plan::naming::marker(&fp)),
         ),
     );
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
     let out = outcome(&only_fix_run(&app)).clone();
     assert_eq!(out["status"], "skipped");
     assert!(out["reason"].as_str().unwrap().contains("pull"), "{out:#}");
@@ -206,9 +208,7 @@ async fn malformed_llm_output_is_repaired_once_or_fails_clearly() {
         FakeOpenCodeConfig::default(),
     )
     .await;
-    let app = app_with(&peers_ok, fast_settings(), None).await;
-    app.inngest.send(request.clone()).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = App::run_event(fix_deps(&peers_ok, fast_settings(), None), request.clone()).await;
     let out = outcome(&only_fix_run(&app)).clone();
     assert_eq!(out["status"], "dry_run", "{out:#}");
     assert_eq!(peers_ok.llm.requests().len(), 2);
@@ -222,9 +222,7 @@ async fn malformed_llm_output_is_repaired_once_or_fails_clearly() {
         FakeOpenCodeConfig::default(),
     )
     .await;
-    let app = app_with(&peers_bad, fast_settings(), None).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = App::run_event(fix_deps(&peers_bad, fast_settings(), None), request).await;
     let run = only_fix_run(&app);
     let RunStatus::Failed(error) = &run.status else {
         panic!("expected failure: {:?}", run.status)
@@ -245,16 +243,10 @@ async fn malformed_llm_output_is_repaired_once_or_fails_clearly() {
 #[tokio::test]
 async fn an_unreachable_opencode_is_retried_and_then_fails() {
     let request = leak_fix_request().await;
-    let peers = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
-    )
-    .await;
+    let peers = fix_peers(&request).await;
     // Port 9 (discard) is closed on the test machine: connection refused.
     let closed = url::Url::parse("http://127.0.0.1:9/").unwrap();
-    let app = app_with(&peers, fast_settings(), Some(closed)).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = App::run_event(fix_deps(&peers, fast_settings(), Some(closed)), request).await;
     let run = only_fix_run(&app);
     assert!(
         matches!(run.status, RunStatus::Failed(_)),
@@ -315,9 +307,7 @@ async fn a_session_that_exceeds_the_timeout_is_aborted() {
         ..FakeOpenCodeConfig::default()
     };
     let peers = peers(vec![Reply::answer(&plan(&request, "fix", 0.9))], never).await;
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
     let run = only_fix_run(&app);
     let out = outcome(&run);
     assert_eq!(out["status"], "failed");
@@ -340,14 +330,12 @@ async fn the_approval_gate_waits_proceeds_on_approval_and_gives_up_on_timeout() 
 
     // No approval: the wait times out and nothing is started.
     let request = leak_fix_request().await;
-    let peers_a = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
+    let peers_a = fix_peers(&request).await;
+    let app = App::run_event(
+        fix_deps(&peers_a, settings(), Some(peers_a.opencode.base_url())),
+        request.clone(),
     )
     .await;
-    let app = app_with(&peers_a, settings(), Some(peers_a.opencode.base_url())).await;
-    app.inngest.send(request.clone()).await;
-    app.inngest.run_until_idle().await.unwrap();
     let run = only_fix_run(&app);
     assert_eq!(outcome(&run)["status"], "approval_timed_out");
     assert_eq!(run.waits.len(), 1);
@@ -355,12 +343,8 @@ async fn the_approval_gate_waits_proceeds_on_approval_and_gives_up_on_timeout() 
     assert!(peers_a.opencode.recorded().sessions.is_empty());
 
     // Approved (and an approval for another fingerprint is ignored).
-    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers_b = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
-    )
-    .await;
+    let fp = fingerprint(&request);
+    let peers_b = fix_peers(&request).await;
     let app = app_with(&peers_b, settings(), Some(peers_b.opencode.base_url())).await;
     app.inngest.send(request).await;
     app.inngest
@@ -390,14 +374,12 @@ async fn anthropic_is_a_drop_in_provider() {
     )
     .await;
     let http = reqwest::Client::new();
-    let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let mut deps = leak_deps();
     deps.llm = Some(llm::Llm::new(
         http,
         llm.provider("sk-ant-secret", "claude-test"),
     ));
-    let app = App::start(deps).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = App::run_event(deps, request).await;
     let out = outcome(&only_fix_run(&app)).clone();
     assert_eq!(out["status"], "dry_run");
     assert_eq!(out["analysis"]["source"]["llm"]["provider"], "anthropic");
@@ -412,9 +394,7 @@ async fn a_session_that_ends_without_a_pr_is_a_failure_with_the_agents_last_mess
     let mut config = FakeOpenCodeConfig::default();
     config.reply.text = "I could not run the tests: npm ci failed.".into();
     let peers = peers(vec![Reply::answer(&plan(&request, "fix", 0.9))], config).await;
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
     let run = only_fix_run(&app);
     let out = outcome(&run);
     assert_eq!(out["status"], "failed");
@@ -429,15 +409,23 @@ async fn a_session_that_ends_without_a_pr_is_a_failure_with_the_agents_last_mess
     assert!(out["pull_request"].is_null());
 }
 
-/// The step retries the executor recorded with the delay the SDK asked for.
-fn delayed_retries(run: &RunRecord) -> Vec<(u32, Option<Duration>, bool)> {
-    run.retries
+/// One failed attempt, retried after the 7 s the peer's `Retry-After` asked for, blamed on
+/// `cause`.
+fn assert_retried_once_after_7s(run: &RunRecord, cause: &str) {
+    // The step retries the executor recorded, with the delay the SDK asked for.
+    let retries: Vec<_> = run
+        .retries
         .iter()
         .map(|r| (r.attempt, r.retry_after, r.retried))
-        .collect()
+        .collect();
+    assert_eq!(
+        retries,
+        [(0, Some(Duration::from_secs(7)), true)],
+        "{:?}",
+        run.retries
+    );
+    assert!(run.retries[0].reason.contains(cause), "{:?}", run.retries);
 }
-
-const SEVEN: Option<Duration> = Some(Duration::from_secs(7));
 
 #[tokio::test]
 async fn an_llm_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
@@ -454,22 +442,10 @@ async fn an_llm_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
         FakeOpenCodeConfig::default(),
     )
     .await;
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
 
     let run = only_fix_run(&app);
-    assert_eq!(
-        delayed_retries(&run),
-        [(0, SEVEN, true)],
-        "{:?}",
-        run.retries
-    );
-    assert!(
-        run.retries[0].reason.contains("rate limit"),
-        "{:?}",
-        run.retries
-    );
+    assert_retried_once_after_7s(&run, "rate limit");
     assert_eq!(peers.llm.requests().len(), 2, "the retry asked again");
     assert_eq!(outcome(&run)["status"], "skipped");
 }
@@ -477,28 +453,12 @@ async fn an_llm_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
 #[tokio::test]
 async fn an_opencode_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
     let request = leak_fix_request().await;
-    let peers = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
-    )
-    .await;
+    let peers = fix_peers(&request).await;
     peers.opencode.throttle_next(1, 7);
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
 
     let run = only_fix_run(&app);
-    assert_eq!(
-        delayed_retries(&run),
-        [(0, SEVEN, true)],
-        "{:?}",
-        run.retries
-    );
-    assert!(
-        run.retries[0].reason.contains("OpenCode"),
-        "{:?}",
-        run.retries
-    );
+    assert_retried_once_after_7s(&run, "OpenCode");
     assert_eq!(
         peers.opencode.recorded().sessions.len(),
         1,
@@ -519,22 +479,10 @@ async fn a_github_429_with_retry_after_reaches_inngest_as_a_retry_after_7s() {
         .fail_next(autofix_tests::fake_github::GitHubFault::TooManyRequests {
             retry_after_secs: 7,
         });
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
 
     let run = only_fix_run(&app);
-    assert_eq!(
-        delayed_retries(&run),
-        [(0, SEVEN, true)],
-        "{:?}",
-        run.retries
-    );
-    assert!(
-        run.retries[0].reason.contains("GitHub"),
-        "{:?}",
-        run.retries
-    );
+    assert_retried_once_after_7s(&run, "GitHub");
     assert_eq!(outcome(&run)["status"], "skipped");
 }
 
@@ -549,12 +497,8 @@ fn agent_pr(fp: &str) -> FakePull {
 #[tokio::test]
 async fn red_ci_gets_one_follow_up_prompt_with_the_failing_output_then_goes_green() {
     let request = leak_fix_request().await;
-    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
-    )
-    .await;
+    let fp = fingerprint(&request);
+    let peers = fix_peers(&request).await;
     let pr = agent_pr(&fp);
     let red = pr.head_sha.clone();
     let green = "9beef00000000000000000000000000000000042".to_owned();
@@ -581,9 +525,7 @@ async fn red_ci_gets_one_follow_up_prompt_with_the_failing_output_then_goes_gree
         &green,
         vec![FakeCheckRun::completed(3, "cargo test", "success")],
     );
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
 
     let run = only_fix_run(&app);
     let out = outcome(&run);
@@ -633,12 +575,8 @@ async fn red_ci_gets_one_follow_up_prompt_with_the_failing_output_then_goes_gree
 #[tokio::test]
 async fn ci_that_stays_red_ends_ci_failing_after_the_allowed_rounds() {
     let request = leak_fix_request().await;
-    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
-    )
-    .await;
+    let fp = fingerprint(&request);
+    let peers = fix_peers(&request).await;
     let pr = agent_pr(&fp);
     peers.github.set_checks(
         &pr.head_sha,
@@ -649,9 +587,11 @@ async fn ci_that_stays_red_ends_ci_failing_after_the_allowed_rounds() {
         ci_fix_attempts: 1,
         ..fast_settings()
     };
-    let app = app_with(&peers, settings, Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = App::run_event(
+        fix_deps(&peers, settings, Some(peers.opencode.base_url())),
+        request,
+    )
+    .await;
     let out = outcome(&only_fix_run(&app)).clone();
     assert_eq!(out["ci"]["status"], "ci_failing", "{out:#}");
     assert_eq!(out["ci"]["fix_rounds"], 1);
@@ -675,16 +615,10 @@ async fn ci_that_stays_red_ends_ci_failing_after_the_allowed_rounds() {
 #[tokio::test]
 async fn a_repository_without_checks_is_said_plainly() {
     let request = leak_fix_request().await;
-    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
-    )
-    .await;
+    let fp = fingerprint(&request);
+    let peers = fix_peers(&request).await;
     peers.github.add_pull_after("acme/api", agent_pr(&fp), 1);
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
     let out = outcome(&only_fix_run(&app)).clone();
     assert_eq!(out["ci"]["status"], "no_checks", "{out:#}");
     assert!(out["reason"].as_str().unwrap().starts_with("no_checks"));
@@ -702,20 +636,14 @@ async fn a_repository_without_checks_is_said_plainly() {
 #[tokio::test]
 async fn a_rejected_pr_skips_the_next_cycle_before_the_llm_until_its_label_is_removed() {
     let request = leak_fix_request().await;
-    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
-    )
-    .await;
+    let fp = fingerprint(&request);
+    let peers = fix_peers(&request).await;
     let mut rejected = FakePull::closed(42, &fix_plan::naming::branch(&fp), false);
     rejected.body = Some(fix_plan::naming::marker(&fp));
     rejected.labels = vec![github::REJECTED_LABEL.into()];
     peers.github.add_pull("acme/api", rejected);
 
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request.clone()).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request.clone()).await;
     let out = outcome(&only_fix_run(&app)).clone();
     assert_eq!(out["status"], "skipped", "{out:#}");
     assert!(
@@ -735,9 +663,7 @@ async fn a_rejected_pr_skips_the_next_cycle_before_the_llm_until_its_label_is_re
     peers
         .github
         .update_pull("acme/api", 42, |p| p.labels.clear());
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
     let out = outcome(&only_fix_run(&app)).clone();
     assert_ne!(out["reason"].as_str().unwrap_or_default(), "", "{out:#}");
     assert!(out["rejected_pull_request"].is_null(), "{out:#}");
@@ -748,16 +674,10 @@ async fn a_rejected_pr_skips_the_next_cycle_before_the_llm_until_its_label_is_re
 #[tokio::test]
 async fn an_open_pr_skips_before_the_llm() {
     let request = leak_fix_request().await;
-    let fp = request["data"]["fingerprint"].as_str().unwrap().to_string();
-    let peers = peers(
-        vec![Reply::answer(&plan(&request, "fix", 0.9))],
-        FakeOpenCodeConfig::default(),
-    )
-    .await;
+    let fp = fingerprint(&request);
+    let peers = fix_peers(&request).await;
     peers.github.add_pull("acme/api", agent_pr(&fp));
-    let app = app_with(&peers, fast_settings(), Some(peers.opencode.base_url())).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = run_fix(&peers, request).await;
     let out = outcome(&only_fix_run(&app)).clone();
     assert_eq!(out["status"], "skipped");
     assert!(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use autofix_tests::fake_github::{FakeGitHub, FakePull};
 use autofix_tests::fake_llm_script::{FakeLlmScript, ScriptStep};
-use autofix_tests::harness::{App, composite, leak_fix_request, leak_snapshot, offline_deps};
+use autofix_tests::harness::{App, composite, connect_github, leak_deps, leak_fix_request};
 use autofix_tests::real_opencode::{
     PASSWORD, Scratch, Server, client, git, init_repo, opencode_bin, wait_healthy,
 };
@@ -101,7 +101,7 @@ async fn generate_fix_drives_the_real_opencode_to_a_committed_branch_and_a_verif
     github.add_pull_after("acme/api", FakePull::open(42, &branch, Some(&marker)), 1);
 
     let http = reqwest::Client::new();
-    let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let mut deps = leak_deps();
     assert!(deps.llm.is_none(), "the analysis must be rule-based");
     deps.opencode = Some(opencode::OpenCode::new(
         http.clone(),
@@ -109,11 +109,7 @@ async fn generate_fix_drives_the_real_opencode_to_a_committed_branch_and_a_verif
         None,
         Some(PASSWORD.to_owned()),
     ));
-    deps.github = Some(github::GitHub::new(
-        http,
-        github.url(),
-        Some("ghp-test-secret".into()),
-    ));
+    connect_github(&mut deps, &github);
     deps.settings = pipeline::Settings {
         agent_workdir: workdir.clone(),
         agent_poll_interval: POLL_INTERVAL,

@@ -3,7 +3,9 @@
 
 use autofix_tests::fake_github::FakeGitHub;
 use autofix_tests::fake_llm::{FakeLlm, Flavor, Reply};
-use autofix_tests::harness::{App, composite, leak_fix_request, leak_snapshot, offline_deps};
+use autofix_tests::harness::{
+    App, composite, connect_github, connect_llm, leak_deps, leak_fix_request,
+};
 use serde_json::{Value, json};
 
 const REPO: &str = "acme/api";
@@ -35,18 +37,10 @@ async fn world(open_issues: bool, cycles: usize) -> World {
         .collect();
     let llm = FakeLlm::start(Flavor::OpenAi, replies).await;
     let github = FakeGitHub::start(Some("ghp-test-secret")).await;
-    let http = reqwest::Client::new();
-    let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let mut deps = leak_deps();
     deps.settings.open_issues = open_issues;
-    deps.llm = Some(llm::Llm::new(
-        http.clone(),
-        llm.provider("sk-test-secret", "gpt-test"),
-    ));
-    deps.github = Some(github::GitHub::new(
-        http,
-        github.url(),
-        Some("ghp-test-secret".into()),
-    ));
+    connect_llm(&mut deps, &llm);
+    connect_github(&mut deps, &github);
     World {
         app: App::start(deps).await,
         github,

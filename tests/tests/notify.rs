@@ -7,7 +7,10 @@ use autofix_tests::fake_github::{FakeGitHub, FakePull};
 use autofix_tests::fake_llm::{FakeLlm, Flavor, Reply};
 use autofix_tests::fake_opencode::{FakeOpenCode, FakeOpenCodeConfig};
 use autofix_tests::fake_sinks::{FakeSinks, Scripted};
-use autofix_tests::harness::{App, composite, leak_fix_request, leak_snapshot, offline_deps};
+use autofix_tests::harness::{
+    App, composite, connect_github, connect_llm, connect_opencode, fast_settings, leak_deps,
+    leak_fix_request, leak_snapshot, offline_deps,
+};
 use autofix_tests::node_checks;
 use inngest_testkit::{RunRecord, RunStatus};
 use serde_json::{Value, json};
@@ -30,13 +33,7 @@ fn settings(fake: &FakeSinks) -> pipeline::Settings {
     pipeline::Settings {
         notify,
         run_url_template: Some("http://localhost:8288/run?runID={run_id}".into()),
-        agent_poll_interval: Duration::from_secs(10),
-        agent_timeout: Duration::from_secs(60),
-        // The CI wait and verify-fix have their own tests (generate_fix.rs, verify_fix.rs).
-        ci_poll_interval: Duration::from_secs(60),
-        ci_timeout: Duration::from_secs(600),
-        verify_max_wait: Duration::ZERO,
-        ..pipeline::Settings::default()
+        ..fast_settings()
     }
 }
 
@@ -65,7 +62,7 @@ fn one_message_per_sink(fake: &FakeSinks, transition: &str) -> Value {
 }
 
 async fn health_app(fake: &FakeSinks) -> App {
-    let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let mut deps = leak_deps();
     deps.settings = settings(fake);
     App::start(deps).await
 }
@@ -309,27 +306,12 @@ async fn fix_chain(action: &str, agent_text: &str, pr: bool) -> (FakeSinks, App,
             1,
         );
     }
-    let http = reqwest::Client::new();
-    let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let mut deps = leak_deps();
     deps.settings = settings(&fake);
-    deps.llm = Some(llm::Llm::new(
-        http.clone(),
-        llm.provider("sk-test-secret", "gpt-test"),
-    ));
-    deps.github = Some(github::GitHub::new(
-        http.clone(),
-        github.url(),
-        Some("ghp-test-secret".into()),
-    ));
-    deps.opencode = Some(opencode::OpenCode::new(
-        http,
-        opencode.base_url(),
-        None,
-        None,
-    ));
-    let app = App::start(deps).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    connect_llm(&mut deps, &llm);
+    connect_github(&mut deps, &github);
+    connect_opencode(&mut deps, opencode.base_url());
+    let app = App::run_event(deps, request).await;
     // The peers must outlive the runs only; the fakes stop when dropped here.
     drop((llm, opencode, github));
     (fake, app, fp)

