@@ -34,31 +34,43 @@ impl Default for ChangeLimits {
 /// Which deployment and commit range a change is about (from the finding's suspect deployment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeRef {
+    /// Railway id of the suspect deployment.
     pub deployment_id: String,
     /// Commit of the deployment before the suspect one.
     pub base: String,
     /// Commit of the suspect deployment.
     pub head: String,
+    /// First line of the suspect commit's message, as Railway reports it.
     pub commit_message: Option<String>,
+    /// Minutes between the deployment going live and the incident's onset.
     pub minutes_before_onset: f64,
 }
 
 /// One changed file as the source control host reports it (untrusted, not yet cleaned).
 #[derive(Debug, Clone, Copy)]
 pub struct RawChangedFile<'a> {
+    /// Path in the repository after the change.
     pub path: &'a str,
+    /// `added`, `removed`, `modified`, `renamed`, ….
     pub status: &'a str,
+    /// Lines added.
     pub additions: u64,
+    /// Lines removed.
     pub deletions: u64,
+    /// The unified-diff hunks; `None` for binary files and very large diffs.
     pub patch: Option<&'a str>,
 }
 
 /// One changed file, cleaned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangedFile {
+    /// Path in the repository, cleaned.
     pub path: String,
+    /// `added`, `removed`, `modified`, `renamed`, ….
     pub status: String,
+    /// Lines added.
     pub additions: u64,
+    /// Lines removed.
     pub deletions: u64,
     /// Cleaned hunk lines (`@@ …`, `+…`, `-…`, ` …`), possibly cut by the byte cap.
     pub lines: Vec<String>,
@@ -70,13 +82,19 @@ pub struct ChangedFile {
 /// The suspect deployment's change, cleaned and capped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuspectChange {
+    /// Railway id of the suspect deployment.
     pub deployment_id: String,
+    /// Commit of the deployment before the suspect one.
     pub base: String,
+    /// Commit of the suspect deployment.
     pub head: String,
     /// First line of the commit message, cleaned.
     pub commit_message: Option<String>,
+    /// Minutes between the deployment going live and the incident's onset.
     pub minutes_before_onset: f64,
+    /// Commits in `base...head`, as the source control host counts them.
     pub total_commits: u64,
+    /// Changed files, at most [`ChangeLimits::max_files`].
     pub files: Vec<ChangedFile>,
     /// Files not listed because of [`ChangeLimits::max_files`].
     pub files_left_out: usize,

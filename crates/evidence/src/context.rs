@@ -17,7 +17,9 @@ pub struct Limits {
     pub max_input_lines: usize,
     /// HTTP log lines analysed; the most recent are kept.
     pub max_http_lines: usize,
+    /// Log patterns kept per service, most important first.
     pub max_patterns: usize,
+    /// Verbatim sample lines kept per pattern.
     pub max_samples_per_pattern: usize,
     /// Characters per excerpt line (samples, patterns, routes, details).
     pub max_line_chars: usize,

@@ -56,13 +56,18 @@ static WARN_WORDS: LazyLock<Regex> =
 /// Line level, most severe first (the derived order sorts errors first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Level {
+    /// `error`, `fatal`, `critical`, `panic` and the other syslog levels above warning.
     Error,
+    /// A warning.
     Warn,
+    /// `info`, and any level not recognised.
     Info,
+    /// Debug, trace or verbose output.
     Debug,
 }
 
 impl Level {
+    /// The lower-case name used in rendered evidence.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Error => "error",

@@ -67,10 +67,15 @@ pub use selection::Selection;
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Packages {
+    /// npm package names.
     pub npm: Vec<String>,
+    /// PyPI package names.
     pub pypi: Vec<String>,
+    /// Cargo crate names.
     pub cargo: Vec<String>,
+    /// Go module paths.
     pub go: Vec<String>,
+    /// RubyGems names.
     pub gem: Vec<String>,
 }
 
@@ -80,7 +85,9 @@ pub struct Packages {
 pub struct Provider {
     /// Stable id: lowercase letters, digits, `-`, `_`.
     pub key: String,
+    /// Display name, e.g. `Stripe`.
     pub name: String,
+    /// Its SDK packages: a manifest naming one means the service depends on the provider.
     #[serde(default)]
     pub packages: Packages,
     /// API hostnames; subdomains match too.
@@ -107,12 +114,20 @@ pub enum StatusApi {
     StripeCurrent,
 }
 
+/// Why `AUTOFIX_PROVIDERS_JSON` (or the built-in table) cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderConfigError {
+    /// Not a JSON array of provider objects (or an unknown field).
     #[error("provider table JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
+    /// One provider breaks a rule (bad key, non-https status page, …).
     #[error("provider {key:?}: {reason}")]
-    Invalid { key: String, reason: String },
+    Invalid {
+        /// The provider's key.
+        key: String,
+        /// The rule it breaks.
+        reason: String,
+    },
 }
 
 /// The providers Autofix knows; see the module documentation for the JSON format.
@@ -166,10 +181,12 @@ impl ProviderTable {
         self
     }
 
+    /// Every provider, built-in first, in table order.
     pub fn providers(&self) -> &[Provider] {
         &self.providers
     }
 
+    /// The provider with this key.
     pub fn get(&self, key: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.key == key)
     }

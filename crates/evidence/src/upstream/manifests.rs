@@ -10,10 +10,15 @@ use crate::sanitize;
 /// A package ecosystem, by the manifest that lists its dependencies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ecosystem {
+    /// JavaScript: `package.json`.
     Npm,
+    /// Python: `requirements.txt` or `pyproject.toml`.
     Pypi,
+    /// Rust: `Cargo.toml`.
     Cargo,
+    /// Go: `go.mod`.
     Go,
+    /// Ruby: `Gemfile`.
     Gem,
 }
 

@@ -24,27 +24,33 @@ const MAX_INCIDENTS: usize = 5;
 /// `/api/v2/status.json` of a Statuspage.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StatuspageStatus {
+    /// The overall indicator.
     pub status: StatuspageIndicator,
 }
 
 /// The overall indicator: `none`, `minor`, `major`, `critical` or `maintenance`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StatuspageIndicator {
+    /// `none` (all operational), `minor`, `major`, `critical` or `maintenance`.
     pub indicator: String,
 }
 
 /// `/api/v2/incidents/unresolved.json` of a Statuspage.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StatuspageIncidents {
+    /// The open incidents, in the order the page lists them.
     pub incidents: Vec<StatuspageIncident>,
 }
 
 /// One open incident.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StatuspageIncident {
+    /// The incident's title.
     pub name: String,
+    /// `none`, `minor`, `major` or `critical`.
     #[serde(default)]
     pub impact: Option<String>,
+    /// `investigating`, `identified`, `monitoring`, ….
     #[serde(default)]
     pub status: Option<String>,
 }
@@ -53,7 +59,9 @@ pub struct StatuspageIncident {
 /// Stripe CLI's `status` command reads).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StripeCurrent {
+    /// `up`, `degraded` or `down`.
     pub largestatus: String,
+    /// What is wrong, when something is.
     #[serde(default)]
     pub message: Option<String>,
 }
@@ -61,8 +69,11 @@ pub struct StripeCurrent {
 /// What a provider's status page said, before it is attached to a dependency.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageReading {
+    /// The provider's health as the page states it.
     pub health: UpstreamHealth,
+    /// Titles of open incidents, at most 5, each with its impact and status.
     pub incidents: Vec<String>,
+    /// Why the reading is incomplete or unknown, when it is.
     pub note: Option<String>,
 }
 
