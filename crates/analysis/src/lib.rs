@@ -10,6 +10,8 @@
 //! Repositories only ever come from Railway's service config ([`ServiceRef::repo`]); model output
 //! can choose an action for a repository the input names, never introduce one.
 
+#![warn(missing_docs)]
+
 mod plan;
 mod prompt;
 mod render;
@@ -35,7 +37,9 @@ use evidence::ServiceContext;
 /// A service as Railway configures it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceRef {
+    /// Railway service id.
     pub id: String,
+    /// Railway service name.
     pub name: String,
     /// `owner/name` from Railway's service source; `None` for image-based services.
     pub repo: Option<String>,
@@ -44,10 +48,13 @@ pub struct ServiceRef {
 /// Everything the analysis looks at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisInput {
+    /// The incident findings to explain.
     pub findings: Vec<Finding>,
+    /// Evidence of the affected services and the databases they may use.
     pub contexts: Vec<ServiceContext>,
     /// A few lines describing the project's services, databases and volumes.
     pub architecture_summary: String,
+    /// The services the findings and contexts are about.
     pub services: Vec<ServiceRef>,
     /// Each incident's signal over the window, for the PR body (not sent to the model).
     #[serde(default)]
@@ -91,7 +98,14 @@ impl AnalysisInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AnalysisSource {
-    Llm { provider: String, model: String },
+    /// A model answered.
+    Llm {
+        /// `openai-compatible` or `anthropic`.
+        provider: String,
+        /// The model name.
+        model: String,
+    },
+    /// No model: [`rule_based`] produced it.
     RuleBased,
 }
 
@@ -118,6 +132,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The stable `snake_case` name, the same as the serialised form.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fix => "fix",
@@ -127,8 +142,10 @@ impl Action {
     }
 }
 
+/// One cause the analysis found, with what supports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RootCause {
+    /// The cause, in a sentence or two.
     pub cause: String,
     /// Evidence ids (see [`evidence_ids`]): finding fingerprints, `log:<service>#<n>`, …
     pub evidence: Vec<String>,
@@ -136,23 +153,33 @@ pub struct RootCause {
     pub services: Vec<String>,
 }
 
+/// The decision for one repository, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepoAction {
+    /// `owner/name`: only repositories of the input's services are accepted.
     pub repo: String,
+    /// What to do there.
     pub action: Action,
+    /// Why, in a sentence or two; becomes part of the agent's task and the PR body.
     pub rationale: String,
 }
 
 /// The outcome of the analysis step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
+    /// Who produced it.
     pub source: AnalysisSource,
+    /// What happened and why, in a few sentences.
     pub summary: String,
+    /// The causes found, most likely first.
     pub root_causes: Vec<RootCause>,
     /// Service names.
     pub affected_services: Vec<String>,
+    /// One decision per repository of the input.
     pub actions: Vec<RepoAction>,
+    /// What a person could change beyond the fix (limits, alerts, …).
     pub recommendations: Vec<String>,
+    /// What to check by hand to confirm the cause.
     pub debugging_steps: Vec<String>,
     /// 0..=1.
     pub confidence: f64,
@@ -163,20 +190,30 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// The decision for `repo`, if the analysis made one.
     pub fn action_for(&self, repo: &str) -> Option<&RepoAction> {
         self.actions.iter().find(|a| a.repo == repo)
     }
 }
 
+/// Why an LLM analysis failed; the `analyze` step reports it as a step error (retriable when
+/// the LLM error is).
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
+    /// The LLM call failed.
     #[error("LLM call failed: {0}")]
     Llm(#[from] llm::LlmError),
     #[error(
         "the model's answer was invalid after one repair attempt ({calls} calls): {}",
         problems.join("; ")
     )]
-    InvalidOutput { calls: u32, problems: Vec<String> },
+    /// The model's answer broke the schema or the rules, also after the repair turn.
+    InvalidOutput {
+        /// LLM calls made (the first answer and the repair).
+        calls: u32,
+        /// What was wrong with the last answer.
+        problems: Vec<String>,
+    },
 }
 
 impl client_error::ClientError for AnalysisError {

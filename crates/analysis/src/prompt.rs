@@ -36,7 +36,9 @@ impl Default for PromptBudget {
 /// A rendered prompt and what it cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prompt {
+    /// Instructions: the role, the rules, the output contract.
     pub system: String,
+    /// The evidence, quoted as data.
     pub user: String,
     /// The JSON schema the answer must follow (sent as `response_format` or tool input schema).
     pub schema: serde_json::Value,
