@@ -14,7 +14,9 @@ pub enum Token {
 }
 
 impl Token {
+    /// The variable of an account or workspace token.
     pub const ACCOUNT_VARIABLE: &'static str = "RAILWAY_API_TOKEN";
+    /// The variable of a project token.
     pub const PROJECT_VARIABLE: &'static str = "RAILWAY_TOKEN";
 
     /// The environment variable this kind of token is configured with; errors name it.
@@ -86,8 +88,11 @@ impl fmt::Display for Token {
 /// Who we are and which environment we read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
+    /// How requests authenticate.
     pub token: Token,
+    /// The project read (`RAILWAY_PROJECT_ID`).
     pub project_id: String,
+    /// The environment read (`RAILWAY_ENVIRONMENT_ID`, or the id a name resolved to).
     pub environment_id: String,
 }
 

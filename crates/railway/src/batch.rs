@@ -26,8 +26,11 @@ pub const MAX_REQUEST_COST: u32 = 500;
 /// What one request may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
+    /// Root-field aliases a request may carry.
     pub aliases: usize,
+    /// Data points (samples, rows) a request may ask for.
     pub points: usize,
+    /// Summed [`field_cost`] a request may carry.
     pub cost: u32,
 }
 
@@ -41,8 +44,11 @@ pub const REQUEST_BUDGET: Budget = Budget {
 /// One item's share of a request (one service's fields).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Share {
+    /// Root-field aliases the item adds.
     pub aliases: usize,
+    /// Data points the item asks for.
     pub points: usize,
+    /// Summed [`field_cost`] of the item's fields.
     pub cost: u32,
 }
 
@@ -82,8 +88,11 @@ pub fn field_cost(field: &str) -> u32 {
     }
 }
 
+/// Per-service template of the HTTP metrics read (`ServiceHttpMetrics.graphql`).
 pub const HTTP_METRICS_TEMPLATE: &str = include_str!("../graphql/ServiceHttpMetrics.graphql");
+/// Per-service template of the HTTP logs read (`ServiceHttpLogs.graphql`).
 pub const HTTP_LOGS_TEMPLATE: &str = include_str!("../graphql/ServiceHttpLogs.graphql");
+/// Per-service template of the build and deploy logs read (`ServiceLogs.graphql`).
 pub const SERVICE_LOGS_TEMPLATE: &str = include_str!("../graphql/ServiceLogs.graphql");
 
 /// Variables that differ per service in the templates; all others are shared by the batch.
@@ -101,9 +110,13 @@ pub struct BatchEntry {
 /// A document ready to send.
 #[derive(Debug, Clone)]
 pub struct BatchDocument {
+    /// Operation name of the merged document.
     pub operation: String,
+    /// The merged GraphQL document, one aliased copy of the template's fields per service.
     pub query: String,
+    /// Shared and per-service (suffixed) variables.
     pub variables: Value,
+    /// Summed [`field_cost`] of the document's fields.
     pub cost: u32,
 }
 

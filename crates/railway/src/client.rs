@@ -18,6 +18,7 @@ use crate::pacer::Pacer;
 /// sent a few at a time rather than all at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 
+/// Railway's public GraphQL endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://backboard.railway.com/graphql/v2";
 
 /// Used when a 429 carries no readable `Retry-After`; Railway's windows are hourly, so a minute is
@@ -27,13 +28,18 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Longest excerpt of an unexpected body kept in an error.
 const SNIPPET_CHARS: usize = 200;
 
+/// How to build a [`RailwayClient`].
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
+    /// GraphQL endpoint (default [`DEFAULT_ENDPOINT`]; a fake server in tests).
     pub endpoint: String,
+    /// Token, project and environment.
     pub credentials: Credentials,
     /// Whole-request timeout (Railway's CLI uses 90 s).
     pub timeout: Duration,
+    /// `User-Agent` header sent with every request.
     pub user_agent: String,
+    /// How HTTP figures are read.
     pub http: HttpStatsConfig,
     /// Keeps the plan's rate limits; share one pacer between every client of a worker.
     pub pacer: Pacer,
@@ -64,6 +70,8 @@ impl Default for HttpStatsConfig {
 }
 
 impl ClientConfig {
+    /// The defaults: public endpoint, 90 s timeout, a pacer for the default plan, 4 requests in
+    /// flight.
     pub fn new(credentials: Credentials) -> Self {
         Self {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
@@ -76,16 +84,19 @@ impl ClientConfig {
         }
     }
 
+    /// Shares `pacer` (and so the plan's budget) with other clients.
     pub fn with_pacer(mut self, pacer: Pacer) -> Self {
         self.pacer = pacer;
         self
     }
 
+    /// Another GraphQL endpoint.
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self
     }
 
+    /// Another whole-request timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -126,6 +137,7 @@ struct GraphQlErrorItem {
 }
 
 impl RailwayClient {
+    /// A client for `config`; fails only when the HTTP client cannot be built.
     pub fn new(config: ClientConfig) -> Result<Self, RailwayError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -158,6 +170,7 @@ impl RailwayClient {
         self
     }
 
+    /// The pacer every request of this client waits on.
     pub fn pacer(&self) -> &Pacer {
         &self.pacer
     }
@@ -167,6 +180,7 @@ impl RailwayClient {
         self.bytes_received.load(Ordering::Relaxed)
     }
 
+    /// Token, project and environment this client reads.
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
     }

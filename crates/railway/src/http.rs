@@ -18,25 +18,25 @@ pub const TOP_ENDPOINTS: usize = 5;
 pub const HTTP_LOG_ROW_CAP: usize = 5000;
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct StatusSeries {
+pub(crate) struct StatusSeries {
     #[serde(rename = "statusCode")]
     pub status_code: i64,
     pub samples: Vec<CountSample>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
-pub struct CountSample {
+pub(crate) struct CountSample {
     pub ts: i64,
     pub value: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct DurationResult {
+pub(crate) struct DurationResult {
     pub samples: Vec<DurationSample>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
-pub struct DurationSample {
+pub(crate) struct DurationSample {
     pub ts: i64,
     pub p50: f64,
     pub p90: f64,
@@ -48,20 +48,30 @@ pub struct DurationSample {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRow {
+    /// RFC 3339, as Railway sends it.
     pub timestamp: String,
+    /// HTTP method.
     pub method: String,
+    /// Request path, as logged.
     pub path: String,
+    /// HTTP status answered.
     pub http_status: i64,
+    /// Total time at Railway's edge, milliseconds.
     pub total_duration: i64,
+    /// Time the service itself took, milliseconds.
     #[serde(default)]
     pub upstream_rq_duration: Option<i64>,
+    /// Filled when the app failed to respond.
     #[serde(default)]
     pub response_details: Option<String>,
+    /// Railway's request id.
     #[serde(default)]
     pub request_id: Option<String>,
 }
 
 impl HttpRow {
+    /// The domain form: an out-of-range status or total duration becomes 0, a negative upstream
+    /// duration and empty strings become `None`.
     pub fn into_line(self) -> HttpLogLine {
         HttpLogLine {
             timestamp: self.timestamp,
@@ -125,7 +135,7 @@ fn latency(s: &DurationSample) -> LatencyPercentiles {
 
 /// Stats from `httpMetricsGroupedByStatus` + `httpDurationMetrics` (+ optional filtered logs for
 /// the endpoint lists).
-pub fn from_metrics(
+pub(crate) fn from_metrics(
     service_id: &str,
     window: TimeWindow,
     by_status: &[StatusSeries],

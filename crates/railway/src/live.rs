@@ -179,6 +179,8 @@ impl RailwayClient {
         }
     }
 
+    /// Every service and volume of the environment, with each service's latest deployment; pages
+    /// through Railway's connections until done.
     pub async fn architecture(&self) -> Result<Architecture, RailwayError> {
         let mut builder = ArchitectureBuilder::default();
         for _ in 0..MAX_PAGES {
@@ -653,7 +655,9 @@ impl RailwayClient {
 /// A service whose logs to read, and the deployment to read them from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogTarget {
+    /// Railway service id.
     pub service_id: String,
+    /// The deployment whose logs to read; `None` gives the service empty logs (nothing deployed).
     pub deployment_id: Option<String>,
 }
 

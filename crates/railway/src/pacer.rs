@@ -12,9 +12,12 @@ use crate::error::RailwayError;
 /// and 50/s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Plan {
+    /// 100 requests an hour.
     Free,
+    /// 1 000 requests an hour, 10 a second.
     #[default]
     Hobby,
+    /// 10 000 requests an hour, 50 a second.
     Pro,
 }
 
@@ -38,6 +41,7 @@ impl Plan {
         }
     }
 
+    /// Requests per hour the plan allows.
     pub fn per_hour(self) -> usize {
         match self {
             Self::Free => 100,
@@ -46,6 +50,7 @@ impl Plan {
         }
     }
 
+    /// `free`, `hobby` or `pro`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Free => "free",
@@ -80,6 +85,7 @@ pub struct Pacer {
 }
 
 impl Pacer {
+    /// A pacer for `plan`'s limits, waiting at most [`DEFAULT_MAX_WAIT`] for the hourly budget.
     pub fn new(plan: Plan) -> Self {
         Self {
             plan,
@@ -91,11 +97,13 @@ impl Pacer {
         }
     }
 
+    /// Longest wait for the hourly budget before failing with `RateLimited`.
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
         self
     }
 
+    /// The plan whose limits apply.
     pub fn plan(&self) -> Plan {
         self.plan
     }

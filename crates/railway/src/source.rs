@@ -16,8 +16,10 @@ use crate::timefmt;
 /// Builds a snapshot whose data ends at the given Unix time.
 pub type SnapshotGenerator = Arc<dyn Fn(i64) -> ProjectSnapshot + Send + Sync>;
 
+/// Where Railway data comes from: the API, a fixed snapshot, or the demo generator.
 #[derive(Clone)]
 pub enum Source {
+    /// Railway's API.
     Live(RailwayClient),
     /// Tests: answers from the snapshot, sliced to the asked window.
     Static(Box<ProjectSnapshot>),
@@ -47,6 +49,7 @@ fn unix_now() -> i64 {
 }
 
 impl Source {
+    /// Every service and volume of the environment.
     pub async fn architecture(&self) -> Result<Architecture, RailwayError> {
         match self {
             Self::Live(c) => c.architecture().await,
@@ -55,6 +58,7 @@ impl Source {
         }
     }
 
+    /// CPU and memory of every service over `window`.
     pub async fn resource_usage(
         &self,
         arch: &Architecture,
@@ -67,6 +71,7 @@ impl Source {
         }
     }
 
+    /// HTTP traffic of every non-database service over `window`.
     pub async fn http_stats(
         &self,
         arch: &Architecture,

@@ -96,6 +96,8 @@ fn qty(t: &QType<'_, String>) -> Ty {
 const BUILTIN_SCALARS: &[&str] = &["String", "Int", "Float", "Boolean", "ID"];
 
 impl Schema {
+    /// Parses an SDL schema (e.g. Railway's public `schema.graphql`) into the types the checks
+    /// use; the error names the parse failure.
     pub fn parse(sdl: &str) -> Result<Self, String> {
         let doc = schema::parse_schema::<String>(sdl)
             .map_err(|e| format!("schema does not parse: {e}"))?;
