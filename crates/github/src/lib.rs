@@ -566,23 +566,39 @@ fn decode_contents(c: &Contents) -> Result<String, GitHubError> {
     String::from_utf8(bytes).map_err(|e| err(e.to_string()))
 }
 
+/// A pull request as GitHub's list and detail endpoints both return it (the fields we read).
 #[derive(Deserialize)]
-struct RawPull {
-    number: u64,
-    html_url: String,
-    state: String,
+pub(crate) struct RawPull {
+    pub(crate) number: u64,
+    pub(crate) html_url: String,
+    pub(crate) state: String,
     #[serde(default)]
-    merged_at: Option<String>,
+    pub(crate) merged_at: Option<String>,
     #[serde(default)]
-    title: String,
+    pub(crate) closed_at: Option<String>,
     #[serde(default)]
-    body: Option<String>,
-    head: RawHead,
+    pub(crate) updated_at: Option<String>,
+    #[serde(default)]
+    pub(crate) merge_commit_sha: Option<String>,
+    #[serde(default)]
+    pub(crate) title: String,
+    #[serde(default)]
+    pub(crate) body: Option<String>,
+    #[serde(default)]
+    pub(crate) labels: Vec<RawLabel>,
+    pub(crate) head: RawHead,
 }
 
 #[derive(Deserialize)]
-struct RawHead {
-    r#ref: String,
+pub(crate) struct RawHead {
+    pub(crate) r#ref: String,
+    #[serde(default)]
+    pub(crate) sha: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RawLabel {
+    pub(crate) name: String,
 }
 
 impl From<RawPull> for PullRequest {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{GitHub, GitHubError, Page, decode_json, split_repo};
+use crate::{GitHub, GitHubError, Page, RawPull, decode_json, split_repo};
 
 /// The label that marks a closed autofix PR as rejected: while it is on a closed PR carrying an
 /// incident's branch or marker, no new PR is opened for that incident (for the cooldown).
@@ -77,7 +77,7 @@ impl GitHub {
             Err(GitHubError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let raw: RawPullDetails = decode_json("pull request", &body)?;
+        let raw: RawPull = decode_json("pull request", &body)?;
         Ok(Some(raw.into()))
     }
 
@@ -104,29 +104,24 @@ impl GitHub {
             ],
         )?;
         let mut found = None;
-        self.each_page(
-            url,
-            repo,
-            "pull request list",
-            |pulls: Vec<RawPullDetails>| {
-                for p in pulls {
-                    // Sorted by update time: once one is older than `since`, every later one is too
-                    // (a PR closed within the cooldown was updated within it).
-                    if p.updated_at.as_deref().is_some_and(|u| u < since) {
-                        return Page::Stop;
-                    }
-                    let ours = p.head.r#ref == branch
-                        || p.body.as_deref().is_some_and(|b| b.contains(marker));
-                    let labelled = p.labels.iter().any(|l| l.name == REJECTED_LABEL);
-                    let closed_in_time = p.closed_at.as_deref().is_some_and(|c| c >= since);
-                    if ours && labelled && closed_in_time && p.merged_at.is_none() {
-                        found = Some(p.into());
-                        return Page::Stop;
-                    }
+        self.each_page(url, repo, "pull request list", |pulls: Vec<RawPull>| {
+            for p in pulls {
+                // Sorted by update time: once one is older than `since`, every later one is too
+                // (a PR closed within the cooldown was updated within it).
+                if p.updated_at.as_deref().is_some_and(|u| u < since) {
+                    return Page::Stop;
                 }
-                Page::Next
-            },
-        )
+                let ours =
+                    p.head.r#ref == branch || p.body.as_deref().is_some_and(|b| b.contains(marker));
+                let labelled = p.labels.iter().any(|l| l.name == REJECTED_LABEL);
+                let closed_in_time = p.closed_at.as_deref().is_some_and(|c| c >= since);
+                if ours && labelled && closed_in_time && p.merged_at.is_none() {
+                    found = Some(p.into());
+                    return Page::Stop;
+                }
+            }
+            Page::Next
+        })
         .await?;
         Ok(found)
     }
@@ -245,40 +240,8 @@ pub(crate) fn check_sha(what: &'static str, sha: &str) -> Result<(), GitHubError
     }
 }
 
-#[derive(Deserialize)]
-struct RawPullDetails {
-    number: u64,
-    html_url: String,
-    state: String,
-    #[serde(default)]
-    merged_at: Option<String>,
-    #[serde(default)]
-    closed_at: Option<String>,
-    #[serde(default)]
-    updated_at: Option<String>,
-    #[serde(default)]
-    merge_commit_sha: Option<String>,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    labels: Vec<RawLabel>,
-    head: RawHeadSha,
-}
-
-#[derive(Deserialize)]
-struct RawHeadSha {
-    r#ref: String,
-    #[serde(default)]
-    sha: String,
-}
-
-#[derive(Deserialize)]
-struct RawLabel {
-    name: String,
-}
-
-impl From<RawPullDetails> for PullDetails {
-    fn from(p: RawPullDetails) -> Self {
+impl From<RawPull> for PullDetails {
+    fn from(p: RawPull) -> Self {
         let merged = p.merged_at.is_some();
         Self {
             number: p.number,
@@ -321,6 +284,7 @@ pub fn rfc3339_utc(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RawHead;
 
     #[test]
     fn times_are_written_as_github_writes_them() {
@@ -332,7 +296,7 @@ mod tests {
 
     #[test]
     fn only_a_real_merge_has_a_merge_commit_and_shas_are_checked() {
-        let raw = |merged_at: Option<&str>| RawPullDetails {
+        let raw = |merged_at: Option<&str>| RawPull {
             number: 3,
             html_url: "https://github.com/acme/api/pull/3".into(),
             state: "closed".into(),
@@ -340,9 +304,10 @@ mod tests {
             closed_at: Some("2026-11-23T08:00:00Z".into()),
             updated_at: None,
             merge_commit_sha: Some("abcdef1".into()),
+            title: String::new(),
             body: None,
             labels: vec![],
-            head: RawHeadSha {
+            head: RawHead {
                 r#ref: "autofix/af-1".into(),
                 sha: "1234567".into(),
             },
