@@ -567,26 +567,25 @@ impl Llm {
         max_tokens: u32,
     ) -> Result<String, LlmError> {
         let provider = self.provider.kind();
+        let ask = Ask {
+            system,
+            messages,
+            schema_name,
+            schema,
+            max_tokens,
+        };
         let (url, body) = match &self.provider {
             Provider::OpenAi {
                 base_url, model, ..
             } => (
                 format!("{base_url}/chat/completions"),
-                openai_request(
-                    base_url,
-                    model,
-                    system,
-                    messages,
-                    schema_name,
-                    schema,
-                    max_tokens,
-                ),
+                openai_request(base_url, model, &ask),
             ),
             Provider::Anthropic {
                 base_url, model, ..
             } => (
                 format!("{base_url}/v1/messages"),
-                anthropic_request(model, system, messages, schema_name, schema, max_tokens),
+                anthropic_request(model, &ask),
             ),
         };
         let request = self.authorize(self.http.post(&url).timeout(self.timeout).json(&body));
@@ -790,15 +789,23 @@ fn wire_messages(messages: &[Message]) -> impl Iterator<Item = Value> + '_ {
         .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
 }
 
-fn openai_request(
-    base_url: &str,
-    model: &str,
-    system: &str,
-    messages: &[Message],
-    schema_name: &str,
-    schema: &Value,
+/// What one structured call asks, whichever API it goes to.
+struct Ask<'a> {
+    system: &'a str,
+    messages: &'a [Message],
+    schema_name: &'a str,
+    schema: &'a Value,
     max_tokens: u32,
-) -> Value {
+}
+
+fn openai_request(base_url: &str, model: &str, ask: &Ask<'_>) -> Value {
+    let Ask {
+        system,
+        messages,
+        schema_name,
+        schema,
+        max_tokens,
+    } = *ask;
     let mut wire = vec![json!({"role": "system", "content": system})];
     wire.extend(wire_messages(messages));
     // No `temperature`: OpenAI's reasoning models reject any value but the default, and the
@@ -815,14 +822,14 @@ fn openai_request(
     body
 }
 
-fn anthropic_request(
-    model: &str,
-    system: &str,
-    messages: &[Message],
-    schema_name: &str,
-    schema: &Value,
-    max_tokens: u32,
-) -> Value {
+fn anthropic_request(model: &str, ask: &Ask<'_>) -> Value {
+    let Ask {
+        system,
+        messages,
+        schema_name,
+        schema,
+        max_tokens,
+    } = *ask;
     let wire: Vec<Value> = wire_messages(messages).collect();
     json!({
         "model": model,
@@ -1064,15 +1071,14 @@ mod tests {
             Message::assistant("a"),
             Message::user("fix it"),
         ];
-        let body = openai_request(
-            "https://api.openai.com/v1",
-            "gpt",
-            "sys",
-            &msgs,
-            "plan",
-            &schema,
-            100,
-        );
+        let ask = |max_tokens| Ask {
+            system: "sys",
+            messages: &msgs,
+            schema_name: "plan",
+            schema: &schema,
+            max_tokens,
+        };
+        let body = openai_request("https://api.openai.com/v1", "gpt", &ask(100));
         assert_eq!(body["response_format"]["type"], "json_schema");
         assert_eq!(body["response_format"]["json_schema"]["strict"], true);
         assert_eq!(body["response_format"]["json_schema"]["name"], "plan");
@@ -1086,22 +1092,21 @@ mod tests {
             .map(|m| m["role"].as_str().unwrap())
             .collect();
         assert_eq!(roles, ["system", "user", "assistant", "user"]);
-        let local = openai_request(
-            "http://127.0.0.1:11434/v1",
-            "m",
-            "s",
-            &msgs,
-            "plan",
-            &schema,
-            7,
-        );
+        let local = openai_request("http://127.0.0.1:11434/v1", "m", &ask(7));
         assert_eq!(local["max_tokens"], 7);
     }
 
     #[test]
     fn anthropic_body_forces_the_tool() {
         let schema = json!({"type": "object"});
-        let body = anthropic_request("claude", "sys", &[Message::user("q")], "plan", &schema, 50);
+        let ask = Ask {
+            system: "sys",
+            messages: &[Message::user("q")],
+            schema_name: "plan",
+            schema: &schema,
+            max_tokens: 50,
+        };
+        let body = anthropic_request("claude", &ask);
         assert_eq!(body["system"], "sys");
         assert_eq!(body["tools"][0]["name"], "plan");
         assert_eq!(body["tools"][0]["input_schema"], schema);
