@@ -189,7 +189,66 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A running `autofix serve`; killed when dropped.
 struct Child(std::process::Child);
+
+impl Child {
+    /// Stops the worker and returns what it wrote: stdout, then stderr (empty when not piped).
+    fn stop(&mut self) -> (String, String) {
+        use std::io::Read;
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let Some(mut out) = self.0.stdout.take() {
+            let _ = out.read_to_string(&mut stdout);
+        }
+        if let Some(mut err) = self.0.stderr.take() {
+            let _ = err.read_to_string(&mut stderr);
+        }
+        (stdout, stderr)
+    }
+}
+
+/// `autofix serve` on a free port of 127.0.0.1 with a cleared environment and `env` (stdout
+/// piped; stderr piped when `stderr` is set, else dropped), and its origin once `/healthz`
+/// answers.
+async fn serve(env: &[(&str, String)], stderr: bool) -> (Child, String) {
+    let port = free_port();
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve"])
+        .env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(if stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .expect("start autofix serve");
+    let child = Child(child);
+    let origin = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{origin}/healthz")).send().await
+            && r.status().is_success()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "autofix serve did not become healthy");
+    (child, origin)
+}
 
 impl Drop for Child {
     fn drop(&mut self) {
@@ -202,39 +261,15 @@ impl Drop for Child {
 /// ids, the completed generate-fix outputs of one health check, and the startup block.
 async fn demo_chain(extra: &[(&str, String)]) -> (Vec<String>, Vec<Value>, String) {
     let inngest = TestInngest::start(Options::dev()).await;
-    let port = free_port();
-    let mut command = Command::new(BIN);
-    command
-        .args(["serve"])
-        .env_clear()
-        .env("INNGEST_DEV", "1")
-        .env("INNGEST_BASE_URL", inngest.base_url().as_str())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("AUTOFIX_SYNC_ON_START", "false")
-        .env("RUST_LOG", "warn");
-    for (k, v) in extra {
-        command.env(k, v);
-    }
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start autofix serve");
-    let mut child = Child(child);
+    let mut env = vec![
+        ("INNGEST_DEV", "1".to_owned()),
+        ("INNGEST_BASE_URL", inngest.base_url().to_string()),
+        ("AUTOFIX_SYNC_ON_START", "false".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    let (mut child, base) = serve(&env, false).await;
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "autofix serve did not become healthy");
     let readyz: Value = http
         .get(format!("{base}/readyz"))
         .send()
@@ -269,8 +304,7 @@ async fn demo_chain(extra: &[(&str, String)]) -> (Vec<String>, Vec<Value>, Strin
             other => panic!("generate-fix did not complete: {other:?}"),
         })
         .collect();
-    let _ = child.0.kill();
-    let out = child.0.wait_with_output_ref();
+    let (out, _) = child.stop();
     (ids, fixes, out)
 }
 
@@ -333,51 +367,16 @@ async fn the_demo_never_calls_the_agent_whatever_opencode_url_says() {
 
 #[tokio::test]
 async fn json_log_mode_is_json_from_the_first_line() {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args(["serve"])
-        .env_clear()
-        .env("INNGEST_DEV", "1")
-        .env("INNGEST_BASE_URL", "http://127.0.0.1:9")
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("AUTOFIX_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start autofix serve");
-    let mut child = Child(child);
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.0.kill();
-    let _ = child.0.wait();
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (mut child, _) = serve(
+        &[
+            ("INNGEST_DEV", "1".to_owned()),
+            ("INNGEST_BASE_URL", "http://127.0.0.1:9".to_owned()),
+            ("AUTOFIX_LOG_FORMAT", "json".to_owned()),
+        ],
+        true,
+    )
+    .await;
+    let (stdout, stderr) = child.stop();
     let lines: Vec<&str> = stdout
         .lines()
         .chain(stderr.lines())
@@ -395,22 +394,6 @@ async fn json_log_mode_is_json_from_the_first_line() {
         first["coding_agent"].as_str().unwrap().contains("dry run"),
         "{first}"
     );
-}
-
-trait WaitOutput {
-    fn wait_with_output_ref(&mut self) -> String;
-}
-
-impl WaitOutput for std::process::Child {
-    fn wait_with_output_ref(&mut self) -> String {
-        use std::io::Read;
-        let _ = self.wait();
-        let mut s = String::new();
-        if let Some(out) = self.stdout.as_mut() {
-            let _ = out.read_to_string(&mut s);
-        }
-        s
-    }
 }
 
 #[tokio::test]
@@ -467,52 +450,35 @@ async fn credentialed_urls_in_config_are_absent_from_the_startup_banner_and_all_
     let mut base = inngest.base_url();
     base.set_username("inngestuser").unwrap();
     base.set_password(Some(SECRETS[0])).unwrap();
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args(["serve"])
-        .env_clear()
-        .env("INNGEST_DEV", "1")
-        .env("INNGEST_BASE_URL", base.as_str())
-        .env(
-            "OPENAI_BASE_URL",
-            // A peer that answers at once (404): the cycle stays short.
-            format!(
-                "http://llmuser:{}@127.0.0.1:{}/v1?api-key={}",
-                SECRETS[1],
-                inngest.base_url().port().unwrap(),
-                SECRETS[2]
+    let (mut child, origin) = serve(
+        &[
+            ("INNGEST_DEV", "1".to_owned()),
+            ("INNGEST_BASE_URL", base.to_string()),
+            (
+                "OPENAI_BASE_URL",
+                // A peer that answers at once (404): the cycle stays short.
+                format!(
+                    "http://llmuser:{}@127.0.0.1:{}/v1?api-key={}",
+                    SECRETS[1],
+                    inngest.base_url().port().unwrap(),
+                    SECRETS[2]
+                ),
             ),
-        )
-        .env(
-            "OPENCODE_URL",
-            format!("http://oc:{}@127.0.0.1:9/", SECRETS[3]),
-        )
-        .env(
-            "GITHUB_API_URL",
-            format!("http://127.0.0.1:9/?sig={}", SECRETS[4]),
-        )
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("AUTOFIX_SYNC_ON_START", "false")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start autofix serve");
-    let mut child = Child(child);
+            (
+                "OPENCODE_URL",
+                format!("http://oc:{}@127.0.0.1:9/", SECRETS[3]),
+            ),
+            (
+                "GITHUB_API_URL",
+                format!("http://127.0.0.1:9/?sig={}", SECRETS[4]),
+            ),
+            ("AUTOFIX_SYNC_ON_START", "false".to_owned()),
+            ("RUST_LOG", "debug".to_owned()),
+        ],
+        true,
+    )
+    .await;
     let http = reqwest::Client::new();
-    let origin = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{origin}/healthz")).send().await
-            && r.status().is_success()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "autofix serve did not become healthy");
     let _ = http.get(format!("{origin}/readyz")).send().await;
     let serve_url = url::Url::parse(&format!("{origin}/api/inngest")).unwrap();
     inngest.sync(&serve_url).await.expect("sync");
@@ -520,20 +486,8 @@ async fn credentialed_urls_in_config_are_absent_from_the_startup_banner_and_all_
         .send(json!({"name": "autofix/health.check.requested", "data": {}}))
         .await;
     inngest.run_until_idle().await.expect("runs finish");
-    let _ = child.0.kill();
-    let _ = child.0.wait();
-    let mut output = String::new();
-    use std::io::Read;
-    for stream in [
-        child.0.stdout.take().map(|s| Box::new(s) as Box<dyn Read>),
-        child.0.stderr.take().map(|s| Box::new(s) as Box<dyn Read>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let mut s = stream;
-        s.read_to_string(&mut output).unwrap();
-    }
+    let (stdout, stderr) = child.stop();
+    let output = stdout + &stderr;
     assert!(output.contains("inngest mode"), "no banner: {output}");
     assert!(
         output.lines().filter(|l| l.contains("DEBUG")).count() > 10,
