@@ -179,6 +179,11 @@ async fn call(router: &Router, fn_id: &str, step_id: &str, body: Vec<u8>) -> Ans
     send(router, post(fn_id, step_id, body, None)).await
 }
 
+/// The first call of a run (attempt 0, no memoized steps) for an event carrying `data`.
+async fn first_call(router: &Router, fn_id: &str, data: Value) -> Answer {
+    call(router, fn_id, "step", call_body(data, json!({}), 0, false)).await
+}
+
 fn assert_sdk_headers(a: &Answer) {
     assert_eq!(a.headers["x-inngest-sdk"], inngest::SDK_IDENT);
     assert_eq!(a.headers["x-inngest-req-version"], "2");
@@ -190,13 +195,7 @@ fn assert_sdk_headers(a: &Answer) {
 #[tokio::test]
 async fn discovery_runs_a_single_new_step_immediately_then_completes() {
     let r = dev_router();
-    let a = call(
-        &r,
-        "two-steps",
-        "step",
-        call_body(json!({"project_id": "p1"}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "two-steps", json!({"project_id": "p1"})).await;
     assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
     assert_sdk_headers(&a);
     assert_eq!(
@@ -258,13 +257,7 @@ async fn disabled_immediate_execution_plans_instead_of_running() {
 #[tokio::test]
 async fn parallel_steps_are_reported_together_and_run_by_target() {
     let r = dev_router();
-    let a = call(
-        &r,
-        "parallel",
-        "step",
-        call_body(json!({}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "parallel", json!({})).await;
     assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
     let ops = a.body.as_array().unwrap();
     assert_eq!(ops.len(), 3);
@@ -326,13 +319,7 @@ async fn targeted_step_not_reached_is_a_500() {
 async fn step_errors_follow_attempts_and_memoized_failures_end_the_run() {
     let r = dev_router();
     let data = json!({"kind": "step"});
-    let a = call(
-        &r,
-        "failing",
-        "step",
-        call_body(data.clone(), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "failing", data.clone()).await;
     assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(a.headers["x-inngest-no-retry"], "false");
     assert_eq!(a.body[0]["op"], "StepError");
@@ -360,45 +347,21 @@ async fn step_errors_follow_attempts_and_memoized_failures_end_the_run() {
 #[tokio::test]
 async fn function_errors_map_to_status_and_retry_headers() {
     let r = dev_router();
-    let a = call(
-        &r,
-        "failing",
-        "step",
-        call_body(json!({"kind": "fn-retriable"}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "failing", json!({"kind": "fn-retriable"})).await;
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(a.headers["x-inngest-no-retry"], "false");
     assert_eq!(a.body["message"], "flaky");
     assert_sdk_headers(&a);
 
-    let a = call(
-        &r,
-        "failing",
-        "step",
-        call_body(json!({"kind": "fn-final"}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "failing", json!({"kind": "fn-final"})).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.headers["x-inngest-no-retry"], "true");
 
-    let a = call(
-        &r,
-        "failing",
-        "step",
-        call_body(json!({"kind": "fn-later"}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "failing", json!({"kind": "fn-later"})).await;
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(a.headers["retry-after"], "30");
 
-    let a = call(
-        &r,
-        "failing",
-        "step",
-        call_body(json!({"kind": "panic"}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "failing", json!({"kind": "panic"})).await;
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(a.body["message"].as_str().unwrap().contains("kaboom"));
 }
@@ -406,13 +369,7 @@ async fn function_errors_map_to_status_and_retry_headers() {
 #[tokio::test]
 async fn bad_payload_is_non_retriable_and_names_the_field() {
     let r = dev_router();
-    let a = call(
-        &r,
-        "two-steps",
-        "step",
-        call_body(json!({"projectId": "camel"}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "two-steps", json!({"projectId": "camel"})).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.headers["x-inngest-no-retry"], "true");
     let msg = a.body["message"].as_str().unwrap();
@@ -422,13 +379,7 @@ async fn bad_payload_is_non_retriable_and_names_the_field() {
 #[tokio::test]
 async fn async_ops_have_the_wire_shapes() {
     let r = dev_router();
-    let a = call(
-        &r,
-        "asyncs",
-        "step",
-        call_body(json!({"id": 1}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "asyncs", json!({"id": 1})).await;
     assert_eq!(
         a.body,
         json!([{"id": hash_step_id("nap"), "op": "Sleep", "name": "1m30s", "displayName": "nap",
@@ -490,13 +441,7 @@ async fn async_ops_have_the_wire_shapes() {
 #[tokio::test]
 async fn unknown_function_and_other_methods() {
     let r = dev_router();
-    let a = call(
-        &r,
-        "missing",
-        "step",
-        call_body(json!({}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "missing", json!({})).await;
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(a.body["message"].as_str().unwrap().contains("app-missing"));
     let a = send(
@@ -762,13 +707,7 @@ async fn step_retry_after_sets_the_header() {
         Client::new(Config::dev("app", base()), reqwest::Client::new()),
         vec![f],
     );
-    let a = call(
-        &r,
-        "later",
-        "step",
-        call_body(json!({}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "later", json!({})).await;
     assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(a.body[0]["op"], "StepError");
     assert_eq!(a.body[0]["error"]["name"], "RetryAfterError");
@@ -808,7 +747,7 @@ async fn oversized_step_output_fails_the_step_for_good() {
         Client::new(Config::dev("app", base()), reqwest::Client::new()),
         vec![f],
     );
-    let a = call(&r, "big", "step", call_body(json!({}), json!({}), 0, false)).await;
+    let a = first_call(&r, "big", json!({})).await;
     assert_eq!(a.body[0]["op"], "StepFailed");
     assert_eq!(a.body[0]["error"]["name"], "StepOutputTooLarge");
     assert_eq!(a.headers["x-inngest-no-retry"], "true");
@@ -843,13 +782,7 @@ fn wide_router(n: u32) -> Router {
 async fn wide_join_all_plans_runs_by_target_and_runs_the_last_one_immediately() {
     let n = 40;
     let r = wide_router(n);
-    let a = call(
-        &r,
-        "wide",
-        "step",
-        call_body(json!({}), json!({}), 0, false),
-    )
-    .await;
+    let a = first_call(&r, "wide", json!({})).await;
     assert_eq!(a.body.as_array().unwrap().len(), n as usize);
     assert!(
         a.body
