@@ -294,82 +294,55 @@ mod http {
             .remove(0)
     }
 
-    #[tokio::test]
-    async fn rate_limits_and_server_errors_are_retriable_with_their_delay() {
+    /// What `deliver` fails with when the Discord hook answers what `answer` builds.
+    async fn refused_by(answer: fn() -> axum::response::Response) -> DeliveryError {
         let r = axum::Router::new().route(
             "/hook/{x}",
-            axum::routing::post(|| async {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    r#"{"message":"You are being rate limited.","retry_after":1.5,"global":false}"#,
-                )
-                    .into_response()
-            }),
+            axum::routing::post(move || async move { answer() }),
         );
-        let url = serve(r).await;
-        let e = deliver(
-            &reqwest::Client::new(),
-            &sink(&url),
-            &sample(Transition::Wait),
-            0,
-        )
-        .await
-        .unwrap_err();
-        assert!(e.is_retriable());
-        assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
-
-        let r = axum::Router::new().route(
-            "/hook/{x}",
-            axum::routing::post(|| async {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [("retry-after", "3")],
-                    "rate_limited",
-                )
-                    .into_response()
-            }),
-        );
-        let e = deliver(
+        deliver(
             &reqwest::Client::new(),
             &sink(&serve(r).await),
             &sample(Transition::Wait),
             0,
         )
         .await
-        .unwrap_err();
+        .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn rate_limits_and_server_errors_are_retriable_with_their_delay() {
+        let e = refused_by(|| {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                r#"{"message":"You are being rate limited.","retry_after":1.5,"global":false}"#,
+            )
+                .into_response()
+        })
+        .await;
+        assert!(e.is_retriable());
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
+
+        let e = refused_by(|| {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "3")],
+                "rate_limited",
+            )
+                .into_response()
+        })
+        .await;
         assert_eq!(
             e.retry_after(),
             Some(Duration::from_secs(3)),
             "the header wins"
         );
 
-        let r = axum::Router::new().route(
-            "/hook/{x}",
-            axum::routing::post(|| async { (StatusCode::BAD_GATEWAY, "upstream").into_response() }),
-        );
-        let e = deliver(
-            &reqwest::Client::new(),
-            &sink(&serve(r).await),
-            &sample(Transition::Wait),
-            0,
-        )
-        .await
-        .unwrap_err();
+        let e = refused_by(|| (StatusCode::BAD_GATEWAY, "upstream").into_response()).await;
         assert!(e.is_retriable());
         assert_eq!(e.to_string(), "discord webhook answered HTTP 502: upstream");
 
-        let r = axum::Router::new().route(
-            "/hook/{x}",
-            axum::routing::post(|| async { (StatusCode::NOT_FOUND, "no_service").into_response() }),
-        );
-        let e = deliver(
-            &reqwest::Client::new(),
-            &sink(&serve(r).await),
-            &sample(Transition::Wait),
-            0,
-        )
-        .await
-        .unwrap_err();
+        let e = refused_by(|| (StatusCode::NOT_FOUND, "no_service").into_response()).await;
         assert!(!e.is_retriable(), "a deleted webhook stays deleted");
     }
 
