@@ -799,15 +799,8 @@ struct Ask<'a> {
 }
 
 fn openai_request(base_url: &str, model: &str, ask: &Ask<'_>) -> Value {
-    let Ask {
-        system,
-        messages,
-        schema_name,
-        schema,
-        max_tokens,
-    } = *ask;
-    let mut wire = vec![json!({"role": "system", "content": system})];
-    wire.extend(wire_messages(messages));
+    let mut wire = vec![json!({"role": "system", "content": ask.system})];
+    wire.extend(wire_messages(ask.messages));
     // No `temperature`: OpenAI's reasoning models reject any value but the default, and the
     // answer is validated (and repaired once) whatever the sampling.
     let mut body = json!({
@@ -815,33 +808,26 @@ fn openai_request(base_url: &str, model: &str, ask: &Ask<'_>) -> Value {
         "messages": wire,
         "response_format": {
             "type": "json_schema",
-            "json_schema": {"name": schema_name, "schema": schema, "strict": true},
+            "json_schema": {"name": ask.schema_name, "schema": ask.schema, "strict": true},
         },
     });
-    body[token_limit_field(base_url)] = json!(max_tokens);
+    body[token_limit_field(base_url)] = json!(ask.max_tokens);
     body
 }
 
 fn anthropic_request(model: &str, ask: &Ask<'_>) -> Value {
-    let Ask {
-        system,
-        messages,
-        schema_name,
-        schema,
-        max_tokens,
-    } = *ask;
-    let wire: Vec<Value> = wire_messages(messages).collect();
+    let wire: Vec<Value> = wire_messages(ask.messages).collect();
     json!({
         "model": model,
-        "max_tokens": max_tokens,
-        "system": system,
+        "max_tokens": ask.max_tokens,
+        "system": ask.system,
         "messages": wire,
         "tools": [{
-            "name": schema_name,
+            "name": ask.schema_name,
             "description": "Record the answer. Always answer by calling this tool exactly once.",
-            "input_schema": schema,
+            "input_schema": ask.schema,
         }],
-        "tool_choice": {"type": "tool", "name": schema_name},
+        "tool_choice": {"type": "tool", "name": ask.schema_name},
     })
 }
 
