@@ -95,270 +95,317 @@ fn error_patterns(ctx: Option<&ServiceContext>) -> Vec<String> {
         .collect()
 }
 
+/// What the rules conclude about one finding: one rule per kind of finding, each starting from
+/// the finding's own fingerprint as evidence.
 fn verdict(f: &Finding, ctx: Option<&ServiceContext>, all: &[ServiceContext]) -> Verdict {
-    let svc = &f.service;
-    let mut evidence = vec![f.fingerprint.clone()];
+    let evidence = vec![f.fingerprint.clone()];
     match f.kind {
-        FindingKind::MemoryTrend => {
-            evidence.extend(matching_patterns(ctx, MEMORY_HINTS, false));
-            Verdict {
-                cause: format!(
-                    "Memory of {svc} grows steadily over the window ({}); a leak is the likely cause.",
-                    f.evidence
-                ),
-                evidence,
-                action: Action::Fix,
-                confidence: 0.65,
-                recommendation: format!(
-                    "In {svc}, find state that grows per request and is never released (unbounded caches or maps, \
-                     arrays appended to on every request, listeners or timers never removed) and bound or release it."
-                ),
-                debugging: vec![
-                    format!(
-                        "Compare two heap snapshots of {svc} taken a few minutes apart and look at what is retained."
-                    ),
-                    format!("Check the deploy logs of {svc} for out-of-memory kills and restarts."),
-                ],
-            }
-        }
-        FindingKind::Memory => Verdict {
+        FindingKind::MemoryTrend => memory_leak(f, ctx, evidence),
+        FindingKind::Memory => memory_near_limit(f, evidence),
+        FindingKind::Cpu => high_cpu(f, ctx, evidence),
+        FindingKind::Latency => slow_requests(f, ctx, all, evidence),
+        FindingKind::ErrorRate5xx => server_errors(f, ctx, evidence),
+        FindingKind::ErrorRate4xx => client_errors(f, ctx, evidence),
+        FindingKind::Scanners => scanners(f, evidence),
+        FindingKind::Deployment => broken_deployment(f, ctx, evidence),
+    }
+}
+
+/// Ids of the service's slowest request groups (at most two).
+fn slowest_requests(ctx: Option<&ServiceContext>) -> Vec<String> {
+    ctx.map(|c| {
+        (0..c.slow_requests.len().min(2))
+            .map(|i| slow_id(&c.service, i))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Ids of the service's largest failed request groups (at most two).
+fn failing_requests(ctx: Option<&ServiceContext>) -> Vec<String> {
+    ctx.map(|c| {
+        (0..c.http_failures.len().min(2))
+            .map(|i| http_id(&c.service, i))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `(key, name)` of the providers whose status page reports an incident or degradation.
+fn troubled_upstreams(ctx: Option<&ServiceContext>) -> Vec<(String, String)> {
+    ctx.map(|c| {
+        c.upstreams
+            .iter()
+            .filter(|u| {
+                matches!(
+                    u.health,
+                    UpstreamHealth::Incident | UpstreamHealth::Degraded
+                )
+            })
+            .map(|u| (u.provider.clone(), u.name.clone()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn memory_leak(f: &Finding, ctx: Option<&ServiceContext>, mut evidence: Vec<String>) -> Verdict {
+    let svc = &f.service;
+    evidence.extend(matching_patterns(ctx, MEMORY_HINTS, false));
+    Verdict {
+        cause: format!(
+            "Memory of {svc} grows steadily over the window ({}); a leak is the likely cause.",
+            f.evidence
+        ),
+        evidence,
+        action: Action::Fix,
+        confidence: 0.65,
+        recommendation: format!(
+            "In {svc}, find state that grows per request and is never released (unbounded caches or maps, \
+             arrays appended to on every request, listeners or timers never removed) and bound or release it."
+        ),
+        debugging: vec![
+            format!(
+                "Compare two heap snapshots of {svc} taken a few minutes apart and look at what is retained."
+            ),
+            format!("Check the deploy logs of {svc} for out-of-memory kills and restarts."),
+        ],
+    }
+}
+
+fn memory_near_limit(f: &Finding, evidence: Vec<String>) -> Verdict {
+    let svc = &f.service;
+    Verdict {
+        cause: format!(
+            "Memory of {svc} is close to its limit without a steady trend ({}).",
+            f.evidence
+        ),
+        evidence,
+        action: Action::Investigate,
+        confidence: 0.4,
+        recommendation: format!(
+            "Check whether {svc} needs a larger memory limit or sizes a cache to the limit."
+        ),
+        debugging: vec![format!(
+            "Compare the memory of {svc} with its traffic over a longer window."
+        )],
+    }
+}
+
+fn high_cpu(f: &Finding, ctx: Option<&ServiceContext>, mut evidence: Vec<String>) -> Verdict {
+    let svc = &f.service;
+    let hot = slowest_requests(ctx);
+    // Detection only reports CPU that stayed high over the window, so every CPU finding is
+    // sustained; what decides between fix and investigate is whether requests show where.
+    if hot.is_empty() {
+        evidence.extend(error_patterns(ctx));
+        return Verdict {
             cause: format!(
-                "Memory of {svc} is close to its limit without a steady trend ({}).",
+                "CPU of {svc} is high ({}), with no request evidence pointing at a cause.",
                 f.evidence
             ),
             evidence,
             action: Action::Investigate,
-            confidence: 0.4,
+            confidence: 0.45,
             recommendation: format!(
-                "Check whether {svc} needs a larger memory limit or sizes a cache to the limit."
+                "Profile {svc} to find what uses the CPU, including background jobs."
             ),
             debugging: vec![format!(
-                "Compare the memory of {svc} with its traffic over a longer window."
+                "Take a CPU profile of {svc}; check background jobs and cron tasks."
             )],
-        },
-        FindingKind::Cpu => {
-            let hot: Vec<String> = ctx
-                .map(|c| {
-                    (0..c.slow_requests.len().min(2))
-                        .map(|i| slow_id(&c.service, i))
-                        .collect()
-                })
-                .unwrap_or_default();
-            // Detection only reports CPU that stayed high over the window, so every CPU finding is
-            // sustained; what decides between fix and investigate is whether requests show where.
-            if !hot.is_empty() {
-                evidence.extend(hot);
-                Verdict {
-                    cause: format!(
-                        "{svc} burns CPU at a sustained high level ({}) and its slowest endpoints point to where.",
-                        f.evidence
-                    ),
-                    evidence,
-                    action: Action::Fix,
-                    confidence: 0.6,
-                    recommendation: format!(
-                        "Profile the slowest endpoints of {svc} and remove the CPU-heavy work from the request path \
-                         (tight loops, synchronous hashing or compression, repeated parsing)."
-                    ),
-                    debugging: vec![format!(
-                        "Take a CPU profile of {svc} under load and compare it with the slow endpoints."
-                    )],
-                }
-            } else {
-                evidence.extend(error_patterns(ctx));
-                Verdict {
-                    cause: format!(
-                        "CPU of {svc} is high ({}), with no request evidence pointing at a cause.",
-                        f.evidence
-                    ),
-                    evidence,
-                    action: Action::Investigate,
-                    confidence: 0.45,
-                    recommendation: format!(
-                        "Profile {svc} to find what uses the CPU, including background jobs."
-                    ),
-                    debugging: vec![format!(
-                        "Take a CPU profile of {svc}; check background jobs and cron tasks."
-                    )],
-                }
-            }
-        }
-        FindingKind::Latency => {
-            // Slow statements are often logged by the database, not by the slow service.
-            let mut queries = matching_patterns(ctx, SLOW_QUERY_HINTS, false);
-            for other in all
-                .iter()
-                .filter(|c| ctx.is_none_or(|own| own.service_id != c.service_id))
-            {
-                queries.extend(matching_patterns(Some(other), DB_SLOW_LOG_HINTS, false));
-            }
-            if queries.is_empty() {
-                if let Some(c) = ctx {
-                    evidence
-                        .extend((0..c.slow_requests.len().min(2)).map(|i| slow_id(&c.service, i)));
-                }
-                Verdict {
-                    cause: format!(
-                        "Requests to {svc} are slow ({}); the logs do not show why.",
-                        f.evidence
-                    ),
-                    evidence,
-                    action: Action::Investigate,
-                    confidence: 0.45,
-                    recommendation: format!(
-                        "Trace the slowest endpoints of {svc} to see where the time goes."
-                    ),
-                    debugging: vec![format!(
-                        "Add timing around the database and outbound calls of {svc}'s slowest endpoint."
-                    )],
-                }
-            } else {
-                evidence.extend(queries);
-                if let Some(c) = ctx {
-                    evidence
-                        .extend((0..c.slow_requests.len().min(2)).map(|i| slow_id(&c.service, i)));
-                }
-                Verdict {
-                    cause: format!(
-                        "Requests to {svc} are slow ({}) and its logs show slow database queries: an N+1 pattern or a missing index is likely.",
-                        f.evidence
-                    ),
-                    evidence,
-                    action: Action::Fix,
-                    confidence: 0.65,
-                    recommendation: format!(
-                        "In {svc}, batch or join the queries issued per item (N+1) and add an index for the filtered columns of the slow queries."
-                    ),
-                    debugging: vec![
-                        format!("Run EXPLAIN ANALYZE on the slow queries logged by {svc}."),
-                        format!("Count queries per request on {svc}'s slowest endpoint."),
-                    ],
-                }
-            }
-        }
-        FindingKind::ErrorRate5xx => {
-            let troubled: Vec<(String, String)> = ctx
-                .map(|c| {
-                    c.upstreams
-                        .iter()
-                        .filter(|u| {
-                            matches!(
-                                u.health,
-                                UpstreamHealth::Incident | UpstreamHealth::Degraded
-                            )
-                        })
-                        .map(|u| (u.provider.clone(), u.name.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some(c) = ctx {
-                evidence.extend((0..c.http_failures.len().min(2)).map(|i| http_id(&c.service, i)));
-            }
-            if !troubled.is_empty() {
-                evidence.extend(troubled.iter().map(|(p, _)| upstream_id(p)));
-                let names: Vec<&str> = troubled.iter().map(|(_, n)| n.as_str()).collect();
-                Verdict {
-                    cause: format!(
-                        "{svc} answers 5xx ({}) while its upstream provider {} reports an incident.",
-                        f.evidence,
-                        names.join(", ")
-                    ),
-                    evidence,
-                    action: Action::Wait,
-                    confidence: 0.6,
-                    recommendation: format!(
-                        "Wait for {} to recover; consider retries with backoff and a clear error for users while it is down.",
-                        names.join(", ")
-                    ),
-                    debugging: vec![format!(
-                        "Confirm the failing requests of {svc} are the ones calling {}.",
-                        names.join(", ")
-                    )],
-                }
-            } else {
-                evidence.extend(error_patterns(ctx));
-                Verdict {
-                    cause: format!(
-                        "{svc} answers 5xx ({}); the cause is not clear from the evidence alone.",
-                        f.evidence
-                    ),
-                    evidence,
-                    action: Action::Investigate,
-                    confidence: 0.45,
-                    recommendation: format!(
-                        "Read the error logs of {svc} around the failing requests."
-                    ),
-                    debugging: vec![format!(
-                        "Reproduce the failing routes of {svc} and read the matching error logs."
-                    )],
-                }
-            }
-        }
-        FindingKind::ErrorRate4xx => {
-            if let Some(c) = ctx {
-                evidence.extend((0..c.http_failures.len().min(2)).map(|i| http_id(&c.service, i)));
-            }
-            Verdict {
-                cause: format!(
-                    "{svc} answers many 4xx ({}): clients, routing or auth may be misconfigured.",
-                    f.evidence
-                ),
-                evidence,
-                action: Action::Investigate,
-                confidence: 0.35,
-                recommendation: format!(
-                    "Check which clients call the failing routes of {svc} and why they are rejected."
-                ),
-                debugging: vec![format!("Group the 4xx of {svc} by route and client.")],
-            }
-        }
-        // Never an incident, so no analysis is asked for it; kept total for observations.
-        FindingKind::Scanners => Verdict {
-            cause: format!("{svc} is probed by scanners ({}).", f.evidence),
+        };
+    }
+    evidence.extend(hot);
+    Verdict {
+        cause: format!(
+            "{svc} burns CPU at a sustained high level ({}) and its slowest endpoints point to where.",
+            f.evidence
+        ),
+        evidence,
+        action: Action::Fix,
+        confidence: 0.6,
+        recommendation: format!(
+            "Profile the slowest endpoints of {svc} and remove the CPU-heavy work from the request path \
+             (tight loops, synchronous hashing or compression, repeated parsing)."
+        ),
+        debugging: vec![format!(
+            "Take a CPU profile of {svc} under load and compare it with the slow endpoints."
+        )],
+    }
+}
+
+/// Slow-query lines in the service's own logs, and slow-statement lines in the other services'
+/// (slow statements are often logged by the database, not by the slow service).
+fn slow_queries(ctx: Option<&ServiceContext>, all: &[ServiceContext]) -> Vec<String> {
+    let mut queries = matching_patterns(ctx, SLOW_QUERY_HINTS, false);
+    for other in all
+        .iter()
+        .filter(|c| ctx.is_none_or(|own| own.service_id != c.service_id))
+    {
+        queries.extend(matching_patterns(Some(other), DB_SLOW_LOG_HINTS, false));
+    }
+    queries
+}
+
+fn slow_requests(
+    f: &Finding,
+    ctx: Option<&ServiceContext>,
+    all: &[ServiceContext],
+    mut evidence: Vec<String>,
+) -> Verdict {
+    let svc = &f.service;
+    let queries = slow_queries(ctx, all);
+    if queries.is_empty() {
+        evidence.extend(slowest_requests(ctx));
+        return Verdict {
+            cause: format!(
+                "Requests to {svc} are slow ({}); the logs do not show why.",
+                f.evidence
+            ),
             evidence,
             action: Action::Investigate,
-            confidence: 0.2,
+            confidence: 0.45,
             recommendation: format!(
-                "Nothing to fix in {svc}'s code; rate-limit or block the probing clients at the edge if they cost capacity."
+                "Trace the slowest endpoints of {svc} to see where the time goes."
             ),
-            debugging: vec![format!("Group the probes of {svc} by client address.")],
-        },
-        FindingKind::Deployment => {
-            let code_errors = matching_patterns(ctx, CODE_ERROR_HINTS, true);
-            if code_errors.is_empty() {
-                evidence.extend(error_patterns(ctx));
-                Verdict {
-                    cause: format!(
-                        "The latest deployment of {svc} is broken ({}); the logs do not show a code error.",
-                        f.evidence
-                    ),
-                    evidence,
-                    action: Action::Investigate,
-                    confidence: 0.45,
-                    recommendation: format!(
-                        "Check the build and deploy logs and the configuration of {svc}."
-                    ),
-                    debugging: vec![format!(
-                        "Redeploy {svc} and watch the deploy logs from the start."
-                    )],
-                }
-            } else {
-                evidence.extend(code_errors);
-                Verdict {
-                    cause: format!(
-                        "The latest deployment of {svc} is broken ({}) and its logs show an error in the code.",
-                        f.evidence
-                    ),
-                    evidence,
-                    action: Action::Fix,
-                    confidence: 0.6,
-                    recommendation: format!("Fix the error {svc} logs at start-up or build time."),
-                    debugging: vec![format!(
-                        "Run {svc}'s start command locally with the same configuration."
-                    )],
-                }
-            }
-        }
+            debugging: vec![format!(
+                "Add timing around the database and outbound calls of {svc}'s slowest endpoint."
+            )],
+        };
+    }
+    evidence.extend(queries);
+    evidence.extend(slowest_requests(ctx));
+    Verdict {
+        cause: format!(
+            "Requests to {svc} are slow ({}) and its logs show slow database queries: an N+1 pattern or a missing index is likely.",
+            f.evidence
+        ),
+        evidence,
+        action: Action::Fix,
+        confidence: 0.65,
+        recommendation: format!(
+            "In {svc}, batch or join the queries issued per item (N+1) and add an index for the filtered columns of the slow queries."
+        ),
+        debugging: vec![
+            format!("Run EXPLAIN ANALYZE on the slow queries logged by {svc}."),
+            format!("Count queries per request on {svc}'s slowest endpoint."),
+        ],
+    }
+}
+
+fn server_errors(f: &Finding, ctx: Option<&ServiceContext>, mut evidence: Vec<String>) -> Verdict {
+    let svc = &f.service;
+    let troubled = troubled_upstreams(ctx);
+    evidence.extend(failing_requests(ctx));
+    if troubled.is_empty() {
+        evidence.extend(error_patterns(ctx));
+        return Verdict {
+            cause: format!(
+                "{svc} answers 5xx ({}); the cause is not clear from the evidence alone.",
+                f.evidence
+            ),
+            evidence,
+            action: Action::Investigate,
+            confidence: 0.45,
+            recommendation: format!("Read the error logs of {svc} around the failing requests."),
+            debugging: vec![format!(
+                "Reproduce the failing routes of {svc} and read the matching error logs."
+            )],
+        };
+    }
+    evidence.extend(troubled.iter().map(|(p, _)| upstream_id(p)));
+    let names = troubled
+        .iter()
+        .map(|(_, n)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Verdict {
+        cause: format!(
+            "{svc} answers 5xx ({}) while its upstream provider {names} reports an incident.",
+            f.evidence
+        ),
+        evidence,
+        action: Action::Wait,
+        confidence: 0.6,
+        recommendation: format!(
+            "Wait for {names} to recover; consider retries with backoff and a clear error for users while it is down."
+        ),
+        debugging: vec![format!(
+            "Confirm the failing requests of {svc} are the ones calling {names}."
+        )],
+    }
+}
+
+fn client_errors(f: &Finding, ctx: Option<&ServiceContext>, mut evidence: Vec<String>) -> Verdict {
+    let svc = &f.service;
+    evidence.extend(failing_requests(ctx));
+    Verdict {
+        cause: format!(
+            "{svc} answers many 4xx ({}): clients, routing or auth may be misconfigured.",
+            f.evidence
+        ),
+        evidence,
+        action: Action::Investigate,
+        confidence: 0.35,
+        recommendation: format!(
+            "Check which clients call the failing routes of {svc} and why they are rejected."
+        ),
+        debugging: vec![format!("Group the 4xx of {svc} by route and client.")],
+    }
+}
+
+/// Never an incident, so no analysis is asked for it; kept so every kind has a verdict.
+fn scanners(f: &Finding, evidence: Vec<String>) -> Verdict {
+    let svc = &f.service;
+    Verdict {
+        cause: format!("{svc} is probed by scanners ({}).", f.evidence),
+        evidence,
+        action: Action::Investigate,
+        confidence: 0.2,
+        recommendation: format!(
+            "Nothing to fix in {svc}'s code; rate-limit or block the probing clients at the edge if they cost capacity."
+        ),
+        debugging: vec![format!("Group the probes of {svc} by client address.")],
+    }
+}
+
+fn broken_deployment(
+    f: &Finding,
+    ctx: Option<&ServiceContext>,
+    mut evidence: Vec<String>,
+) -> Verdict {
+    let svc = &f.service;
+    let code_errors = matching_patterns(ctx, CODE_ERROR_HINTS, true);
+    if code_errors.is_empty() {
+        evidence.extend(error_patterns(ctx));
+        return Verdict {
+            cause: format!(
+                "The latest deployment of {svc} is broken ({}); the logs do not show a code error.",
+                f.evidence
+            ),
+            evidence,
+            action: Action::Investigate,
+            confidence: 0.45,
+            recommendation: format!(
+                "Check the build and deploy logs and the configuration of {svc}."
+            ),
+            debugging: vec![format!(
+                "Redeploy {svc} and watch the deploy logs from the start."
+            )],
+        };
+    }
+    evidence.extend(code_errors);
+    Verdict {
+        cause: format!(
+            "The latest deployment of {svc} is broken ({}) and its logs show an error in the code.",
+            f.evidence
+        ),
+        evidence,
+        action: Action::Fix,
+        confidence: 0.6,
+        recommendation: format!("Fix the error {svc} logs at start-up or build time."),
+        debugging: vec![format!(
+            "Run {svc}'s start command locally with the same configuration."
+        )],
     }
 }
 

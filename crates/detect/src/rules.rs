@@ -698,19 +698,30 @@ struct FindingBase<'a> {
     window: TimeWindow,
 }
 
+/// What a rule measured, as a finding reports it.
+struct Measurement<'a> {
+    metric: &'a str,
+    value: f64,
+    threshold: f64,
+    unit: &'a str,
+    window: TimeWindow,
+}
+
 impl FindingBase<'_> {
-    #[allow(clippy::too_many_arguments)]
     fn finding(
         &self,
         kind: FindingKind,
         severity: Severity,
-        metric: &str,
-        value: f64,
-        threshold: f64,
-        unit: &str,
-        window: TimeWindow,
+        measured: Measurement<'_>,
         evidence: String,
     ) -> Finding {
+        let Measurement {
+            metric,
+            value,
+            threshold,
+            unit,
+            window,
+        } = measured;
         Finding {
             service_id: self.svc.id.clone(),
             service: self.svc.name.clone(),
@@ -755,11 +766,13 @@ fn deployment_rule(base: &FindingBase<'_>) -> Option<Finding> {
     Some(base.finding(
         FindingKind::Deployment,
         Severity::Critical,
-        "deployment_status",
-        1.0,
-        0.0,
-        "status",
-        base.window,
+        Measurement {
+            metric: "deployment_status",
+            value: 1.0,
+            threshold: 0.0,
+            unit: "status",
+            window: base.window,
+        },
         evidence,
     ))
 }
@@ -935,11 +948,13 @@ fn share_rule(
         finding: base.finding(
             kind,
             severity,
-            metric,
-            round1(value),
-            threshold,
-            "%",
-            base.window,
+            Measurement {
+                metric,
+                value: round1(value),
+                threshold,
+                unit: "%",
+                window: base.window,
+            },
             evidence,
         ),
         flat,
@@ -1020,11 +1035,13 @@ fn memory_trend_rule(
     let finding = base.finding(
         FindingKind::MemoryTrend,
         severity,
-        "memory_growth_mb_per_hour",
-        round1(fit.slope),
-        round1(threshold),
-        "MB/h",
-        base.window,
+        Measurement {
+            metric: "memory_growth_mb_per_hour",
+            value: round1(fit.slope),
+            threshold: round1(threshold),
+            unit: "MB/h",
+            window: base.window,
+        },
         evidence,
     );
     (Some(trend), Some(finding))
@@ -1117,11 +1134,13 @@ fn client_error_rules(base: &FindingBase<'_>, stats: &HttpStats, t: &Thresholds)
         out.push(base.finding(
             FindingKind::ErrorRate4xx,
             severity,
-            "rate_4xx",
-            round2(real_rate),
-            threshold,
-            "%",
-            stats.window,
+            Measurement {
+                metric: "rate_4xx",
+                value: round2(real_rate),
+                threshold,
+                unit: "%",
+                window: stats.window,
+            },
             evidence,
         ));
     }
@@ -1144,11 +1163,13 @@ fn client_error_rules(base: &FindingBase<'_>, stats: &HttpStats, t: &Thresholds)
         out.push(base.finding(
             FindingKind::Scanners,
             Severity::Observation,
-            "probe_share",
-            round2(probe_pct),
-            t.scanner_observation_pct,
-            "%",
-            stats.window,
+            Measurement {
+                metric: "probe_share",
+                value: round2(probe_pct),
+                threshold: t.scanner_observation_pct,
+                unit: "%",
+                window: stats.window,
+            },
             evidence,
         ));
     }
@@ -1233,11 +1254,13 @@ fn rate_5xx_rule(
         return Some(base.finding(
             FindingKind::ErrorRate5xx,
             sev,
-            "rate_5xx",
-            round2(window_rate),
-            thr,
-            "%",
-            stats.window,
+            Measurement {
+                metric: "rate_5xx",
+                value: round2(window_rate),
+                threshold: thr,
+                unit: "%",
+                window: stats.window,
+            },
             evidence,
         ));
     }
@@ -1251,11 +1274,13 @@ fn rate_5xx_rule(
     Some(base.finding(
         FindingKind::ErrorRate5xx,
         sev,
-        "rate_5xx_recent",
-        round2(burst_rate),
-        thr,
-        "%",
-        burst_window,
+        Measurement {
+            metric: "rate_5xx_recent",
+            value: round2(burst_rate),
+            threshold: thr,
+            unit: "%",
+            window: burst_window,
+        },
         evidence,
     ))
 }
@@ -1390,11 +1415,13 @@ fn latency_rule(
     let mut f = base.finding(
         FindingKind::Latency,
         severity,
-        "p95_ms",
-        value.round(),
-        threshold,
-        "ms",
-        stats.window,
+        Measurement {
+            metric: "p95_ms",
+            value: value.round(),
+            threshold,
+            unit: "ms",
+            window: stats.window,
+        },
         evidence,
     );
     f.baseline = against_baseline;
