@@ -7,7 +7,7 @@
 //! # Operations
 //! One `.graphql` file per operation under `graphql/`, checked against the committed schema subset
 //! (`graphql/schema.graphql`) at compile time and against Railway's full public schema by
-//! `tests/schema.rs` (see [`validate`]). Fixed shapes (architecture, environments, resource
+//! `tests/schema.rs` (with the test-only `validate` module, feature `test-support`). Fixed shapes (architecture, environments, resource
 //! metrics) use `graphql_client` codegen. Per-service reads are templates for one service that
 //! [`batch`] repeats under aliases at run time, decoded with hand-written types.
 //!
@@ -59,6 +59,7 @@ pub use history::{DEPLOYMENTS_DOCUMENT, DEPLOYMENTS_PER_READ};
 pub mod http;
 pub mod model;
 pub mod timefmt;
+#[cfg(feature = "test-support")]
 pub mod validate;
 
 pub use auth::{Credentials, Token};
@@ -74,6 +75,7 @@ pub use pacer::{Pacer, Plan};
 pub use source::{SnapshotGenerator, Source, slice_http, slice_logs, slice_resources};
 
 /// The parser the fake Railway server in `tests/` uses to read our documents.
+#[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub use graphql_parser;
 

@@ -21,7 +21,8 @@ pub type SnapshotGenerator = Arc<dyn Fn(i64) -> ProjectSnapshot + Send + Sync>;
 pub enum Source {
     /// Railway's API.
     Live(RailwayClient),
-    /// Tests: answers from the snapshot, sliced to the asked window.
+    /// Tests: answers from the snapshot, sliced to the asked window (feature `test-support`).
+    #[cfg(feature = "test-support")]
     Static(Box<ProjectSnapshot>),
     /// The built-in demo: regenerated for every read so that a long-running worker always finds
     /// data in the window it asks for (a snapshot taken at start would age out of the window).
@@ -32,6 +33,7 @@ impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Live(c) => f.debug_tuple("Live").field(c).finish(),
+            #[cfg(feature = "test-support")]
             Self::Static(s) => f
                 .debug_tuple("Static")
                 .field(&s.architecture.project.name)
@@ -53,6 +55,7 @@ impl Source {
     pub async fn architecture(&self) -> Result<Architecture, RailwayError> {
         match self {
             Self::Live(c) => c.architecture().await,
+            #[cfg(feature = "test-support")]
             Self::Static(s) => Ok(s.architecture.clone()),
             Self::Generated(g) => Ok(g(unix_now()).architecture),
         }
@@ -66,6 +69,7 @@ impl Source {
     ) -> Result<ResourceReport, RailwayError> {
         match self {
             Self::Live(c) => c.resource_usage(arch, window).await,
+            #[cfg(feature = "test-support")]
             Self::Static(s) => Ok(slice_resources(&s.resources, window)),
             Self::Generated(g) => Ok(slice_resources(&g(window.end).resources, window)),
         }
@@ -79,6 +83,7 @@ impl Source {
     ) -> Result<HttpReport, RailwayError> {
         match self {
             Self::Live(c) => c.http_stats(arch, window).await,
+            #[cfg(feature = "test-support")]
             Self::Static(s) => Ok(slice_http(arch, &s.http, window)),
             Self::Generated(g) => Ok(slice_http(arch, &g(window.end).http, window)),
         }
@@ -94,6 +99,7 @@ impl Source {
     ) -> Result<BTreeMap<String, ServiceLogs>, RailwayError> {
         match self {
             Self::Live(c) => c.logs(targets, window, limits).await,
+            #[cfg(feature = "test-support")]
             Self::Static(s) => Ok(slice_logs(&s.logs, targets, window, limits)),
             Self::Generated(g) => Ok(slice_logs(&g(window.end).logs, targets, window, limits)),
         }
@@ -105,6 +111,7 @@ impl Source {
     ) -> Result<BTreeMap<String, Vec<crate::model::DeploymentRecord>>, RailwayError> {
         match self {
             Self::Live(c) => c.deployments().await,
+            #[cfg(feature = "test-support")]
             Self::Static(s) => Ok(s.deployments.clone()),
             Self::Generated(g) => Ok(g(unix_now()).deployments),
         }
@@ -126,6 +133,7 @@ impl Source {
         };
         match self {
             Self::Live(c) => c.http_baselines(ids, before).await,
+            #[cfg(feature = "test-support")]
             Self::Static(s) => Ok(pick(&s.baselines)),
             Self::Generated(g) => Ok(pick(&g(before).baselines)),
         }
@@ -135,7 +143,9 @@ impl Source {
     pub fn request_count(&self) -> u64 {
         match self {
             Self::Live(c) => c.request_count(),
-            Self::Static(_) | Self::Generated(_) => 0,
+            #[cfg(feature = "test-support")]
+            Self::Static(_) => 0,
+            Self::Generated(_) => 0,
         }
     }
 }
