@@ -245,6 +245,9 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
     response
 }
 
+/// The one workspace every project of the fake belongs to.
+pub const FAKE_WORKSPACE_ID: &str = "ws-fake";
+
 /// Requests per hour the fake reports in `X-RateLimit-*` headers.
 pub const RATE_LIMIT_PER_HOUR: u64 = 1000;
 
@@ -578,6 +581,39 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
             Ok(environment_json(snap))
         }
         "metrics" => metrics(inner, args),
+        // Every snapshot's project belongs to one workspace, in the order the snapshots are
+        // given; environments appear under their project.
+        "apiToken" => {
+            Ok(json!({ "workspaces": [{ "id": FAKE_WORKSPACE_ID, "name": "fake workspace" }] }))
+        }
+        "workspace" => {
+            if str_arg(args, "workspaceId") != Some(FAKE_WORKSPACE_ID) {
+                return Err("Workspace not found".into());
+            }
+            let mut projects: Vec<(String, String, Vec<Value>)> = Vec::new();
+            for snap in &inner.snapshots {
+                let arch = &snap.architecture;
+                let env = json!({ "id": arch.environment.id, "name": arch.environment.name });
+                match projects
+                    .iter_mut()
+                    .find(|(id, _, _)| *id == arch.project.id)
+                {
+                    Some((_, _, envs)) => envs.push(env),
+                    None => projects.push((
+                        arch.project.id.clone(),
+                        arch.project.name.clone(),
+                        vec![env],
+                    )),
+                }
+            }
+            let nodes = projects
+                .into_iter()
+                .map(|(id, name, envs)| json!({ "id": id, "name": name, "environments": connection(envs) }))
+                .collect();
+            Ok(
+                json!({ "id": FAKE_WORKSPACE_ID, "name": "fake workspace", "projects": connection(nodes) }),
+            )
+        }
         "deployment" => {
             let id = str_arg(args, "id").ok_or("id required")?;
             for snap in &inner.snapshots {

@@ -81,6 +81,7 @@ pub fn offline_deps(railway: railway::Source, demo: bool) -> pipeline::Deps {
         .with_status_base_override(url::Url::parse("http://127.0.0.1:9/").expect("static url"));
     pipeline::Deps {
         railway,
+        workspace: None,
         demo,
         github: None,
         upstreams: upstream_status::UpstreamChecker::new(

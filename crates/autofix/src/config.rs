@@ -50,6 +50,22 @@ pub struct Options {
           num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub demo_real_agent: bool,
 
+    /// Workspace mode, with an account or workspace token: the projects and environments to
+    /// monitor, `all` or a comma-separated list of PROJECT[/ENVIRONMENT] (ids, names, `*`
+    /// patterns). Unset: RAILWAY_PROJECT_ID / RAILWAY_ENVIRONMENT_ID only.
+    #[arg(long, env = "AUTOFIX_PROJECTS")]
+    pub projects: Option<String>,
+    /// Workspace mode: list the projects of this Railway workspace only (default: every
+    /// workspace the token can operate on).
+    #[arg(long, env = "AUTOFIX_WORKSPACE_ID")]
+    pub workspace_id: Option<String>,
+    /// Workspace mode: TOML file of per-project overrides (window, thresholds, ignored services).
+    #[arg(long, env = "AUTOFIX_CONFIG")]
+    pub config_file: Option<std::path::PathBuf>,
+    /// Railway plan whose API rate limits the worker keeps: free, hobby or pro.
+    #[arg(long, env = "AUTOFIX_RAILWAY_PLAN", default_value = "hobby")]
+    pub railway_plan: String,
+
     // ---- Detection ----------------------------------------------------------------------
     /// Schedule of monitor-project-health (5-field cron, optional `TZ=Area/City ` prefix).
     #[arg(long, env = "AUTOFIX_CRON", default_value = defaults::CRON)]
@@ -299,7 +315,7 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-fn err(variable: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn err(variable: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         variable: variable.into(),
         problem: problem.into(),
@@ -618,6 +634,11 @@ impl Options {
         settings.guard.min_confidence = self.min_confidence;
         settings.guard.report_only = self.report_only;
         settings.services = self.service_selection();
+        self.railway_plan()?;
+        self.workspace_selection()?;
+        self.workspace_id()?;
+        settings.projects = self.project_settings(&settings.thresholds)?;
+        settings.railway_budget_key = self.railway_budget_key();
         Ok(settings)
     }
 
@@ -658,27 +679,110 @@ impl Options {
                 "must be a JSON object, e.g. {\"cpu_warning_pct\": 80}",
             ));
         };
-        let mut merged = serde_json::to_value(detect::Thresholds::default())
-            .map_err(|e| err("AUTOFIX_THRESHOLDS", e.to_string()))?;
-        let serde_json::Value::Object(base) = &mut merged else {
-            return Err(err("AUTOFIX_THRESHOLDS", "defaults are not an object"));
+        merge_thresholds(&detect::Thresholds::default(), overrides)
+            .map_err(|problem| err("AUTOFIX_THRESHOLDS", problem))
+    }
+
+    /// The Railway plan whose limits the request pacer keeps.
+    pub fn railway_plan(&self) -> Result<railway::Plan, ConfigError> {
+        railway::Plan::parse(&self.railway_plan).ok_or_else(|| {
+            err(
+                "AUTOFIX_RAILWAY_PLAN",
+                format!(
+                    "`{}`: expected free, hobby or pro",
+                    self.railway_plan.trim()
+                ),
+            )
+        })
+    }
+
+    /// The `AUTOFIX_PROJECTS` selection (workspace mode), or `None` for the one injected
+    /// project. Workspace mode needs an account or workspace token.
+    pub fn workspace_selection(&self) -> Result<Option<pipeline::Selection>, ConfigError> {
+        let Some(text) = self.projects.as_deref().filter(|t| !t.trim().is_empty()) else {
+            return Ok(None);
         };
-        for (k, v) in overrides {
-            if !base.contains_key(&k) {
-                let known: Vec<&str> = base.keys().map(String::as_str).collect();
-                return Err(err(
-                    "AUTOFIX_THRESHOLDS",
-                    format!("unknown threshold `{k}`; known: {}", known.join(", ")),
-                ));
-            }
-            base.insert(k, v);
+        let selection =
+            pipeline::Selection::parse(text).map_err(|problem| err("AUTOFIX_PROJECTS", problem))?;
+        if self.demo {
+            return Err(err(
+                "AUTOFIX_PROJECTS",
+                "cannot be combined with AUTOFIX_DEMO (the demo is one built-in project)",
+            ));
         }
-        let thresholds: detect::Thresholds = serde_json::from_value(merged)
-            .map_err(|e| err("AUTOFIX_THRESHOLDS", format!("bad value: {e}")))?;
-        thresholds
-            .validate()
-            .map_err(|e| err("AUTOFIX_THRESHOLDS", e.to_string()))?;
-        Ok(thresholds)
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|t| !t.trim().is_empty());
+        if set(&self.railway_token) {
+            return Err(err(
+                "AUTOFIX_PROJECTS",
+                "needs an account or workspace token in RAILWAY_API_TOKEN; a project token \
+                 (RAILWAY_TOKEN) sees one environment of one project",
+            ));
+        }
+        if !set(&self.railway_api_token) {
+            return Err(err(
+                "AUTOFIX_PROJECTS",
+                "needs an account or workspace token in RAILWAY_API_TOKEN",
+            ));
+        }
+        Ok(Some(selection))
+    }
+
+    /// `AUTOFIX_WORKSPACE_ID`, trimmed; only meaningful with `AUTOFIX_PROJECTS`.
+    pub fn workspace_id(&self) -> Result<Option<String>, ConfigError> {
+        let id = self
+            .workspace_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        if id.is_some() && self.projects.as_deref().is_none_or(|p| p.trim().is_empty()) {
+            return Err(err(
+                "AUTOFIX_WORKSPACE_ID",
+                "only applies with AUTOFIX_PROJECTS (workspace mode)",
+            ));
+        }
+        Ok(id.map(str::to_owned))
+    }
+
+    /// The per-project overrides of `AUTOFIX_CONFIG`, merged over `base`, validated (whether
+    /// each entry selects a real project is checked once the workspace is listed).
+    pub fn project_settings(
+        &self,
+        base: &detect::Thresholds,
+    ) -> Result<Vec<pipeline::ProjectSettings>, ConfigError> {
+        let Some(path) = &self.config_file else {
+            return Ok(Vec::new());
+        };
+        if self.projects.as_deref().is_none_or(|p| p.trim().is_empty()) {
+            return Err(err(
+                "AUTOFIX_CONFIG",
+                "per-project overrides need AUTOFIX_PROJECTS (workspace mode); for one project \
+                 use AUTOFIX_WINDOW_MINUTES, AUTOFIX_THRESHOLDS and AUTOFIX_IGNORE_SERVICES",
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            err(
+                "AUTOFIX_CONFIG",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        crate::project_config::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// `railway-<first 16 hex digits of SHA-256(token)>`: the same for every replica using the
+    /// token, and nothing a reader of Inngest's function config can turn back into it.
+    pub fn railway_budget_key(&self) -> Option<String> {
+        use sha2::Digest;
+        let token = [&self.railway_api_token, &self.railway_token]
+            .into_iter()
+            .flatten()
+            .map(|t| t.trim())
+            .find(|t| !t.is_empty())?;
+        if self.demo {
+            return None;
+        }
+        let digest = sha2::Sha256::digest(token.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!("railway-{hex}"))
     }
 
     /// The LLM provider, or `None` for the rule-based analysis.
@@ -837,6 +941,32 @@ impl Options {
     }
 }
 
+/// `base` with the JSON overrides merged in and validated; unknown keys are refused, listing
+/// the known ones.
+pub(crate) fn merge_thresholds(
+    base: &detect::Thresholds,
+    overrides: serde_json::Map<String, serde_json::Value>,
+) -> Result<detect::Thresholds, String> {
+    let mut merged = serde_json::to_value(base).map_err(|e| e.to_string())?;
+    let serde_json::Value::Object(fields) = &mut merged else {
+        return Err("thresholds are not an object".into());
+    };
+    for (k, v) in overrides {
+        if !fields.contains_key(&k) {
+            let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+            return Err(format!(
+                "unknown threshold `{k}`; known: {}",
+                known.join(", ")
+            ));
+        }
+        fields.insert(k, v);
+    }
+    let thresholds: detect::Thresholds =
+        serde_json::from_value(merged).map_err(|e| format!("bad value: {e}"))?;
+    thresholds.validate().map_err(|e| e.to_string())?;
+    Ok(thresholds)
+}
+
 /// Inngest accepts rate-limit and debounce periods of 1 s to 24 h, in whole seconds.
 fn flow_period(variable: &str, period: Duration) -> Result<(), ConfigError> {
     let range = defaults::FLOW_PERIOD_RANGE;
@@ -888,6 +1018,7 @@ mod tests {
     }
 
     const DEV: (&str, &str) = ("INNGEST_DEV", "1");
+    const WS_TOKEN: (&str, &str) = ("RAILWAY_API_TOKEN", "account-token-1234");
 
     #[test]
     fn late_failures_now_fail_at_start_naming_the_variable() {
@@ -959,6 +1090,60 @@ mod tests {
                 &[DEV, ("AUTOFIX_APPROVAL_TIMEOUT", "400d")],
                 &["AUTOFIX_APPROVAL_TIMEOUT", "365d"],
             ),
+            (
+                &[DEV, ("AUTOFIX_RAILWAY_PLAN", "team")],
+                &["AUTOFIX_RAILWAY_PLAN", "`team`", "free, hobby or pro"],
+            ),
+            (
+                &[DEV, WS_TOKEN, ("AUTOFIX_PROJECTS", "shop/prod/eu")],
+                &["AUTOFIX_PROJECTS", "`shop/prod/eu`", "more than one `/`"],
+            ),
+            (
+                &[DEV, WS_TOKEN, ("AUTOFIX_PROJECTS", "shop, /staging")],
+                &["AUTOFIX_PROJECTS", "`/staging`", "PROJECT/ENVIRONMENT"],
+            ),
+            (
+                &[DEV, WS_TOKEN, ("AUTOFIX_PROJECTS", " , ")],
+                &["AUTOFIX_PROJECTS", "selects nothing"],
+            ),
+            (
+                &[
+                    DEV,
+                    ("RAILWAY_TOKEN", "project-token"),
+                    ("AUTOFIX_PROJECTS", "all"),
+                ],
+                &["AUTOFIX_PROJECTS", "RAILWAY_API_TOKEN", "project token"],
+            ),
+            (
+                &[DEV, ("AUTOFIX_PROJECTS", "all")],
+                &["AUTOFIX_PROJECTS", "needs an account or workspace token"],
+            ),
+            (
+                &[
+                    DEV,
+                    WS_TOKEN,
+                    ("AUTOFIX_DEMO", "1"),
+                    ("AUTOFIX_PROJECTS", "all"),
+                ],
+                &["AUTOFIX_PROJECTS", "AUTOFIX_DEMO"],
+            ),
+            (
+                &[DEV, WS_TOKEN, ("AUTOFIX_WORKSPACE_ID", "ws-1")],
+                &["AUTOFIX_WORKSPACE_ID", "AUTOFIX_PROJECTS"],
+            ),
+            (
+                &[DEV, WS_TOKEN, ("AUTOFIX_CONFIG", "autofix.toml")],
+                &["AUTOFIX_CONFIG", "need AUTOFIX_PROJECTS"],
+            ),
+            (
+                &[
+                    DEV,
+                    WS_TOKEN,
+                    ("AUTOFIX_PROJECTS", "all"),
+                    ("AUTOFIX_CONFIG", "/nonexistent/autofix.toml"),
+                ],
+                &["AUTOFIX_CONFIG", "cannot read /nonexistent/autofix.toml"],
+            ),
         ];
         for (env, needles) in cases {
             let e = startup_error(env);
@@ -971,6 +1156,37 @@ mod tests {
         }
         // And the shipped defaults start.
         assert_eq!(startup_error(&[DEV]), "");
+    }
+
+    #[test]
+    fn workspace_mode_parses_its_variables_and_keys_the_budget_on_a_token_hash() {
+        let o = options(
+            &["check"],
+            &[
+                WS_TOKEN,
+                ("AUTOFIX_PROJECTS", "all"),
+                ("AUTOFIX_RAILWAY_PLAN", "Pro"),
+                ("AUTOFIX_WORKSPACE_ID", " ws-1 "),
+            ],
+        )
+        .unwrap();
+        assert_eq!(o.railway_plan().unwrap(), railway::Plan::Pro);
+        assert_eq!(o.workspace_id().unwrap().as_deref(), Some("ws-1"));
+        assert_eq!(o.workspace_selection().unwrap().unwrap().items.len(), 1);
+        let key = o.pipeline_settings().unwrap().railway_budget_key.unwrap();
+        assert!(key.starts_with("railway-") && key.len() == 24, "{key}");
+        assert!(!key.contains("account-token"));
+        let other = options(&["check"], &[("RAILWAY_API_TOKEN", "another-token")]).unwrap();
+        assert_ne!(
+            other.railway_budget_key().unwrap(),
+            key,
+            "one key per token"
+        );
+        // Default: Hobby, the injected project, no per-token limit without a token.
+        let o = options(&["check"], &[]).unwrap();
+        assert_eq!(o.railway_plan().unwrap(), railway::Plan::Hobby);
+        assert!(o.workspace_selection().unwrap().is_none());
+        assert!(o.railway_budget_key().is_none());
     }
 
     #[test]

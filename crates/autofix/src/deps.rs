@@ -93,7 +93,11 @@ fn describe_ignored(selection: &pipeline::ServiceSelection) -> String {
 
 /// Where Railway data comes from: the demo project or the live API (an environment given by
 /// name is resolved here, one Railway call), whether it is the demo, and how to describe it.
-pub async fn railway_source(options: &Options) -> anyhow::Result<(railway::Source, bool, String)> {
+/// Every live client shares `pacer`.
+pub async fn railway_source(
+    options: &Options,
+    pacer: &railway::Pacer,
+) -> anyhow::Result<(railway::Source, bool, String)> {
     Ok(match options.railway_target()? {
         RailwayTarget::Demo { reason } => (
             railway::Source::Generated(std::sync::Arc::new(demo::demo_project)),
@@ -111,7 +115,8 @@ pub async fn railway_source(options: &Options) -> anyhow::Result<(railway::Sourc
                 environment_id: String::new(),
             };
             let config = railway::ClientConfig::new(credentials)
-                .with_endpoint(options.railway_api_url.as_str());
+                .with_endpoint(options.railway_api_url.as_str())
+                .with_pacer(pacer.clone());
             let client = railway::RailwayClient::new(config).context("RAILWAY_API_URL")?;
             let client = match environment {
                 EnvironmentSelector::Id(id) => client.with_environment_id(id),
@@ -128,6 +133,81 @@ pub async fn railway_source(options: &Options) -> anyhow::Result<(railway::Sourc
             (railway::Source::Live(client), false, desc)
         }
     })
+}
+
+/// Workspace mode (`AUTOFIX_PROJECTS`): the client every target is read through, and the
+/// workspace as listed now, against which the selection and `AUTOFIX_CONFIG` are checked: a
+/// name that selects nothing is a typo, reported before the worker starts.
+pub async fn workspace(
+    options: &Options,
+    settings: &pipeline::Settings,
+    selection: pipeline::Selection,
+    pacer: &railway::Pacer,
+) -> anyhow::Result<(pipeline::Workspace, Vec<railway::workspace::Target>)> {
+    let token = options
+        .railway_api_token
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default();
+    let credentials = railway::Credentials {
+        token: railway::Token::Account(token.to_owned()),
+        project_id: String::new(),
+        environment_id: String::new(),
+    };
+    let config = railway::ClientConfig::new(credentials)
+        .with_endpoint(options.railway_api_url.as_str())
+        .with_pacer(pacer.clone());
+    let client = railway::RailwayClient::new(config).context("RAILWAY_API_URL")?;
+    let workspace_id = options.workspace_id()?;
+    let all = client
+        .workspace_targets(workspace_id.as_deref())
+        .await
+        .context("AUTOFIX_PROJECTS: cannot list the workspace's projects with RAILWAY_API_TOKEN")?;
+    let known = || {
+        let mut names: Vec<String> = all
+            .iter()
+            .map(|t| format!("{}/{}", t.project.name, t.environment.name))
+            .collect();
+        names.dedup();
+        let more = names.len().saturating_sub(10);
+        names.truncate(10);
+        let mut text = names.join(", ");
+        if more > 0 {
+            text.push_str(&format!(" and {more} more"));
+        }
+        if text.is_empty() {
+            text = "none".into();
+        }
+        text
+    };
+    for item in &selection.items {
+        if !all.iter().any(|t| item.matches(t)) {
+            let text = match &item.environment {
+                Some(e) => format!("{}/{e}", item.project),
+                None => item.project.clone(),
+            };
+            anyhow::bail!(
+                "AUTOFIX_PROJECTS: `{text}` selects no project environment the token can see (visible: {})",
+                known()
+            );
+        }
+    }
+    if let Some(entry) = crate::project_config::unmatched(&settings.projects, &all).first() {
+        anyhow::bail!(
+            "AUTOFIX_CONFIG: {}: select: matches no project environment the token can see (visible: {})",
+            entry.origin,
+            known()
+        );
+    }
+    let selected = selection.select(&all);
+    Ok((
+        pipeline::Workspace {
+            client,
+            selection,
+            workspace_id,
+        },
+        selected,
+    ))
 }
 
 /// What the dependencies are built for.
@@ -150,7 +230,38 @@ pub async fn build(options: &Options, purpose: Purpose<'_>) -> anyhow::Result<Bu
     crate::secrets::register(options);
     let http = http_client()?;
 
-    let (railway, demo, railway_desc) = railway_source(options).await?;
+    // One pacer for every Railway client of this worker: all its runs share the plan's budget.
+    let plan = options.railway_plan()?;
+    let pacer = railway::Pacer::new(plan);
+    let (railway, demo, railway_desc, workspace) = match options.workspace_selection()? {
+        None => {
+            let (source, demo, desc) = railway_source(options, &pacer).await?;
+            (source, demo, desc, None)
+        }
+        Some(selection) => {
+            let (ws, selected) = workspace(options, &settings, selection, &pacer).await?;
+            let desc = format!(
+                "Railway workspace: AUTOFIX_PROJECTS selects {} project environments now",
+                selected.len()
+            );
+            (
+                railway::Source::Live(ws.client.clone()),
+                false,
+                desc,
+                Some(ws),
+            )
+        }
+    };
+    let railway_desc = if demo {
+        railway_desc
+    } else {
+        format!(
+            "{railway_desc} ({} plan: at most {} requests/s and {}/h)",
+            plan.name(),
+            plan.per_second(),
+            plan.per_hour()
+        )
+    };
 
     let provider = options.llm_provider()?;
     let llm = provider.map(|p| llm::Llm::new(http.clone(), p));
@@ -199,6 +310,7 @@ pub async fn build(options: &Options, purpose: Purpose<'_>) -> anyhow::Result<Bu
     let settings_services = settings.services.clone();
     let deps = pipeline::Deps {
         railway,
+        workspace,
         demo,
         github,
         upstreams,

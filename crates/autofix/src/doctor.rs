@@ -134,6 +134,29 @@ pub async fn checks(options: &Options) -> Vec<Check> {
 /// The monitored repositories when the architecture could be read (`None` in demo mode).
 async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Option<Vec<String>>) {
     const PEER: &str = "railway";
+    if let Ok(Some(selection)) = options.workspace_selection() {
+        let pacer = railway::Pacer::new(options.railway_plan().unwrap_or_default());
+        return match deps::workspace(options, settings, selection, &pacer).await {
+            Ok((_, selected)) => (
+                Check::ok(
+                    PEER,
+                    format!(
+                        "account or workspace token (RAILWAY_API_TOKEN): AUTOFIX_PROJECTS selects {} project environments",
+                        selected.len()
+                    ),
+                ),
+                None,
+            ),
+            Err(e) => (
+                Check::failed(
+                    PEER,
+                    format!("{e:#}"),
+                    "check AUTOFIX_PROJECTS, AUTOFIX_WORKSPACE_ID and AUTOFIX_CONFIG against the projects the token can see",
+                ),
+                None,
+            ),
+        };
+    }
     let target = match options.railway_target() {
         Ok(t) => t,
         Err(e) => {
@@ -155,7 +178,8 @@ async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Op
     } else {
         "account or workspace token (RAILWAY_API_TOKEN)"
     };
-    let source = match deps::railway_source(options).await {
+    let pacer = railway::Pacer::new(options.railway_plan().unwrap_or_default());
+    let source = match deps::railway_source(options, &pacer).await {
         Ok((source, _, _)) => source,
         Err(e) => {
             return (

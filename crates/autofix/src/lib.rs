@@ -9,5 +9,6 @@ pub mod config;
 pub mod deps;
 pub mod doctor;
 pub mod listener;
+pub mod project_config;
 pub mod secrets;
 pub mod serve;

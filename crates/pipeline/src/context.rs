@@ -55,7 +55,9 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
         .run("read-logs", || async {
             // The architecture read is what the event's services are checked against: the event
             // asks, Railway says what they are (and which deployment to read).
-            let arch = deps.railway.architecture().await.map_err(step_error)?;
+            let (source, arch) = deps
+                .target_architecture(&event.project.id, &event.environment.id)
+                .await?;
             let services = crate::targets::resolve(
                 &arch,
                 &event.project.id,
@@ -69,8 +71,7 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
                     deployment_id: s.deployment_id.clone(),
                 })
                 .collect();
-            let mut logs = deps
-                .railway
+            let mut logs = source
                 .logs(
                     &targets,
                     event.window,

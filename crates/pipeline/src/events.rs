@@ -52,6 +52,13 @@ pub struct HealthCheckRequested {
     /// Set by Inngest on cron runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
+    /// Workspace mode: the project and environment to check (the cron run's fan-out sends one
+    /// event per target). Absent: the configured project, or, in workspace mode, a fan-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<railway::workspace::Target>,
+    /// `<project id>/<environment id>` of `target`: the run's concurrency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_key: Option<String>,
 }
 
 /// A service an incident touches, as Railway configures it.

@@ -120,11 +120,9 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
     let event = &ctx.event.data;
     let services: Vec<crate::events::AffectedService> = step
         .run("read-targets", || async {
-            let arch = deps
-                .railway
-                .architecture()
-                .await
-                .map_err(crate::step_error)?;
+            let (_, arch) = deps
+                .target_architecture(&event.project.id, &event.environment.id)
+                .await?;
             crate::targets::resolve(
                 &arch,
                 &event.project.id,

@@ -112,7 +112,14 @@ async fn run(deps: &Deps, ctx: Ctx<Value>) -> Result<IssueReport, inngest::Error
         }
         let to_close: Vec<IssueTouched> = step
             .run("find-recovered-issues", || async {
-                let arch = deps.railway.architecture().await.map_err(step_error)?;
+                let arch = match (&deps.workspace, recovered_target(&data["result"])) {
+                    (None, _) => deps.railway.architecture().await.map_err(step_error)?,
+                    (Some(_), Some((project, environment))) => {
+                        deps.target_architecture(&project, &environment).await?.1
+                    }
+                    // A workspace run without a target checked nothing itself.
+                    (Some(_), None) => return Ok(Vec::new()),
+                };
                 let repos: BTreeSet<String> = recovered
                     .iter()
                     .filter_map(|(service_id, _)| arch.service(service_id))
@@ -199,6 +206,15 @@ pub fn draft_for_fix(data: &Value, settings: &crate::Settings, now: i64) -> Opti
 
 /// A cycle's recovered findings `(service id, fingerprint)` and its still-active incident
 /// fingerprints.
+/// The project and environment ids a workspace monitor run checked.
+fn recovered_target(result: &Value) -> Option<(String, String)> {
+    let t = &result["target"];
+    Some((
+        t["project"]["id"].as_str()?.to_owned(),
+        t["environment"]["id"].as_str()?.to_owned(),
+    ))
+}
+
 fn recovery(result: &Value) -> (Vec<(String, String)>, BTreeSet<String>) {
     let mut recovered = Vec::new();
     let mut active = BTreeSet::new();

@@ -27,6 +27,7 @@ pub mod settings;
 mod suspect;
 mod targets;
 mod verify;
+pub mod workspace;
 
 use std::sync::Arc;
 
@@ -34,9 +35,11 @@ pub use ci::{CiOutcome, CiStatus, FixPlan};
 pub use context::ContextReport;
 pub use fix::{FixOutcome, FixStatus};
 pub use monitor::MonitorReport;
+pub use monitor::TARGET_CONCURRENCY_KEY;
 pub use select::{IgnoredService, ServiceSelection};
 pub use settings::{Settings, VerifyPlan};
 pub use verify::{DeploymentSeen, VerifyReport, VerifyStatus};
+pub use workspace::{ProjectSettings, Selection, Workspace};
 
 /// `monitor-project-health`: the cron cycle that reads health and detects incidents.
 ///
@@ -66,6 +69,9 @@ pub const APP_ID: &str = "autofix";
 pub struct Deps {
     /// Railway reads, live or from the demo snapshot.
     pub railway: railway::Source,
+    /// Workspace mode (`AUTOFIX_PROJECTS`): the cron tick fans out to every selected project
+    /// and environment, read through this client; `None`: `railway` is the one target.
+    pub workspace: Option<Workspace>,
     /// True when `railway` is the built-in demo project.
     pub demo: bool,
     /// GitHub client; `None` without `GITHUB_TOKEN` (no PR follow-up, issues or rejections).

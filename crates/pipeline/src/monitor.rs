@@ -6,6 +6,7 @@
 //! step so that what Inngest stores is the verdict, bounded whatever the project's size (see
 //! [`crate::health`]), not the metric series (about 8 KB per service).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use detect::Finding;
@@ -17,7 +18,13 @@ use crate::events::{
     CONTEXT_REQUESTED, ContextRequested, HEALTH_CHECK_REQUESTED, HealthCheckRequested,
 };
 use crate::health::{self, DetectionInputs, HealthRead};
+use crate::workspace::{MAX_FAN_OUT_BYTES, MAX_TARGETS, TargetSettings, Workspace};
 use crate::{Deps, MONITOR_FN, step_error};
+use railway::workspace::Target;
+
+/// Concurrency key of a monitor run: its project and environment. Runs without a target (one
+/// project, or the cron tick that fans out) share one slot.
+pub const TARGET_CONCURRENCY_KEY: &str = "event.data.target_key";
 
 /// What a cycle returns: readable in the Inngest UI (markdown) and structured (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,35 +64,78 @@ pub struct MonitorReport {
     /// Ignored services beyond those listed.
     #[serde(default)]
     pub omitted_ignored: usize,
+    /// Workspace mode: the project and environment this run checked (Railway's ids and names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// Workspace fan-out: the `<project id>/<environment id>` keys sent to their own runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fanned_out: Vec<String>,
 }
 
 pub(crate) fn function(deps: Arc<Deps>) -> Result<ServableFunction, inngest::ConfigError> {
     let cron = Trigger::cron(&deps.settings.cron)?;
-    Ok(inngest::function(MONITOR_FN, "Monitor project health")
+    let mut function = inngest::function(MONITOR_FN, "Monitor project health")
         .trigger(cron)
         .trigger(Trigger::event(HEALTH_CHECK_REQUESTED))
         .retries(deps.settings.retries)
-        // Overlapping cycles of one project would only duplicate work and events.
-        .concurrency(1, None)
-        .handler(move |ctx: Ctx<HealthCheckRequested>| {
-            let deps = deps.clone();
-            async move { run(&deps, ctx).await }
-        }))
+        // Overlapping cycles of one project and environment would only duplicate work and
+        // events; the targets of a workspace each have their own slot.
+        .concurrency(1, Some(TARGET_CONCURRENCY_KEY));
+    if let Some(key) = &deps.settings.railway_budget_key {
+        // Inngest enforces this for every replica of the worker: one monitor run per Railway
+        // token reads at a time, so the replicas' pacers never add up past the plan's rate.
+        function = function.concurrency(1, Some(&format!("\"{key}\"")));
+    }
+    Ok(function.handler(move |ctx: Ctx<HealthCheckRequested>| {
+        let deps = deps.clone();
+        async move { run(&deps, ctx).await }
+    }))
 }
 
 async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorReport, inngest::Error> {
-    let minutes = match ctx.event.data.window_minutes {
-        Some(m) if !crate::settings::defaults::WINDOW_MINUTES_RANGE.contains(&m) => {
-            let range = crate::settings::defaults::WINDOW_MINUTES_RANGE;
-            return Err(inngest::Error::non_retriable(format!(
-                "data.window_minutes must be between {} and {}, got {m}",
-                range.start(),
-                range.end()
+    let data = &ctx.event.data;
+    if let Some(m) = data.window_minutes
+        && !crate::settings::defaults::WINDOW_MINUTES_RANGE.contains(&m)
+    {
+        let range = crate::settings::defaults::WINDOW_MINUTES_RANGE;
+        return Err(inngest::Error::non_retriable(format!(
+            "data.window_minutes must be between {} and {}, got {m}",
+            range.start(),
+            range.end()
+        )));
+    }
+    let target = match (&deps.workspace, &data.target) {
+        (Some(ws), None) => return fan_out(deps, ws, &ctx).await,
+        (Some(ws), Some(target)) => {
+            if data.target_key.as_deref() != Some(target.key().as_str()) {
+                return Err(untrusted(format!(
+                    "data.target_key must be {:?} (the target's project id/environment id)",
+                    target.key()
+                )));
+            }
+            // Checked here by the event's names, and again against Railway's in `read-health`.
+            if !ws.selection.matches(target) {
+                return Err(untrusted(format!(
+                    "data.target {} is not selected by AUTOFIX_PROJECTS",
+                    target.key()
+                )));
+            }
+            Some(target)
+        }
+        (None, Some(target)) => {
+            return Err(untrusted(format!(
+                "data.target {} given, but this worker monitors one project (set AUTOFIX_PROJECTS to monitor several)",
+                target.key()
             )));
         }
-        Some(m) => m,
-        None => deps.settings.window_minutes,
+        (None, None) => None,
     };
+    let scope = deps.settings.for_target(target);
+    let source = match target {
+        Some(t) => deps.railway_for(&t.project.id, &t.environment.id),
+        None => Cow::Borrowed(&deps.railway),
+    };
+    let minutes = data.window_minutes.unwrap_or(scope.window_minutes);
     let step = &ctx.step;
 
     // The window is fixed in a step so every replay of this run analyses the same slice of time.
@@ -97,8 +147,8 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
 
     let read: HealthRead = step
         .run("read-health", || async {
-            let inputs = read_inputs(deps, window).await.map_err(step_error)?;
-            Ok(health::summarize(inputs, &deps.settings.thresholds))
+            let inputs = read_inputs(&source, &scope, target, window).await?;
+            Ok(health::summarize(inputs, scope.thresholds))
         })
         .await?;
     let incidents: Vec<Finding> = read.incidents().cloned().collect();
@@ -147,35 +197,56 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
         context_event_ids,
         ignored_services: read.ignored_services,
         omitted_ignored: read.omitted_ignored,
+        target: target.cloned(),
+        fanned_out: Vec::new(),
     })
 }
 
 /// Everything detection reads, in one place: add new inputs (baselines) here and in
-/// [`health::summarize`].
+/// [`health::summarize`]. With a `target`, Railway's project and environment must be the ones
+/// the event names (ids and names, so the overrides chosen by name are Railway's).
 pub(crate) async fn read_inputs(
-    deps: &Deps,
+    source: &railway::Source,
+    scope: &TargetSettings<'_>,
+    target: Option<&Target>,
     window: TimeWindow,
-) -> Result<DetectionInputs, railway::RailwayError> {
-    let source = &deps.railway;
-    let (architecture, ignored) = deps.settings.services.apply(source.architecture().await?);
+) -> Result<DetectionInputs, inngest::Error> {
+    let arch = source.architecture().await.map_err(step_error)?;
+    if let Some(t) = target
+        && (arch.project != t.project || arch.environment != t.environment)
+    {
+        return Err(untrusted(format!(
+            "data.target {} names project {:?} / environment {:?}, Railway says {:?} / {:?}",
+            t.key(),
+            t.project.name,
+            t.environment.name,
+            arch.project.name,
+            arch.environment.name
+        )));
+    }
+    let (architecture, ignored) = scope.services.apply(arch);
     // One request for every service's recent deployments: the suspect of each incident.
     let (resources, http, deployments) = futures::try_join!(
         source.resource_usage(&architecture, window),
         source.http_stats(&architecture, window),
         source.deployments(),
-    )?;
+    )
+    .map_err(step_error)?;
     // The services a normal could change the verdict on, read in one request after the window's
     // figures say which they are (none: no request).
     let wanted = detect::baseline_candidates(
         &architecture,
         &http,
-        &deps.settings.thresholds,
+        scope.thresholds,
         railway::MAX_BASELINE_SERVICES,
     );
     let baselines = if wanted.is_empty() {
         Default::default()
     } else {
-        source.http_baselines(&wanted, window.start).await?
+        source
+            .http_baselines(&wanted, window.start)
+            .await
+            .map_err(step_error)?
     };
     Ok(DetectionInputs {
         architecture,
@@ -186,5 +257,90 @@ pub(crate) async fn read_inputs(
             baselines,
             deployments,
         },
+    })
+}
+
+fn untrusted(message: String) -> inngest::Error {
+    inngest::Error::non_retriable(message).with_name("UntrustedTarget")
+}
+
+/// Workspace mode, a cron tick or an untargeted request: one `autofix/health.check.requested`
+/// per selected project and environment, all in one durable send, so a retried tick sends them
+/// once.
+async fn fan_out(
+    deps: &Deps,
+    ws: &Workspace,
+    ctx: &Ctx<HealthCheckRequested>,
+) -> Result<MonitorReport, inngest::Error> {
+    let step = &ctx.step;
+    let targets: Vec<Target> = step
+        .run("list-targets", || async {
+            let all = ws
+                .client
+                .workspace_targets(ws.workspace_id.as_deref())
+                .await
+                .map_err(step_error)?;
+            let selected = ws.selection.select(&all);
+            if selected.len() > MAX_TARGETS {
+                return Err(inngest::Error::non_retriable(format!(
+                    "AUTOFIX_PROJECTS selects {} project environments; one worker fans out to at most {MAX_TARGETS} (narrow the selection or split it over several workers)",
+                    selected.len()
+                )));
+            }
+            Ok(selected)
+        })
+        .await?;
+    let events = targets
+        .iter()
+        .map(|t| {
+            let data = HealthCheckRequested {
+                window_minutes: ctx.event.data.window_minutes,
+                reason: Some(match &ctx.event.data.cron {
+                    Some(_) => "workspace cycle (cron)".to_owned(),
+                    None => "workspace cycle".to_owned(),
+                }),
+                cron: None,
+                target: Some(t.clone()),
+                target_key: Some(t.key()),
+            };
+            Event::new(HEALTH_CHECK_REQUESTED, &data)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = serde_json::to_vec(&events).map_or(0, |b| b.len());
+    if bytes > MAX_FAN_OUT_BYTES {
+        return Err(inngest::Error::non_retriable(format!(
+            "the fan-out to {} targets is {bytes} bytes; Inngest accepts at most {MAX_FAN_OUT_BYTES} per request (narrow AUTOFIX_PROJECTS)",
+            targets.len()
+        )));
+    }
+    let ids = if events.is_empty() {
+        tracing::warn!("AUTOFIX_PROJECTS selects no project environment the token can see");
+        Vec::new()
+    } else {
+        step.send_event("fan-out", events).await?
+    };
+    tracing::info!(targets = targets.len(), "workspace cycle fanned out");
+    Ok(MonitorReport {
+        healthy: true,
+        demo: deps.demo,
+        project: "workspace".into(),
+        environment: String::new(),
+        window: TimeWindow { start: 0, end: 0 },
+        services: 0,
+        architecture_markdown: String::new(),
+        findings_markdown: format!(
+            "{} project environments are checked in their own runs (events {})",
+            targets.len(),
+            ids.len()
+        ),
+        findings: Vec::new(),
+        omitted_findings: 0,
+        fingerprints: Vec::new(),
+        charts: Vec::new(),
+        context_event_ids: Vec::new(),
+        ignored_services: Vec::new(),
+        omitted_ignored: 0,
+        target: None,
+        fanned_out: targets.iter().map(Target::key).collect(),
     })
 }

@@ -103,6 +103,12 @@ pub struct Settings {
     pub notify_retries: u32,
     /// Link to an Inngest run in messages, `{run_id}` replaced; `None` = no link.
     pub run_url_template: Option<String>,
+    /// Per-project overrides (`AUTOFIX_CONFIG`); the first entry selecting a target applies.
+    pub projects: Vec<crate::ProjectSettings>,
+    /// `railway-<hash of the Railway token>`: the key of the concurrency limit that lets one
+    /// monitor run per token read Railway at a time, across every replica of the worker.
+    /// `None` (the demo): no such limit.
+    pub railway_budget_key: Option<String>,
 }
 
 /// Longest single sleep or wait: Inngest's free plan allows 7 days (paid plans up to a year).
@@ -207,6 +213,8 @@ impl Default for Settings {
             notify: notifications::Sinks::default(),
             notify_retries: 4,
             run_url_template: None,
+            projects: Vec::new(),
+            railway_budget_key: None,
         }
     }
 }

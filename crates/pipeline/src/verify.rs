@@ -226,7 +226,9 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
         let previous = deployment.clone();
         deployment = step
             .run("find-deployment", || async {
-                let arch = deps.railway.architecture().await.map_err(step_error)?;
+                let (_, arch) = deps
+                    .target_architecture(&req.project.id, &req.environment.id)
+                    .await?;
                 find_deployment(
                     gh,
                     &req.repo,
@@ -290,12 +292,14 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
     // 4. The same detection over the after window, and the comparison with the incident.
     let measured: Measured = step
         .run("measure", || async {
-            let arch = deps.railway.architecture().await.map_err(step_error)?;
+            let (source, arch) = deps
+                .target_architecture(&req.project.id, &req.environment.id)
+                .await?;
             let (before_res, before_http, after_res, after_http) = futures::try_join!(
-                deps.railway.resource_usage(&arch, req.window),
-                deps.railway.http_stats(&arch, req.window),
-                deps.railway.resource_usage(&arch, after),
-                deps.railway.http_stats(&arch, after),
+                source.resource_usage(&arch, req.window),
+                source.http_stats(&arch, req.window),
+                source.resource_usage(&arch, after),
+                source.http_stats(&arch, after),
             )
             .map_err(step_error)?;
             let after_report = detect::detect(&arch, &after_res, &after_http, &settings.thresholds);

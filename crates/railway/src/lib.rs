@@ -61,6 +61,7 @@ pub mod model;
 pub mod timefmt;
 #[cfg(feature = "test-support")]
 pub mod validate;
+pub mod workspace;
 
 pub use auth::{Credentials, Token};
 pub use client::{ClientConfig, DEFAULT_ENDPOINT, HttpStatsConfig, RailwayClient, SLOW_REQUEST_MS};
@@ -101,4 +102,12 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("ServiceHttpLogs.graphql", batch::HTTP_LOGS_TEMPLATE),
     ("ServiceLogs.graphql", batch::SERVICE_LOGS_TEMPLATE),
     ("ServiceHttpBaseline.graphql", baseline::BASELINE_TEMPLATE),
+    (
+        "TokenWorkspaces.graphql",
+        include_str!("../graphql/TokenWorkspaces.graphql"),
+    ),
+    (
+        "WorkspaceProjects.graphql",
+        include_str!("../graphql/WorkspaceProjects.graphql"),
+    ),
 ];

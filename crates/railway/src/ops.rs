@@ -39,6 +39,23 @@ pub struct ProjectEnvironments;
 )]
 pub struct EnvironmentResourceMetrics;
 
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/schema.graphql",
+    query_path = "graphql/TokenWorkspaces.graphql",
+    response_derives = "Debug"
+)]
+pub struct TokenWorkspaces;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/schema.graphql",
+    query_path = "graphql/WorkspaceProjects.graphql",
+    response_derives = "Debug",
+    skip_serializing_none
+)]
+pub struct WorkspaceProjects;
+
 pub(crate) use environment_architecture::ResponseData as ArchitecturePage;
 pub(crate) use environment_resource_metrics::ResponseData as MetricsData;
 pub(crate) use project_environments::ResponseData as EnvironmentsData;

@@ -130,6 +130,16 @@ impl Pacer {
                     .map(|t| (*t + SECOND).saturating_duration_since(now))
             })
             .flatten();
+        // Requests are also spread evenly over the second: a burst of the whole budget would
+        // queue at Railway's edge, and queueing delays are what turn a kept limit into eleven
+        // arrivals within one second there.
+        let spacing = SECOND / self.plan.per_second().max(1) as u32;
+        let wait_spacing = w
+            .second
+            .back()
+            .map(|t| (*t + spacing).saturating_duration_since(now))
+            .filter(|d| !d.is_zero());
+        let wait_second = wait_second.max(wait_spacing);
         let wait_hour = (w.hour.len() >= self.plan.per_hour())
             .then(|| {
                 w.hour
@@ -192,15 +202,20 @@ mod tests {
     }
 
     #[test]
-    fn per_second_budget_then_wait() {
+    fn per_second_budget_spread_over_the_second() {
         let p = Pacer::new(Plan::Hobby);
         let t0 = Instant::now();
-        for _ in 0..10 {
-            assert_eq!(p.try_take(t0), None);
+        let spacing = SECOND / 10;
+        assert_eq!(p.try_take(t0), None);
+        let wait = p.try_take(t0).expect("the second waits its turn");
+        assert_eq!(wait, spacing);
+        for i in 1..10 {
+            assert_eq!(p.try_take(t0 + spacing * i), None, "{i}");
         }
-        let wait = p.try_take(t0).expect("eleventh waits");
-        assert!(wait > Duration::from_secs(1) && wait <= SECOND, "{wait:?}");
-        assert_eq!(p.try_take(t0 + SECOND), None, "a second later it fits");
+        // Ten in the last 1.1 s: the eleventh waits until the first leaves the window.
+        let wait = p.try_take(t0 + spacing * 10 - Duration::from_millis(1));
+        assert!(wait.is_some(), "eleventh waits");
+        assert_eq!(p.try_take(t0 + SECOND), None, "a window later it fits");
     }
 
     #[tokio::test]

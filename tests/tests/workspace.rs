@@ -1,0 +1,334 @@
+//! Workspace mode (`AUTOFIX_PROJECTS`) through the binary's own start-up wiring, the real router
+//! and the test executor, against the schema-validating fake Railway API: one cron tick fans out
+//! to every selected project and environment, each in its own run, within the plan's rate.
+
+use std::collections::BTreeSet;
+
+use autofix_tests::fake_railway::{FakeAuth, FakeRailway};
+use autofix_tests::harness::{App, composite, offline_deps};
+use inngest_testkit::{Options, RunStatus};
+use railway::{Pacer, Plan};
+use serde_json::json;
+
+const TOKEN: &str = "workspace-token-0123456789";
+const MONITOR: &str = "monitor-project-health";
+
+/// Options as `autofix` parses them from `env` (plus the fake's endpoint and the token).
+fn options(fake: &FakeRailway, env: &[(&str, &str)]) -> autofix::config::Options {
+    let mut all: Vec<(String, String)> = vec![
+        ("RAILWAY_API_TOKEN".into(), TOKEN.into()),
+        ("RAILWAY_API_URL".into(), fake.endpoint().to_owned()),
+    ];
+    all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    autofix::cli::parse_from(["autofix", "check"], |k| {
+        all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    })
+    .expect("options parse")
+    .options
+}
+
+/// The deps `autofix serve` builds in workspace mode (settings, one client and one pacer for the
+/// worker, the workspace listed and checked at start), with the offline LLM/agent/GitHub.
+async fn workspace_deps(
+    fake: &FakeRailway,
+    env: &[(&str, &str)],
+) -> Result<(pipeline::Deps, Pacer, usize), String> {
+    let options = options(fake, env);
+    let settings = options.pipeline_settings().map_err(|e| e.to_string())?;
+    let selection = options
+        .workspace_selection()
+        .map_err(|e| e.to_string())?
+        .expect("workspace mode");
+    let pacer = Pacer::new(options.railway_plan().map_err(|e| e.to_string())?);
+    let (ws, selected) = autofix::deps::workspace(&options, &settings, selection, &pacer)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let mut deps = offline_deps(railway::Source::Live(ws.client.clone()), false);
+    deps.settings = settings;
+    deps.workspace = Some(ws);
+    Ok((deps, pacer, selected.len()))
+}
+
+/// A fresh path named `name` in a directory of its own under the system's temp directory.
+fn scratch_file(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir =
+        std::env::temp_dir().join(format!("autofix-workspace-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// 50 projects: the first five with one incident each (a leaking service), the rest healthy.
+fn fifty_projects() -> Vec<railway::model::ProjectSnapshot> {
+    let now = pipeline::system_now();
+    (0..50)
+        .map(|i| autofix_tests::scale::project(i, if i < 5 { 10 } else { 6 }, now, 30))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cron_tick_checks_fifty_projects_in_their_own_runs_within_the_plan_rate() {
+    let fake = FakeRailway::start(fifty_projects(), FakeAuth::Bearer(TOKEN.into())).await;
+    // The default plan (Hobby: 10 requests per second, 1 000 per hour).
+    let (deps, pacer, selected) = workspace_deps(&fake, &[("AUTOFIX_PROJECTS", "all")])
+        .await
+        .expect("workspace start-up");
+    assert_eq!(selected, 50);
+    assert_eq!(pacer.plan(), Plan::Hobby);
+    let app = App::start_with(
+        deps,
+        Options {
+            max_calls: 10_000,
+            ..Options::dev()
+        },
+    )
+    .await;
+
+    // Registered: a key per project and environment, and one per Railway token, which carries a
+    // hash of the token and never the token.
+    let monitor_fn = app
+        .registration
+        .function(&composite(MONITOR))
+        .expect("monitor registered");
+    let concurrency = monitor_fn.raw["concurrency"].as_array().expect("limits");
+    assert_eq!(concurrency.len(), 2, "{concurrency:?}");
+    assert_eq!(concurrency[0]["key"], pipeline::TARGET_CONCURRENCY_KEY);
+    assert_eq!(concurrency[0]["limit"], 1);
+    let budget_key = concurrency[1]["key"].as_str().unwrap();
+    assert!(budget_key.starts_with("\"railway-"), "{budget_key}");
+    assert!(!monitor_fn.raw.to_string().contains(TOKEN));
+
+    app.inngest.trigger_cron(&composite(MONITOR)).await;
+    app.inngest.run_until_idle().await.expect("runs finish");
+
+    let runs = app.inngest.runs_of(&composite(MONITOR));
+    assert_eq!(runs.len(), 51, "the cron run and one run per project");
+    let cron = runs
+        .iter()
+        .find(|r| r.event["name"] == "inngest/scheduled.timer")
+        .expect("the cron run");
+    let steps: Vec<&str> = cron
+        .steps
+        .iter()
+        .filter_map(|s| s.name.as_deref())
+        .collect();
+    assert_eq!(steps, ["list-targets", "sendEvent"], "one durable send");
+    let sent = cron.step("sendEvent").unwrap().memo["data"]["ids"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(sent, 50, "the one send carries every target's event");
+
+    let mut keys = BTreeSet::new();
+    for run in runs.iter().filter(|r| r.id != cron.id) {
+        let RunStatus::Completed(report) = &run.status else {
+            panic!("{:?}", run.status)
+        };
+        let key = run.event["data"]["target_key"].as_str().expect("a key");
+        let target = &report["target"];
+        assert_eq!(
+            format!(
+                "{}/{}",
+                target["project"]["id"].as_str().unwrap(),
+                target["environment"]["id"].as_str().unwrap()
+            ),
+            key,
+            "the run checked the project its key names"
+        );
+        keys.insert(key.to_owned());
+    }
+    assert_eq!(
+        keys.len(),
+        50,
+        "one concurrency key per project/environment"
+    );
+    let with_incident: BTreeSet<String> = runs
+        .iter()
+        .filter_map(|r| match &r.status {
+            RunStatus::Completed(report) if report["healthy"] == false => {
+                Some(report["target"]["project"]["id"].as_str()?.to_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        with_incident,
+        (0..5).map(|i| format!("p{i}")).collect::<BTreeSet<_>>()
+    );
+    // Each incident's context is read from its own project (the trust check would refuse any
+    // other), and reaches its own fix run.
+    let contexts = app.inngest.runs_of(&composite(pipeline::CONTEXT_FN));
+    assert_eq!(contexts.len(), 5);
+    for run in &contexts {
+        assert!(
+            matches!(run.status, RunStatus::Completed(_)),
+            "{:?}",
+            run.status
+        );
+    }
+    assert_eq!(app.inngest.runs_of(&composite(pipeline::FIX_FN)).len(), 5);
+
+    let arrivals = fake.arrivals();
+    assert!(
+        arrivals.len() > Plan::Hobby.per_second() * 10,
+        "{} requests: the rate limit was exercised",
+        arrivals.len()
+    );
+    assert!(arrivals.len() <= Plan::Hobby.per_hour());
+    let peak = fake.peak_requests_per_second();
+    assert!(
+        peak <= Plan::Hobby.per_second(),
+        "{peak} requests within one second (Hobby allows {})",
+        Plan::Hobby.per_second()
+    );
+}
+
+#[tokio::test]
+async fn a_selection_and_overrides_apply_by_railways_names() {
+    let fake = FakeRailway::start(
+        fifty_projects()[..6].to_vec(),
+        FakeAuth::Bearer(TOKEN.into()),
+    )
+    .await;
+    let file = scratch_file("autofix.toml");
+    // project-0 leaks memory in `leaky-7`; ignoring that service here makes it healthy.
+    std::fs::write(
+        &file,
+        "[[project]]\nselect = \"project-0\"\nignore_services = [\"leaky-*\"]\nwindow_minutes = 15\n",
+    )
+    .unwrap();
+    let (deps, _, selected) = workspace_deps(
+        &fake,
+        &[
+            ("AUTOFIX_PROJECTS", "project-0, project-1/p1-env, p2"),
+            ("AUTOFIX_CONFIG", file.to_str().unwrap()),
+            (
+                "AUTOFIX_WORKSPACE_ID",
+                autofix_tests::fake_railway::FAKE_WORKSPACE_ID,
+            ),
+        ],
+    )
+    .await
+    .expect("start-up");
+    assert_eq!(selected, 3, "a name, a name/environment id, an id (p2)");
+    let app = App::start(deps).await;
+    app.inngest.trigger_cron(&composite(MONITOR)).await;
+    app.inngest.run_until_idle().await.expect("runs finish");
+    let reports: Vec<serde_json::Value> = app
+        .inngest
+        .runs_of(&composite(MONITOR))
+        .into_iter()
+        .filter_map(|r| match r.status {
+            RunStatus::Completed(v) if v.get("target").is_some() => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reports.len(), 3);
+    let p0 = reports
+        .iter()
+        .find(|r| r["target"]["project"]["id"] == "p0")
+        .expect("project-0 checked");
+    assert_eq!(p0["healthy"], true, "{}", p0["findings_markdown"]);
+    assert_eq!(
+        p0["window"]["end"].as_i64().unwrap() - p0["window"]["start"].as_i64().unwrap(),
+        15 * 60
+    );
+    assert!(
+        p0["ignored_services"]
+            .to_string()
+            .contains("autofix.toml [[project]] #1"),
+        "{}",
+        p0["ignored_services"]
+    );
+    let p1 = reports
+        .iter()
+        .find(|r| r["target"]["project"]["id"] == "p1")
+        .unwrap();
+    assert_eq!(p1["healthy"], false, "the defaults elsewhere");
+
+    // An event naming a project outside the selection, or a key that is not its target's, is
+    // refused without retries.
+    let outside = json!({"project": {"id": "p3", "name": "project-3"}, "environment": {"id": "p3-env", "name": "production"}});
+    for data in [
+        json!({"target": outside, "target_key": "p3/p3-env"}),
+        json!({"target": {"project": {"id": "p0", "name": "project-0"}, "environment": {"id": "p0-env", "name": "production"}}, "target_key": "p9/x"}),
+        // Selected by the event's name, but Railway's name for p3 is project-3.
+        json!({"target": {"project": {"id": "p3", "name": "project-0"}, "environment": {"id": "p3-env", "name": "production"}}, "target_key": "p3/p3-env"}),
+    ] {
+        let ids = app
+            .inngest
+            .send(json!({"name": "autofix/health.check.requested", "data": data}))
+            .await;
+        app.inngest.run_until_idle().await.expect("runs finish");
+        let run = app
+            .inngest
+            .runs_of(&composite(MONITOR))
+            .into_iter()
+            .find(|r| r.id == ids[0])
+            .unwrap();
+        let RunStatus::Failed(error) = &run.status else {
+            panic!("{data}: {:?}", run.status)
+        };
+        assert_eq!(error["name"], "UntrustedTarget", "{data}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn start_up_fails_naming_the_variable_when_a_name_selects_nothing() {
+    let fake = FakeRailway::start(
+        fifty_projects()[..3].to_vec(),
+        FakeAuth::Bearer(TOKEN.into()),
+    )
+    .await;
+    let e = workspace_deps(&fake, &[("AUTOFIX_PROJECTS", "project-0, shpo")])
+        .await
+        .err()
+        .expect("a typo fails the start")
+        .to_string();
+    assert!(
+        e.starts_with("AUTOFIX_PROJECTS: `shpo` selects no project"),
+        "{e}"
+    );
+    assert!(
+        e.contains("project-0/production"),
+        "lists what is visible: {e}"
+    );
+
+    let file = scratch_file("overrides.toml");
+    std::fs::write(
+        &file,
+        "[[project]]\nselect = \"project-0\"\n[[project]]\nselect = \"blog\"\n",
+    )
+    .unwrap();
+    let e = workspace_deps(
+        &fake,
+        &[
+            ("AUTOFIX_PROJECTS", "all"),
+            ("AUTOFIX_CONFIG", file.to_str().unwrap()),
+        ],
+    )
+    .await
+    .err()
+    .expect("an unknown project in AUTOFIX_CONFIG fails the start")
+    .to_string();
+    assert!(e.starts_with("AUTOFIX_CONFIG: "), "{e}");
+    assert!(
+        e.contains("overrides.toml [[project]] #2: select: matches no project"),
+        "{e}"
+    );
+
+    let e = workspace_deps(
+        &fake,
+        &[
+            ("AUTOFIX_PROJECTS", "all"),
+            ("AUTOFIX_WORKSPACE_ID", "ws-other"),
+        ],
+    )
+    .await
+    .err()
+    .expect("an unknown workspace fails the start");
+    assert!(e.contains("Workspace not found"), "{e}");
+    assert!(!e.contains(TOKEN));
+}
