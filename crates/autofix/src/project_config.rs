@@ -6,7 +6,7 @@
 //! select = "shop/production"        # AUTOFIX_PROJECTS syntax
 //! window_minutes = 60
 //! ignore_services = ["batch-*"]
-//! thresholds = { cpu_warning_pct = 70, error_rate_pct = 2 }
+//! thresholds = { cpu_warning_pct = 60, rate_5xx_warning_pct = 5 }
 //! ```
 //!
 //! The first entry selecting a target applies; every error names the file, the entry and the

@@ -129,3 +129,23 @@ fn the_check_json_example_matches_real_output() {
         );
     }
 }
+
+/// The README's `AUTOFIX_CONFIG` example parses, and says what its comments claim.
+#[test]
+fn the_workspace_toml_example_is_a_valid_autofix_config() {
+    let start = README
+        .find("## A whole workspace")
+        .expect("the workspace section");
+    let rest = &README[start..];
+    let rest = &rest[rest.find("```toml\n").expect("a toml block") + 8..];
+    let example = &rest[..rest.find("```").unwrap()];
+    let base = detect::Thresholds::default();
+    let entries = autofix::project_config::parse(example, "README.md", &base)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].window_minutes, Some(60));
+    assert_eq!(entries[0].ignore_services, ["batch-*", "legacy-api"]);
+    let t = entries[0].thresholds.as_ref().unwrap();
+    assert_eq!((t.cpu_warning_pct, t.p95_warning_ms), (60.0, 800.0));
+    assert_eq!(entries[1].selection.items[0].project, "*");
+}
