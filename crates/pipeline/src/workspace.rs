@@ -25,13 +25,16 @@ pub const MAX_FAN_OUT_BYTES: usize = 256 * 1024;
 /// One item of a selection: a project pattern and, optionally, an environment pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelectItem {
+    /// An id, or a name pattern (`*` = any run of characters, case-insensitive).
     pub project: String,
+    /// Same for the environment; `None`: each persistent environment of the project.
     pub environment: Option<String>,
 }
 
 /// The projects and environments to monitor, parsed from `AUTOFIX_PROJECTS` syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
+    /// The comma-separated items, in order; a target is selected when any item matches it.
     pub items: Vec<SelectItem>,
 }
 
@@ -99,6 +102,7 @@ fn parse_item(raw: &str) -> Result<SelectItem, String> {
 }
 
 impl SelectItem {
+    /// Whether this item selects `target` (by id or by name on each side).
     pub fn matches(&self, target: &Target) -> bool {
         names(&self.project, &target.project.id, &target.project.name)
             && self
@@ -118,6 +122,7 @@ fn names(pattern: &str, id: &str, name: &str) -> bool {
 pub struct ProjectSettings {
     /// The entry's `select` (one item of the selection syntax, or several).
     pub selection: Selection,
+    /// Detection window in minutes for these targets.
     pub window_minutes: Option<u32>,
     /// The worker's thresholds with the entry's merged in.
     pub thresholds: Option<detect::Thresholds>,
@@ -130,7 +135,9 @@ pub struct ProjectSettings {
 /// Several projects and environments read through one client: one pacer, one connection pool.
 #[derive(Debug, Clone)]
 pub struct Workspace {
+    /// The account/workspace-token client, aimed at each target in turn (`with_target`).
     pub client: railway::RailwayClient,
+    /// `AUTOFIX_PROJECTS`.
     pub selection: Selection,
     /// Lists only this Railway workspace; `None`: every workspace the token can operate on.
     pub workspace_id: Option<String>,
