@@ -17,7 +17,9 @@ const MAX_PAGES: usize = 100;
 /// One monitored (project, environment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
+    /// The project, as Railway names it.
     pub project: ProjectRef,
+    /// One of its persistent environments.
     pub environment: EnvironmentRef,
 }
 
@@ -31,7 +33,9 @@ impl Target {
 /// A workspace the token can operate on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceRef {
+    /// Railway's workspace id (`AUTOFIX_WORKSPACE_ID`).
     pub id: String,
+    /// Its display name.
     pub name: String,
 }
 
