@@ -34,7 +34,7 @@ pub struct Point {
 pub struct Marker {
     /// Unix seconds.
     pub ts: i64,
-    /// Short text drawn next to the marker (e.g. a deployment's short commit hash).
+    /// Short text drawn next to the marker, e.g. `deploy abc1234`.
     pub label: String,
 }
 
