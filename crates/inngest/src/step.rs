@@ -64,8 +64,10 @@ pub struct Step {
     pub(crate) inner: Arc<StepInner>,
 }
 
-// Always behind an `Arc`, built once per request: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "always behind an `Arc`, built once per request: the size difference costs nothing"
+)]
 pub(crate) enum StepInner {
     Durable(Mutex<RunState>),
     Inline(crate::inline::InlineStep),

@@ -173,7 +173,7 @@ async fn failures_are_reported_per_run() {
         });
     #[derive(Deserialize)]
     struct Needs {
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "only its presence in the event is checked")]
         project_id: String,
     }
     let typed = function("typed", "Typed")

@@ -320,7 +320,10 @@ struct CiFollowed {
 
 /// Waits for the PR head's checks; on failure, one follow-up prompt to the same session with the
 /// failing checks, then waits again — at most `plan.rounds` times.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the step, the plan and the PR being followed are all needed by each round"
+)]
 async fn follow_ci(
     deps: &Deps,
     plan: &FixPlan,
