@@ -487,26 +487,12 @@ mod tests {
 #[cfg(test)]
 mod readiness_tests {
     use super::*;
-    use std::io::Write;
-    use std::sync::Mutex;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use inngest_testkit::LogCapture;
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_failing_readyz_is_logged_once_per_change() {
         use tower::ServiceExt;
-        let captured = Captured::default();
+        let captured = LogCapture::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
@@ -534,7 +520,7 @@ mod readiness_tests {
                 .unwrap();
             assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         }
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = captured.text();
         assert_eq!(logs.matches("not ready").count(), 1, "{logs}");
         assert!(!logs.contains("ERROR"), "{logs}");
         assert!(logs.contains("http://127.0.0.1:9/health"), "{logs}");

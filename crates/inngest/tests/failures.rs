@@ -1,39 +1,13 @@
 //! Failures a worker's own logs must show, and a step that overruns its time budget, over real
 //! HTTP against the test executor.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use inngest::{Client, Config, Ctx, Error, ServableFunction, ServeOptions, Trigger, function};
-use inngest_testkit::{Options, RunStatus, TestInngest};
+use inngest_testkit::{LogCapture, Options, RunStatus, TestInngest};
 use serde_json::{Value, json};
-
-/// Log lines (JSON) written by the subscriber installed for one test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a JSON log line"))
-            .collect()
-    }
-}
 
 async fn start(functions: Vec<ServableFunction>, options: ServeOptions) -> TestInngest {
     let inngest = TestInngest::start(Options::dev()).await;
@@ -83,7 +57,7 @@ fn flaky(slow_first_attempt: Option<Duration>) -> ServableFunction {
 // set as this thread's default sees its events.
 #[tokio::test]
 async fn a_failing_step_is_logged_once_at_warn_with_function_step_attempt_and_cause() {
-    let captured = Captured::default();
+    let captured = LogCapture::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -100,7 +74,7 @@ async fn a_failing_step_is_logged_once_at_warn_with_function_step_attempt_and_ca
         RunStatus::Completed(v) if *v == json!(42)
     ));
 
-    let lines = captured.lines();
+    let lines = captured.json_lines();
     let failures: Vec<&Value> = lines
         .iter()
         .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
