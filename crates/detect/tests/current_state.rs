@@ -1,8 +1,11 @@
 //! Current state rather than window average: recoveries, both HTTP data paths, scanners, stable
 //! verdicts around thresholds, sampling labels, baselines and the suspect deployment.
 
+mod common;
+
 use std::collections::BTreeMap;
 
+use common::{run, verdict};
 use demo::scenario::{ProjectBuilder, ServiceBuilder};
 use detect::{Context, FindingKind, Report, Severity, Thresholds, detect, detect_with};
 use railway::http::{HttpRow, from_logs};
@@ -16,23 +19,6 @@ fn builder(id: &str, now: i64, services: Vec<ServiceBuilder>) -> ProjectBuilder 
         .fold(ProjectBuilder::new(id, "autofix-test", now, 30), |p, s| {
             p.service(s)
         })
-}
-
-fn run(snap: &ProjectSnapshot) -> Report {
-    detect(
-        &snap.architecture,
-        &snap.resources,
-        &snap.http,
-        &Thresholds::default(),
-    )
-}
-
-fn verdict(report: &Report) -> Vec<(String, FindingKind, Severity)> {
-    report
-        .findings
-        .iter()
-        .map(|f| (f.service.clone(), f.kind, f.severity))
-        .collect()
 }
 
 /// The burst simulation answers some requests 504 after 15–30 s, so a latency finding rides along

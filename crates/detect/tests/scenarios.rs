@@ -1,6 +1,9 @@
 //! Detection over simulated Railway projects, one known problem each. Every test asserts exactly
 //! which services are flagged, with which kind and severity, and why.
 
+mod common;
+
+use common::{run, verdict};
 use demo::scenario::{ProjectBuilder, ServiceBuilder};
 use detect::{
     FindingKind, HealthStatus, Report, Severity, Thresholds, architecture_summary_markdown, detect,
@@ -22,24 +25,6 @@ fn project_at(now: i64, minutes: i64, services: Vec<ServiceBuilder>) -> ProjectS
             |p, s| p.service(s),
         )
         .build()
-}
-
-fn run(snap: &ProjectSnapshot) -> Report {
-    detect(
-        &snap.architecture,
-        &snap.resources,
-        &snap.http,
-        &Thresholds::default(),
-    )
-}
-
-/// `(service name, kind, severity)` of every finding, in report order.
-fn flagged(report: &Report) -> Vec<(String, FindingKind, Severity)> {
-    report
-        .findings
-        .iter()
-        .map(|f| (f.service.clone(), f.kind, f.severity))
-        .collect()
 }
 
 fn names(report: &Report, snap: &ProjectSnapshot) -> Vec<String> {
@@ -65,7 +50,7 @@ fn healthy_project_has_no_findings() {
         ServiceBuilder::new("postgres").database("postgres:16"),
     ]);
     let report = run(&snap);
-    assert_eq!(flagged(&report), vec![]);
+    assert_eq!(verdict(&report), vec![]);
     assert!(
         report
             .services
@@ -92,7 +77,7 @@ fn memory_leak_below_threshold_is_a_trend_finding() {
     let report = run(&snap);
     // 45 % → ~48 % of 1 GB: far below the 80 % threshold, yet ~8.7 h to the limit.
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![(
             "storefront".into(),
             FindingKind::MemoryTrend,
@@ -119,7 +104,7 @@ fn memory_leak_below_threshold_is_a_trend_finding() {
     ]);
     let report = run(&snap);
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![(
             "storefront".into(),
             FindingKind::MemoryTrend,
@@ -141,7 +126,7 @@ fn sustained_cpu_is_an_incident() {
     ]);
     let report = run(&snap);
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![
             ("image-worker".into(), FindingKind::Cpu, Severity::Critical),
             // Flat at 78 %: below critical, no other signal: capacity observation only.
@@ -172,7 +157,7 @@ fn sustained_in_the_last_minutes_counts_even_if_the_window_was_quiet() {
     }
     let report = run(&snap);
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![("api".into(), FindingKind::Cpu, Severity::Critical)]
     );
     assert!(
@@ -189,16 +174,16 @@ fn sustained_in_the_last_minutes_counts_even_if_the_window_was_quiet() {
         ts: last.ts,
         value: 2.0,
     };
-    assert_eq!(flagged(&run(&snap)), vec![]);
+    assert_eq!(verdict(&run(&snap)), vec![]);
 }
 
 #[test]
-fn spiky_cpu_on_a_healthy_service_is_not_flagged() {
+fn spiky_cpu_on_a_healthy_service_is_not_verdict() {
     let snap = project(vec![
         ServiceBuilder::new("edge-gateway").cpu_spiky().rps(12.0),
     ]);
     let report = run(&snap);
-    assert_eq!(flagged(&report), vec![]);
+    assert_eq!(verdict(&report), vec![]);
     let cpu = report.services[0].cpu.as_ref().unwrap();
     // The reference worker's "max over the window" would have fired here.
     assert!(cpu.peak_pct.unwrap() > 85.0, "{cpu:?}");
@@ -214,7 +199,7 @@ fn slow_database_queries_flag_latency_only_and_name_the_endpoints() {
     ]);
     let report = run(&snap);
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![(
             "reports-api".into(),
             FindingKind::Latency,
@@ -253,7 +238,7 @@ fn a_5xx_burst_in_the_last_minutes_fires_although_the_window_rate_is_diluted() {
         stats.rate_5xx()
     );
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![(
             "checkout".into(),
             FindingKind::ErrorRate5xx,
@@ -273,7 +258,7 @@ fn a_5xx_burst_in_the_last_minutes_fires_although_the_window_rate_is_diluted() {
     ]);
     let report = run(&snap);
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![(
             "checkout".into(),
             FindingKind::ErrorRate5xx,
@@ -288,7 +273,7 @@ fn two_requests_with_one_failure_is_not_an_incident() {
     let report = run(&snap);
     let stats = snap.http.services.values().next().unwrap();
     assert_eq!((stats.counts.total(), stats.counts.s5xx), (2, 1));
-    assert_eq!(flagged(&report), vec![]);
+    assert_eq!(verdict(&report), vec![]);
     assert_eq!(report.services[0].rate_5xx_pct, Some(50.0));
     assert!(
         report.services[0]
@@ -310,7 +295,7 @@ fn crashed_deployment_is_critical() {
     let report = run(&snap);
     // Since the crash every request gets Railway's 502: the 5xx rule agrees.
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![
             (
                 "webhooks".into(),
@@ -344,7 +329,7 @@ fn flat_high_database_memory_is_an_observation_unless_corroborated() {
     ]);
     let report = run(&snap);
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![(
             "postgres".into(),
             FindingKind::Memory,
@@ -367,7 +352,7 @@ fn flat_high_database_memory_is_an_observation_unless_corroborated() {
     ]);
     let report = run(&snap);
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![
             ("api".into(), FindingKind::ErrorRate5xx, Severity::Critical),
             ("api".into(), FindingKind::Memory, Severity::Warning),
@@ -405,7 +390,7 @@ fn without_limits_share_checks_are_skipped_and_said_so() {
         ServiceBuilder::new("api").no_limits().cpu_sustained(99.0),
     ]);
     let report = run(&snap);
-    assert_eq!(flagged(&report), vec![]);
+    assert_eq!(verdict(&report), vec![]);
     let notes = &report.services[0].notes;
     assert!(
         notes
@@ -430,7 +415,7 @@ fn thresholds_change_the_verdict() {
             .worker()
             .cpu_sustained(60.0),
     ]);
-    assert_eq!(flagged(&run(&snap)), vec![]);
+    assert_eq!(verdict(&run(&snap)), vec![]);
     let strict = Thresholds {
         cpu_warning_pct: 50.0,
         flat_band_pct: 0.0,
@@ -438,7 +423,7 @@ fn thresholds_change_the_verdict() {
     };
     let report = detect(&snap.architecture, &snap.resources, &snap.http, &strict);
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![("thumbnailer".into(), FindingKind::Cpu, Severity::Warning)]
     );
 }
@@ -502,7 +487,7 @@ fn client_errors_need_volume_and_a_high_rate() {
     stats.counts.s4xx += moved;
     let report = run(&snap);
     assert_eq!(
-        flagged(&report),
+        verdict(&report),
         vec![("api".into(), FindingKind::ErrorRate4xx, Severity::Warning)]
     );
     assert_eq!(report.findings[0].metric, "rate_4xx");
@@ -520,5 +505,5 @@ fn client_errors_need_volume_and_a_high_rate() {
         s4xx: 3,
         s5xx: 0,
     };
-    assert_eq!(flagged(&run(&snap)), vec![]);
+    assert_eq!(verdict(&run(&snap)), vec![]);
 }
