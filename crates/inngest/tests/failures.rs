@@ -1,8 +1,8 @@
 //! Failures a worker's own logs must show, and a step that overruns its time budget, over real
 //! HTTP against the test executor.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use inngest::{Client, Config, Ctx, Error, ServableFunction, ServeOptions, Trigger, function};
