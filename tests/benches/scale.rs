@@ -5,8 +5,15 @@
 //! `cargo bench -p autofix-tests --bench scale` prints one row per size: Railway requests, bytes
 //! received, the largest request (root fields, data points), the largest step output and event,
 //! peak RSS and CPU time of the cycle. The fake runs in this process; each cycle runs in a child
-//! process (this binary re-executed) so its peak RSS is its own. `--sizes 3,40` picks sizes,
+//! process (this binary re-executed) so its peak RSS is its own (`VmHWM` of `/proc/self/status`,
+//! CPU from `/proc/self/stat`, both read by the child at the end of its cycle); the child's
+//! clients share one pacer of the default plan, as a worker's do. `--sizes 3,40` picks sizes,
 //! `--window 30` the window in minutes (default 60).
+//!
+//! The run exits non-zero when a function run fails, when an incident the generator planted is
+//! not found, when the fake's and the clients' request or byte counts disagree, or when a budget
+//! is exceeded: a step output or event of 512 KB, 20 aliases or 30 000 points in one Railway
+//! request, the plan's requests per second, peak RSS of 64 MB at S = 500 and 160 MB at 2 000.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -14,7 +21,7 @@ use std::time::Duration;
 
 use autofix_tests::fake_railway::{FakeAuth, FakeRailway};
 use autofix_tests::harness::offline_deps;
-use railway::{ClientConfig, Credentials, RailwayClient, Source, Token};
+use railway::{ClientConfig, Credentials, Pacer, Plan, RailwayClient, Source, Token};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -32,6 +39,9 @@ struct ChildReport {
     peak_rss_kb: u64,
     cpu_ms: u64,
     incidents: usize,
+    /// Requests and response bytes as the child's Railway clients counted them.
+    client_requests: u64,
+    client_bytes: u64,
 }
 
 fn main() {
@@ -75,6 +85,29 @@ fn main() {
         .block_on(parent(sizes, window));
 }
 
+/// What a step output or an event may weigh (the target, under Inngest's 4 MiB step
+/// and 256 KiB–3 MiB event limits).
+const STATE_BUDGET: usize = 512 * 1000;
+
+/// Peak RSS targets of one cycle, by project size.
+fn rss_target_mb(label: &str) -> Option<f64> {
+    match label {
+        "500" => Some(64.0),
+        "2000" => Some(160.0),
+        _ => None,
+    }
+}
+
+/// Operations of the monitor's health read; the others are the context and fix functions'.
+const HEALTH_READ_OPERATIONS: &[&str] = &[
+    "EnvironmentArchitecture",
+    "EnvironmentResourceMetrics",
+    "ServiceHttpMetricsBatch",
+    "ServiceHttpLogsBatch",
+    "EnvironmentDeployments",
+    "ServiceHttpBaselineBatch",
+];
+
 async fn parent(sizes: Vec<String>, window: u32) {
     let exe = std::env::current_exe().expect("own path");
     println!(
@@ -82,9 +115,10 @@ async fn parent(sizes: Vec<String>, window: u32) {
     );
     println!();
     println!(
-        "| S | Railway requests | bytes received | largest response | max aliases / request | max points / request | peak req/s | largest step output | largest event | peak RSS | CPU | result |"
+        "| S | Railway requests (health read + context/fix) | bytes received | largest response | largest request (aliases / points) | peak req/s | largest step output | largest event | peak RSS | CPU | result |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut failures = Vec::new();
     for size in sizes {
         let now = pipeline::system_now();
         let (label, snapshots) = if size == "workspace" {
@@ -102,6 +136,15 @@ async fn parent(sizes: Vec<String>, window: u32) {
                 vec![autofix_tests::scale::project(0, s, now, i64::from(window))],
             )
         };
+        let expected_incidents: usize = snapshots
+            .iter()
+            .map(|s| {
+                autofix_tests::scale::incident_services(
+                    s.architecture.services.len(),
+                    autofix_tests::scale::INCIDENT_EVERY,
+                )
+            })
+            .sum();
         let targets: Vec<String> = snapshots
             .iter()
             .map(|s| {
@@ -127,7 +170,8 @@ async fn parent(sizes: Vec<String>, window: u32) {
         .expect("child joins");
         if !out.status.success() {
             eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-            panic!("child for {label} failed");
+            eprintln!("child for S = {label} failed: {}", out.status);
+            std::process::exit(1);
         }
         let report: ChildReport = serde_json::from_slice(
             out.stdout
@@ -141,24 +185,98 @@ async fn parent(sizes: Vec<String>, window: u32) {
         let largest = stats.iter().map(|s| s.response_bytes).max().unwrap_or(0);
         let aliases = stats.iter().map(|s| s.root_fields).max().unwrap_or(0);
         let points = stats.iter().map(|s| s.points).max().unwrap_or(0);
-        let result = if report.failed.is_empty() {
-            format!("ok, {} runs, {} incidents", report.runs, report.incidents)
+        let health_read = fake
+            .operations()
+            .iter()
+            .filter(|op| HEALTH_READ_OPERATIONS.contains(&op.as_str()))
+            .count();
+        let requests = fake.request_count();
+
+        let mut problems = report.failed.clone();
+        if requests != report.client_requests || stats.len() as u64 != requests {
+            problems.push(format!(
+                "request counts disagree: fake saw {requests}, answered {}, clients sent {}",
+                stats.len(),
+                report.client_requests
+            ));
+        }
+        if bytes as u64 != report.client_bytes {
+            problems.push(format!(
+                "bytes disagree: fake sent {bytes}, clients received {}",
+                report.client_bytes
+            ));
+        }
+        if report.incidents != expected_incidents {
+            problems.push(format!(
+                "{} incidents found, {expected_incidents} generated",
+                report.incidents
+            ));
+        }
+        if report.peak_rss_kb == 0 || report.cpu_ms == 0 {
+            problems.push("no RSS or CPU figure from the child".into());
+        }
+        if aliases > railway::batch::MAX_ALIASES_PER_REQUEST {
+            problems.push(format!("a request has {aliases} aliases"));
+        }
+        if points > railway::batch::MAX_POINTS_PER_REQUEST {
+            problems.push(format!("a request returned {points} points"));
+        }
+        if report.largest_step.1 >= STATE_BUDGET {
+            problems.push(format!(
+                "step {} is {} bytes",
+                report.largest_step.0, report.largest_step.1
+            ));
+        }
+        if report.largest_event.1 >= STATE_BUDGET {
+            problems.push(format!(
+                "event {} is {} bytes",
+                report.largest_event.0, report.largest_event.1
+            ));
+        }
+        let per_second = fake.peak_requests_per_second();
+        if per_second > Plan::default().per_second() {
+            problems.push(format!(
+                "{per_second} requests in one second (plan: {})",
+                Plan::default().per_second()
+            ));
+        }
+        let rss_mb = report.peak_rss_kb as f64 / 1024.0;
+        if let Some(target) = rss_target_mb(&label)
+            && rss_mb >= target
+        {
+            problems.push(format!("peak RSS {rss_mb:.1} MB ≥ target {target} MB"));
+        }
+        let result = if problems.is_empty() {
+            format!("ok: {} runs, {} incidents", report.runs, report.incidents)
         } else {
-            format!("**failed**: {}", report.failed.join("; "))
+            format!("**FAILED**: {}", problems.join("; "))
         };
         println!(
-            "| {label} | {} | {} | {} | {aliases} | {points} | {} | {} ({}) | {} ({}) | {:.1} MB | {:.2} s | {result} |",
-            fake.request_count(),
+            "| {label} | {requests} ({health_read} + {}) | {} | {} | {aliases} / {points} | {} | {} ({}) | {} ({}) | {rss_mb:.1} MB | {:.2} s | {result} |",
+            requests as usize - health_read,
             mb(bytes),
             mb(largest),
-            fake.peak_requests_per_second(),
+            per_second,
             kb(report.largest_step.1),
             report.largest_step.0,
             kb(report.largest_event.1),
-            report.largest_event.0,
-            report.peak_rss_kb as f64 / 1024.0,
+            if report.largest_event.0.is_empty() {
+                "none sent"
+            } else {
+                &report.largest_event.0
+            },
             report.cpu_ms as f64 / 1000.0,
         );
+        if !problems.is_empty() {
+            failures.push(format!("S = {label}: {}", problems.join("; ")));
+        }
+    }
+    if !failures.is_empty() {
+        eprintln!();
+        for f in &failures {
+            eprintln!("scale benchmark failed: {f}");
+        }
+        std::process::exit(1);
     }
 }
 
@@ -172,6 +290,8 @@ fn kb(b: usize) -> String {
 
 async fn child(endpoint: String, targets: Vec<(String, String)>, window: u32) -> ChildReport {
     let mut report = ChildReport::default();
+    // One worker, one pacer: every target's client shares the plan's budget, as under `serve`.
+    let pacer = Pacer::new(Plan::default());
     for (project, environment) in targets {
         let creds = Credentials {
             token: Token::Account(TOKEN.into()),
@@ -181,9 +301,11 @@ async fn child(endpoint: String, targets: Vec<(String, String)>, window: u32) ->
         let client = RailwayClient::new(
             ClientConfig::new(creds)
                 .with_endpoint(endpoint.clone())
-                .with_timeout(Duration::from_secs(120)),
+                .with_timeout(Duration::from_secs(120))
+                .with_pacer(pacer.clone()),
         )
         .expect("client");
+        let counted = client.clone();
         let mut deps = offline_deps(Source::Live(client), false);
         deps.settings.window_minutes = window;
         let functions = pipeline::functions(Arc::new(deps)).expect("functions");
@@ -217,6 +339,8 @@ async fn child(endpoint: String, targets: Vec<(String, String)>, window: u32) ->
                 }
             }
         }
+        report.client_requests += counted.request_count();
+        report.client_bytes += counted.bytes_received();
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     report.peak_rss_kb = status
