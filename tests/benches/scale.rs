@@ -44,7 +44,7 @@ struct ChildReport {
     client_bytes: u64,
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         let endpoint = args[i + 1].clone();
@@ -62,7 +62,7 @@ fn main() {
             .expect("runtime")
             .block_on(child(endpoint, targets, window));
         println!("{}", serde_json::to_string(&report).expect("report"));
-        return;
+        return std::process::ExitCode::SUCCESS;
     }
     let opt = |name: &str| {
         args.iter()
@@ -82,7 +82,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime")
-        .block_on(parent(sizes, window));
+        .block_on(parent(sizes, window))
 }
 
 /// What a step output or an event may weigh (the target, under Inngest's 4 MiB step
@@ -108,7 +108,8 @@ const HEALTH_READ_OPERATIONS: &[&str] = &[
     "ServiceHttpBaselineBatch",
 ];
 
-async fn parent(sizes: Vec<String>, window: u32) {
+/// Prints the table; fails when a child failed or a figure is out of budget.
+async fn parent(sizes: Vec<String>, window: u32) -> std::process::ExitCode {
     let exe = std::env::current_exe().expect("own path");
     println!(
         "window {window} min; limits: step output 4 MiB (target 512 KB), event 256 KiB–3 MiB (target 512 KB), Railway ≤ 20 aliases and ≤ 30 000 points per request"
@@ -171,7 +172,7 @@ async fn parent(sizes: Vec<String>, window: u32) {
         if !out.status.success() {
             eprintln!("{}", String::from_utf8_lossy(&out.stderr));
             eprintln!("child for S = {label} failed: {}", out.status);
-            std::process::exit(1);
+            return std::process::ExitCode::FAILURE;
         }
         let report: ChildReport = serde_json::from_slice(
             out.stdout
@@ -276,8 +277,9 @@ async fn parent(sizes: Vec<String>, window: u32) {
         for f in &failures {
             eprintln!("scale benchmark failed: {f}");
         }
-        std::process::exit(1);
+        return std::process::ExitCode::FAILURE;
     }
+    std::process::ExitCode::SUCCESS
 }
 
 fn mb(b: usize) -> String {
