@@ -280,39 +280,10 @@ async fn fan_out(
                 .workspace_targets(ws.workspace_id.as_deref())
                 .await
                 .map_err(step_error)?;
-            let selected = ws.selection.select(&all);
-            if selected.len() > MAX_TARGETS {
-                return Err(inngest::Error::non_retriable(format!(
-                    "AUTOFIX_PROJECTS selects {} project environments; one worker fans out to at most {MAX_TARGETS} (narrow the selection or split it over several workers)",
-                    selected.len()
-                )));
-            }
-            Ok(selected)
+            Ok(ws.selection.select(&all))
         })
         .await?;
-    let events = targets
-        .iter()
-        .map(|t| {
-            let data = HealthCheckRequested {
-                window_minutes: ctx.event.data.window_minutes,
-                reason: Some(match &ctx.event.data.cron {
-                    Some(_) => "workspace cycle (cron)".to_owned(),
-                    None => "workspace cycle".to_owned(),
-                }),
-                cron: None,
-                target: Some(t.clone()),
-                target_key: Some(t.key()),
-            };
-            Event::new(HEALTH_CHECK_REQUESTED, &data)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let bytes = serde_json::to_vec(&events).map_or(0, |b| b.len());
-    if bytes > MAX_FAN_OUT_BYTES {
-        return Err(inngest::Error::non_retriable(format!(
-            "the fan-out to {} targets is {bytes} bytes; Inngest accepts at most {MAX_FAN_OUT_BYTES} per request (narrow AUTOFIX_PROJECTS)",
-            targets.len()
-        )));
-    }
+    let events = fan_out_events(&targets, &ctx.event.data)?;
     let ids = if events.is_empty() {
         tracing::warn!("AUTOFIX_PROJECTS selects no project environment the token can see");
         Vec::new()
@@ -343,4 +314,78 @@ async fn fan_out(
         target: None,
         fanned_out: targets.iter().map(Target::key).collect(),
     })
+}
+
+/// One `autofix/health.check.requested` per target, refused as a whole when the selection is
+/// larger than one fan-out may carry (Inngest's per-request limits), so a tick never sends half.
+fn fan_out_events(
+    targets: &[Target],
+    request: &HealthCheckRequested,
+) -> Result<Vec<Event>, inngest::Error> {
+    if targets.len() > MAX_TARGETS {
+        return Err(inngest::Error::non_retriable(format!(
+            "AUTOFIX_PROJECTS selects {} project environments; one worker fans out to at most {MAX_TARGETS} (narrow the selection or split it over several workers)",
+            targets.len()
+        )));
+    }
+    let events = targets
+        .iter()
+        .map(|t| {
+            let data = HealthCheckRequested {
+                window_minutes: request.window_minutes,
+                reason: Some(match &request.cron {
+                    Some(_) => "workspace cycle (cron)".to_owned(),
+                    None => "workspace cycle".to_owned(),
+                }),
+                cron: None,
+                target: Some(t.clone()),
+                target_key: Some(t.key()),
+            };
+            Event::new(HEALTH_CHECK_REQUESTED, &data)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = serde_json::to_vec(&events).map_or(0, |b| b.len());
+    if bytes > MAX_FAN_OUT_BYTES {
+        return Err(inngest::Error::non_retriable(format!(
+            "the fan-out to {} targets is {bytes} bytes; Inngest accepts at most {MAX_FAN_OUT_BYTES} per request (narrow AUTOFIX_PROJECTS)",
+            targets.len()
+        )));
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use railway::model::{EnvironmentRef, ProjectRef};
+
+    fn targets(n: usize, name_len: usize) -> Vec<Target> {
+        (0..n)
+            .map(|i| Target {
+                project: ProjectRef {
+                    id: format!("p{i}"),
+                    name: format!("{i}{}", "n".repeat(name_len)),
+                },
+                environment: EnvironmentRef {
+                    id: format!("e{i}"),
+                    name: "production".into(),
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fan_out_stays_within_one_inngest_request_or_is_refused_whole() {
+        let cron = HealthCheckRequested {
+            cron: Some("*/10 * * * *".into()),
+            ..Default::default()
+        };
+        let events = fan_out_events(&targets(MAX_TARGETS, 20), &cron).unwrap();
+        assert_eq!(events.len(), MAX_TARGETS);
+        assert_eq!(events[7].data["target_key"], "p7/e7");
+        let e = fan_out_events(&targets(MAX_TARGETS + 1, 20), &cron).unwrap_err();
+        assert!(e.message().contains("at most 500"), "{}", e.message());
+        let e = fan_out_events(&targets(400, 600), &cron).unwrap_err();
+        assert!(e.message().contains("bytes"), "{}", e.message());
+    }
 }
