@@ -40,6 +40,8 @@
 //! `ServiceLogs::truncated`. A batch that fails because one deployment's logs are unavailable is
 //! retried service by service so the others still arrive.
 
+#![warn(missing_docs)]
+
 mod auth;
 mod baseline;
 mod client;
