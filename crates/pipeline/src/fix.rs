@@ -189,7 +189,7 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
 
     let workdir = naming::workdir(&settings.agent_workdir, &req.fingerprint, &ctx.run_id);
     let task = fix_plan::agent_task(repo, &req.fingerprint, &workdir, &analysis, &input)
-        .map_err(|e| inngest::Error::non_retriable(e.to_string()).with_name("UntrustedTarget"))?;
+        .map_err(|e| crate::targets::refuse(e.to_string()))?;
     outcome.task = Some(task.clone());
 
     let Some(opencode) = &deps.opencode else {

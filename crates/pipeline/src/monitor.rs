@@ -18,6 +18,7 @@ use crate::events::{
     CONTEXT_REQUESTED, ContextRequested, HEALTH_CHECK_REQUESTED, HealthCheckRequested,
 };
 use crate::health::{self, DetectionInputs, HealthRead};
+use crate::targets::refuse;
 use crate::workspace::{MAX_FAN_OUT_BYTES, MAX_TARGETS, TargetSettings, Workspace};
 use crate::{Deps, MONITOR_FN, step_error};
 use railway::workspace::Target;
@@ -108,14 +109,14 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
         (Some(ws), None) => return fan_out(deps, ws, &ctx).await,
         (Some(ws), Some(target)) => {
             if data.target_key.as_deref() != Some(target.key().as_str()) {
-                return Err(untrusted(format!(
+                return Err(refuse(format!(
                     "data.target_key must be {:?} (the target's project id/environment id)",
                     target.key()
                 )));
             }
             // Checked here by the event's names, and again against Railway's in `read-health`.
             if !ws.selection.matches(target) {
-                return Err(untrusted(format!(
+                return Err(refuse(format!(
                     "data.target {} is not selected by AUTOFIX_PROJECTS",
                     target.key()
                 )));
@@ -123,7 +124,7 @@ async fn run(deps: &Deps, ctx: Ctx<HealthCheckRequested>) -> Result<MonitorRepor
             Some(target)
         }
         (None, Some(target)) => {
-            return Err(untrusted(format!(
+            return Err(refuse(format!(
                 "data.target {} given, but this worker monitors one project (set AUTOFIX_PROJECTS to monitor several)",
                 target.key()
             )));
@@ -215,7 +216,7 @@ pub(crate) async fn read_inputs(
     if let Some(t) = target
         && (arch.project != t.project || arch.environment != t.environment)
     {
-        return Err(untrusted(format!(
+        return Err(refuse(format!(
             "data.target {} names project {:?} / environment {:?}, Railway says {:?} / {:?}",
             t.key(),
             t.project.name,
@@ -258,10 +259,6 @@ pub(crate) async fn read_inputs(
             deployments,
         },
     })
-}
-
-fn untrusted(message: String) -> inngest::Error {
-    inngest::Error::non_retriable(message).with_name("UntrustedTarget")
 }
 
 /// Workspace mode, a cron tick or an untargeted request: one `autofix/health.check.requested`

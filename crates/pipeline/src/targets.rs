@@ -11,7 +11,7 @@ fn clean_name(name: &str) -> String {
 }
 
 /// A refusal that no retry can fix: the event names something outside what Railway says.
-fn refuse(message: String) -> inngest::Error {
+pub(crate) fn refuse(message: String) -> inngest::Error {
     inngest::Error::non_retriable(message).with_name("UntrustedTarget")
 }
 

@@ -178,10 +178,6 @@ impl crate::Settings {
 }
 
 /// A refusal no retry can fix: the event names a target this worker does not monitor.
-fn refuse(message: String) -> inngest::Error {
-    inngest::Error::non_retriable(message).with_name("UntrustedTarget")
-}
-
 impl Deps {
     /// The Railway source of a project and environment an event names: the configured one in
     /// single-project mode (the caller's id check refuses any other), the workspace client aimed
@@ -225,7 +221,7 @@ pub(crate) fn check_selected(ws: &Workspace, arch: &Architecture) -> Result<(), 
     if ws.selection.matches(&target) {
         Ok(())
     } else {
-        Err(refuse(format!(
+        Err(crate::targets::refuse(format!(
             "project {:?} / environment {:?} is not selected by AUTOFIX_PROJECTS",
             target.project.name, target.environment.name
         )))
