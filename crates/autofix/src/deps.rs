@@ -109,15 +109,7 @@ pub async fn railway_source(
             project_id,
             environment,
         } => {
-            let credentials = railway::Credentials {
-                token,
-                project_id: project_id.clone(),
-                environment_id: String::new(),
-            };
-            let config = railway::ClientConfig::new(credentials)
-                .with_endpoint(options.railway_api_url.as_str())
-                .with_pacer(pacer.clone());
-            let client = railway::RailwayClient::new(config).context("RAILWAY_API_URL")?;
+            let client = live_client(options, token, &project_id, pacer)?;
             let client = match environment {
                 EnvironmentSelector::Id(id) => client.with_environment_id(id),
                 EnvironmentSelector::Name(name) => {
@@ -135,6 +127,25 @@ pub async fn railway_source(
     })
 }
 
+/// A client of `RAILWAY_API_URL` for `token`, sharing the worker's `pacer`; the environment is
+/// set by the caller (an id, a resolved name, or each target's in workspace mode).
+fn live_client(
+    options: &Options,
+    token: railway::Token,
+    project_id: &str,
+    pacer: &railway::Pacer,
+) -> anyhow::Result<railway::RailwayClient> {
+    let credentials = railway::Credentials {
+        token,
+        project_id: project_id.to_owned(),
+        environment_id: String::new(),
+    };
+    let config = railway::ClientConfig::new(credentials)
+        .with_endpoint(options.railway_api_url.as_str())
+        .with_pacer(pacer.clone());
+    railway::RailwayClient::new(config).context("RAILWAY_API_URL")
+}
+
 /// Workspace mode (`AUTOFIX_PROJECTS`): the client every target is read through, and the
 /// workspace as listed now, against which the selection and `AUTOFIX_CONFIG` are checked: a
 /// name that selects nothing is a typo, reported before the worker starts.
@@ -149,15 +160,12 @@ pub async fn workspace(
         .as_deref()
         .map(str::trim)
         .unwrap_or_default();
-    let credentials = railway::Credentials {
-        token: railway::Token::Account(token.to_owned()),
-        project_id: String::new(),
-        environment_id: String::new(),
-    };
-    let config = railway::ClientConfig::new(credentials)
-        .with_endpoint(options.railway_api_url.as_str())
-        .with_pacer(pacer.clone());
-    let client = railway::RailwayClient::new(config).context("RAILWAY_API_URL")?;
+    let client = live_client(
+        options,
+        railway::Token::Account(token.to_owned()),
+        "",
+        pacer,
+    )?;
     let workspace_id = options.workspace_id()?;
     let all = client
         .workspace_targets(workspace_id.as_deref())
