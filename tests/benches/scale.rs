@@ -32,6 +32,9 @@ struct ChildReport {
     peak_rss_kb: u64,
     cpu_ms: u64,
     incidents: usize,
+    /// Requests and response bytes as the child's Railway clients counted them.
+    client_requests: u64,
+    client_bytes: u64,
 }
 
 fn main() {
@@ -75,6 +78,29 @@ fn main() {
         .block_on(parent(sizes, window));
 }
 
+/// What a step output or an event may weigh (the target, under Inngest's 4 MiB step
+/// and 256 KiB–3 MiB event limits).
+const STATE_BUDGET: usize = 512 * 1000;
+
+/// Peak RSS targets of one cycle, by project size.
+fn rss_target_mb(label: &str) -> Option<f64> {
+    match label {
+        "500" => Some(64.0),
+        "2000" => Some(160.0),
+        _ => None,
+    }
+}
+
+/// Operations of the monitor's health read; the others are the context and fix functions'.
+const HEALTH_READ_OPERATIONS: &[&str] = &[
+    "EnvironmentArchitecture",
+    "EnvironmentResourceMetrics",
+    "ServiceHttpMetricsBatch",
+    "ServiceHttpLogsBatch",
+    "EnvironmentDeployments",
+    "ServiceHttpBaselineBatch",
+];
+
 async fn parent(sizes: Vec<String>, window: u32) {
     let exe = std::env::current_exe().expect("own path");
     println!(
@@ -82,9 +108,10 @@ async fn parent(sizes: Vec<String>, window: u32) {
     );
     println!();
     println!(
-        "| S | Railway requests | bytes received | largest response | max aliases / request | max points / request | peak req/s | largest step output | largest event | peak RSS | CPU | result |"
+        "| S | Railway requests (health read + context/fix) | bytes received | largest response | largest request (aliases / points) | peak req/s | largest step output | largest event | peak RSS | CPU | result |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut failures = Vec::new();
     for size in sizes {
         let now = pipeline::system_now();
         let (label, snapshots) = if size == "workspace" {
@@ -102,6 +129,15 @@ async fn parent(sizes: Vec<String>, window: u32) {
                 vec![autofix_tests::scale::project(0, s, now, i64::from(window))],
             )
         };
+        let expected_incidents: usize = snapshots
+            .iter()
+            .map(|s| {
+                autofix_tests::scale::incident_services(
+                    s.architecture.services.len(),
+                    autofix_tests::scale::INCIDENT_EVERY,
+                )
+            })
+            .sum();
         let targets: Vec<String> = snapshots
             .iter()
             .map(|s| {
@@ -127,7 +163,8 @@ async fn parent(sizes: Vec<String>, window: u32) {
         .expect("child joins");
         if !out.status.success() {
             eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-            panic!("child for {label} failed");
+            eprintln!("child for S = {label} failed: {}", out.status);
+            std::process::exit(1);
         }
         let report: ChildReport = serde_json::from_slice(
             out.stdout
@@ -141,14 +178,68 @@ async fn parent(sizes: Vec<String>, window: u32) {
         let largest = stats.iter().map(|s| s.response_bytes).max().unwrap_or(0);
         let aliases = stats.iter().map(|s| s.root_fields).max().unwrap_or(0);
         let points = stats.iter().map(|s| s.points).max().unwrap_or(0);
-        let result = if report.failed.is_empty() {
-            format!("ok, {} runs, {} incidents", report.runs, report.incidents)
+        let health_read = fake
+            .operations()
+            .iter()
+            .filter(|op| HEALTH_READ_OPERATIONS.contains(&op.as_str()))
+            .count();
+        let requests = fake.request_count();
+
+        let mut problems = report.failed.clone();
+        if requests != report.client_requests || stats.len() as u64 != requests {
+            problems.push(format!(
+                "request counts disagree: fake saw {requests}, answered {}, clients sent {}",
+                stats.len(),
+                report.client_requests
+            ));
+        }
+        if bytes as u64 != report.client_bytes {
+            problems.push(format!(
+                "bytes disagree: fake sent {bytes}, clients received {}",
+                report.client_bytes
+            ));
+        }
+        if report.incidents != expected_incidents {
+            problems.push(format!(
+                "{} incidents found, {expected_incidents} generated",
+                report.incidents
+            ));
+        }
+        if report.peak_rss_kb == 0 || report.cpu_ms == 0 {
+            problems.push("no RSS or CPU figure from the child".into());
+        }
+        if aliases > railway::batch::MAX_ALIASES_PER_REQUEST {
+            problems.push(format!("a request has {aliases} aliases"));
+        }
+        if points > railway::batch::MAX_POINTS_PER_REQUEST {
+            problems.push(format!("a request returned {points} points"));
+        }
+        if report.largest_step.1 >= STATE_BUDGET {
+            problems.push(format!(
+                "step {} is {} bytes",
+                report.largest_step.0, report.largest_step.1
+            ));
+        }
+        if report.largest_event.1 >= STATE_BUDGET {
+            problems.push(format!(
+                "event {} is {} bytes",
+                report.largest_event.0, report.largest_event.1
+            ));
+        }
+        let rss_mb = report.peak_rss_kb as f64 / 1024.0;
+        if let Some(target) = rss_target_mb(&label)
+            && rss_mb >= target
+        {
+            problems.push(format!("peak RSS {rss_mb:.1} MB ≥ target {target} MB"));
+        }
+        let result = if problems.is_empty() {
+            format!("ok: {} runs, {} incidents", report.runs, report.incidents)
         } else {
-            format!("**failed**: {}", report.failed.join("; "))
+            format!("**FAILED**: {}", problems.join("; "))
         };
         println!(
-            "| {label} | {} | {} | {} | {aliases} | {points} | {} | {} ({}) | {} ({}) | {:.1} MB | {:.2} s | {result} |",
-            fake.request_count(),
+            "| {label} | {requests} ({health_read} + {}) | {} | {} | {aliases} / {points} | {} | {} ({}) | {} ({}) | {rss_mb:.1} MB | {:.2} s | {result} |",
+            requests as usize - health_read,
             mb(bytes),
             mb(largest),
             fake.peak_requests_per_second(),
@@ -156,9 +247,18 @@ async fn parent(sizes: Vec<String>, window: u32) {
             report.largest_step.0,
             kb(report.largest_event.1),
             report.largest_event.0,
-            report.peak_rss_kb as f64 / 1024.0,
             report.cpu_ms as f64 / 1000.0,
         );
+        if !problems.is_empty() {
+            failures.push(format!("S = {label}: {}", problems.join("; ")));
+        }
+    }
+    if !failures.is_empty() {
+        eprintln!();
+        for f in &failures {
+            eprintln!("scale benchmark failed: {f}");
+        }
+        std::process::exit(1);
     }
 }
 
@@ -184,6 +284,7 @@ async fn child(endpoint: String, targets: Vec<(String, String)>, window: u32) ->
                 .with_timeout(Duration::from_secs(120)),
         )
         .expect("client");
+        let counted = client.clone();
         let mut deps = offline_deps(Source::Live(client), false);
         deps.settings.window_minutes = window;
         let functions = pipeline::functions(Arc::new(deps)).expect("functions");
@@ -217,6 +318,8 @@ async fn child(endpoint: String, targets: Vec<(String, String)>, window: u32) ->
                 }
             }
         }
+        report.client_requests += counted.request_count();
+        report.client_bytes += counted.bytes_received();
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     report.peak_rss_kb = status

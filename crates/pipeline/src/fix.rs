@@ -120,17 +120,13 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
     let event = &ctx.event.data;
     let services: Vec<crate::events::AffectedService> = step
         .run("read-targets", || async {
-            let arch = deps
-                .railway
-                .architecture()
-                .await
-                .map_err(crate::step_error)?;
-            crate::targets::resolve(
-                &arch,
+            crate::targets::read(
+                &deps.railway,
                 &event.project.id,
                 &event.environment.id,
                 &event.services,
             )
+            .await
         })
         .await?;
     let mut verified = event.clone();

@@ -112,11 +112,17 @@ async fn run(deps: &Deps, ctx: Ctx<Value>) -> Result<IssueReport, inngest::Error
         }
         let to_close: Vec<IssueTouched> = step
             .run("find-recovered-issues", || async {
-                let arch = deps.railway.architecture().await.map_err(step_error)?;
-                let repos: BTreeSet<String> = recovered
-                    .iter()
-                    .filter_map(|(service_id, _)| arch.service(service_id))
-                    .filter_map(|s| s.source.repo.clone())
+                // Only the recovered services are read, not the whole architecture.
+                let ids: Vec<String> = recovered.iter().map(|(id, _)| id.clone()).collect();
+                let recovered_services = deps
+                    .railway
+                    .named_services(&ids)
+                    .await
+                    .map_err(step_error)?;
+                let repos: BTreeSet<String> = recovered_services
+                    .services
+                    .into_iter()
+                    .filter_map(|s| s.repo)
                     .collect();
                 let fps: BTreeSet<&str> = recovered.iter().map(|(_, fp)| fp.as_str()).collect();
                 let mut out = Vec::new();

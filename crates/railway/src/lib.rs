@@ -47,6 +47,7 @@ mod error;
 mod history;
 mod live;
 mod logs;
+mod named;
 mod ops;
 mod pacer;
 mod source;
@@ -70,6 +71,7 @@ pub use live::{
     sample_rate_seconds, usage_slices,
 };
 pub use logs::LogLimits;
+pub use named::{NamedService, NamedServices, SERVICE_TARGETS_TEMPLATE};
 pub use ops::{is_database_image, mark_databases};
 pub use pacer::{Pacer, Plan};
 pub use source::{SnapshotGenerator, Source, slice_http, slice_logs, slice_resources};
@@ -101,4 +103,5 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("ServiceHttpLogs.graphql", batch::HTTP_LOGS_TEMPLATE),
     ("ServiceLogs.graphql", batch::SERVICE_LOGS_TEMPLATE),
     ("ServiceHttpBaseline.graphql", baseline::BASELINE_TEMPLATE),
+    ("ServiceTargets.graphql", named::SERVICE_TARGETS_TEMPLATE),
 ];
