@@ -5,8 +5,15 @@
 //! `cargo bench -p autofix-tests --bench scale` prints one row per size: Railway requests, bytes
 //! received, the largest request (root fields, data points), the largest step output and event,
 //! peak RSS and CPU time of the cycle. The fake runs in this process; each cycle runs in a child
-//! process (this binary re-executed) so its peak RSS is its own. `--sizes 3,40` picks sizes,
+//! process (this binary re-executed) so its peak RSS is its own (`VmHWM` of `/proc/self/status`,
+//! CPU from `/proc/self/stat`, both read by the child at the end of its cycle); the child's
+//! clients share one pacer of the default plan, as a worker's do. `--sizes 3,40` picks sizes,
 //! `--window 30` the window in minutes (default 60).
+//!
+//! The run exits non-zero when a function run fails, when an incident the generator planted is
+//! not found, when the fake's and the clients' request or byte counts disagree, or when a budget
+//! is exceeded: a step output or event of 512 KB, 20 aliases or 30 000 points in one Railway
+//! request, the plan's requests per second, peak RSS of 64 MB at S = 500 and 160 MB at 2 000.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -14,7 +21,7 @@ use std::time::Duration;
 
 use autofix_tests::fake_railway::{FakeAuth, FakeRailway};
 use autofix_tests::harness::offline_deps;
-use railway::{ClientConfig, Credentials, RailwayClient, Source, Token};
+use railway::{ClientConfig, Credentials, Pacer, Plan, RailwayClient, Source, Token};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -226,6 +233,13 @@ async fn parent(sizes: Vec<String>, window: u32) {
                 report.largest_event.0, report.largest_event.1
             ));
         }
+        let per_second = fake.peak_requests_per_second();
+        if per_second > Plan::default().per_second() {
+            problems.push(format!(
+                "{per_second} requests in one second (plan: {})",
+                Plan::default().per_second()
+            ));
+        }
         let rss_mb = report.peak_rss_kb as f64 / 1024.0;
         if let Some(target) = rss_target_mb(&label)
             && rss_mb >= target
@@ -242,11 +256,15 @@ async fn parent(sizes: Vec<String>, window: u32) {
             requests as usize - health_read,
             mb(bytes),
             mb(largest),
-            fake.peak_requests_per_second(),
+            per_second,
             kb(report.largest_step.1),
             report.largest_step.0,
             kb(report.largest_event.1),
-            report.largest_event.0,
+            if report.largest_event.0.is_empty() {
+                "none sent"
+            } else {
+                &report.largest_event.0
+            },
             report.cpu_ms as f64 / 1000.0,
         );
         if !problems.is_empty() {
@@ -272,6 +290,8 @@ fn kb(b: usize) -> String {
 
 async fn child(endpoint: String, targets: Vec<(String, String)>, window: u32) -> ChildReport {
     let mut report = ChildReport::default();
+    // One worker, one pacer: every target's client shares the plan's budget, as under `serve`.
+    let pacer = Pacer::new(Plan::default());
     for (project, environment) in targets {
         let creds = Credentials {
             token: Token::Account(TOKEN.into()),
@@ -281,7 +301,8 @@ async fn child(endpoint: String, targets: Vec<(String, String)>, window: u32) ->
         let client = RailwayClient::new(
             ClientConfig::new(creds)
                 .with_endpoint(endpoint.clone())
-                .with_timeout(Duration::from_secs(120)),
+                .with_timeout(Duration::from_secs(120))
+                .with_pacer(pacer.clone()),
         )
         .expect("client");
         let counted = client.clone();

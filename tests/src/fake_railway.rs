@@ -222,6 +222,8 @@ fn gql_errors(status: StatusCode, messages: &[String]) -> Response {
 }
 
 async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    // Taken before the lock: a slow answer holding it must not bunch later arrivals together.
+    let arrived = Instant::now();
     let (fault, requests) = {
         let mut inner = shared.lock();
         inner.requests += 1;
@@ -230,7 +232,7 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
             let (_, snapshots) = inner.later.remove(i);
             inner.snapshots = snapshots;
         }
-        inner.arrivals.push(Instant::now());
+        inner.arrivals.push(arrived);
         (
             inner.queued.pop_front().or_else(|| inner.permanent.clone()),
             inner.requests,
