@@ -69,6 +69,7 @@ impl Source {
     ) -> Result<crate::NamedServices, RailwayError> {
         match self {
             Self::Live(c) => c.named_services(ids).await,
+            #[cfg(feature = "test-support")]
             Self::Static(s) => Ok(crate::NamedServices::from_architecture(
                 &s.architecture,
                 ids,
