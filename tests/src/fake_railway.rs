@@ -616,6 +616,15 @@ fn resolve_root(inner: &Inner, name: &str, args: &Map<String, Value>) -> Result<
                 json!({ "id": FAKE_WORKSPACE_ID, "name": "fake workspace", "projects": connection(nodes) }),
             )
         }
+        "serviceInstance" => {
+            let snap = snapshot(inner, str_arg(args, "environmentId"))
+                .map_err(|_| "ServiceInstance not found".to_owned())?;
+            let id = str_arg(args, "serviceId").unwrap_or_default();
+            let arch = &snap.architecture;
+            arch.service(id)
+                .map(|s| instance_json(arch, s))
+                .ok_or_else(|| "ServiceInstance not found".to_owned())
+        }
         "deployment" => {
             let id = str_arg(args, "id").ok_or("id required")?;
             for snap in &inner.snapshots {
@@ -871,38 +880,42 @@ impl HttpFilter {
     }
 }
 
+/// One service instance as `environment.serviceInstances` and `serviceInstance` serve it.
+fn instance_json(arch: &railway::model::Architecture, s: &Service) -> Value {
+    json!({
+        "id": s.instance_id,
+        "serviceId": s.id,
+        "serviceName": s.name,
+        "environmentId": arch.environment.id,
+        "builder": s.builder.clone().unwrap_or_else(|| "RAILPACK".to_owned()),
+        "region": s.region,
+        "rootDirectory": s.root_directory,
+        "startCommand": s.start_command,
+        "numReplicas": s.replicas,
+        "source": if s.source.repo.is_none() && s.source.image.is_none() { Value::Null } else {
+            json!({ "repo": s.source.repo, "image": s.source.image })
+        },
+        "domains": {
+            "serviceDomains": s.domains.iter().filter(|d| d.ends_with(".up.railway.app")).map(|d| json!({ "id": d, "domain": d })).collect::<Vec<_>>(),
+            "customDomains": s.domains.iter().filter(|d| !d.ends_with(".up.railway.app")).map(|d| json!({ "id": d, "domain": d })).collect::<Vec<_>>(),
+        },
+        "service": { "id": s.id, "name": s.name, "projectId": arch.project.id },
+        "latestDeployment": s.latest_deployment.as_ref().map(|d| json!({
+            "id": d.id,
+            "status": serde_json::to_value(&d.status).unwrap_or(Value::Null),
+            "createdAt": d.created_at,
+            "serviceId": s.id,
+            "meta": d.commit_hash.as_ref().map(|c| json!({ "commitHash": c, "branch": "main" })),
+        })),
+    })
+}
+
 fn environment_json(snap: &ProjectSnapshot) -> Value {
     let arch = &snap.architecture;
     let services = arch
         .services
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.instance_id,
-                "serviceId": s.id,
-                "serviceName": s.name,
-                "environmentId": arch.environment.id,
-                "builder": s.builder.clone().unwrap_or_else(|| "RAILPACK".to_owned()),
-                "region": s.region,
-                "rootDirectory": s.root_directory,
-                "startCommand": s.start_command,
-                "numReplicas": s.replicas,
-                "source": if s.source.repo.is_none() && s.source.image.is_none() { Value::Null } else {
-                    json!({ "repo": s.source.repo, "image": s.source.image })
-                },
-                "domains": {
-                    "serviceDomains": s.domains.iter().filter(|d| d.ends_with(".up.railway.app")).map(|d| json!({ "id": d, "domain": d })).collect::<Vec<_>>(),
-                    "customDomains": s.domains.iter().filter(|d| !d.ends_with(".up.railway.app")).map(|d| json!({ "id": d, "domain": d })).collect::<Vec<_>>(),
-                },
-                "latestDeployment": s.latest_deployment.as_ref().map(|d| json!({
-                    "id": d.id,
-                    "status": serde_json::to_value(&d.status).unwrap_or(Value::Null),
-                    "createdAt": d.created_at,
-                    "serviceId": s.id,
-                    "meta": d.commit_hash.as_ref().map(|c| json!({ "commitHash": c, "branch": "main" })),
-                })),
-            })
-        })
+        .map(|s| instance_json(arch, s))
         .collect();
     let volumes = arch
         .volumes

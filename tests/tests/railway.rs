@@ -9,7 +9,8 @@ use autofix_tests::fake_railway::{FakeAuth, FakeRailway, Fault};
 use railway::model::*;
 use railway::timefmt::rfc3339;
 use railway::{
-    ClientConfig, Credentials, LogLimits, LogTarget, RailwayClient, RailwayError, Source, Token,
+    ClientConfig, Credentials, LogLimits, LogTarget, NamedServices, RailwayClient, RailwayError,
+    Source, Token,
 };
 
 const SECRET: &str = "rw-secret-token-0123456789";
@@ -919,4 +920,109 @@ async fn deployment_history_is_one_request_for_every_service() {
     assert_eq!(api[0].commit_hash.as_deref(), Some("bbb222"));
     assert_eq!(api[0].commit_message.as_deref(), Some("Add response cache"));
     assert_eq!(api[1].commit_hash.as_deref(), Some("aaa111"));
+}
+
+/// `shop` under another project and environment, with its own service ids.
+fn other_project() -> ProjectSnapshot {
+    let mut other = shop();
+    other.architecture.project.id = "proj-2".into();
+    other.architecture.environment.id = "env-other".into();
+    for s in &mut other.architecture.services {
+        s.id = format!("{}-other", s.id);
+    }
+    other
+}
+
+#[tokio::test]
+async fn named_services_are_read_alone_and_match_the_architecture() {
+    let mut snap = shop();
+    // A volume makes `worker` a database although its image says nothing.
+    snap.architecture.volumes.push(Volume {
+        service_id: Some("worker".into()),
+        id: "vi-2".into(),
+        ..snap.architecture.volumes[0].clone()
+    });
+    let (fake, client) = start(vec![snap, other_project()]).await;
+    let ids: Vec<String> = ["pg", "api", "worker", "api"].map(String::from).to_vec();
+    let named = client.named_services(&ids).await.unwrap();
+    assert_eq!(
+        fake.operations(),
+        ["ServiceTargetsBatch"],
+        "one request, no architecture read"
+    );
+    let arch = client.architecture().await.unwrap();
+    assert_eq!(named, NamedServices::from_architecture(&arch, &ids));
+    assert_eq!(
+        named
+            .services
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        ["pg", "api", "worker"]
+    );
+    assert!(named.service("worker").unwrap().is_database);
+    let api = named.service("api").unwrap();
+    assert_eq!(api.repo.as_deref(), Some("acme/api"));
+    assert_eq!(api.latest_deployment_id.as_deref(), Some("dep-api"));
+    let t = &named.target;
+    assert_eq!(
+        (
+            t.project.id.as_str(),
+            t.project.name.as_str(),
+            t.environment.id.as_str(),
+            t.environment.name.as_str()
+        ),
+        (
+            "proj-1",
+            arch.project.name.as_str(),
+            "env-prod",
+            arch.environment.name.as_str()
+        ),
+        "Railway's ids and names, which AUTOFIX_PROJECTS selects by"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_or_foreign_service_id_is_left_out_by_name() {
+    let (fake, client) = start(vec![shop(), other_project()]).await;
+    let ids: Vec<String> = ["api", "svc-forged", "web-other", "web"]
+        .map(String::from)
+        .to_vec();
+    let named = client.named_services(&ids).await.unwrap();
+    assert_eq!(
+        named
+            .services
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        ["api", "web"]
+    );
+    // The refused batch, the environment alone, then each service alone.
+    assert_eq!(fake.request_count(), 6);
+}
+
+#[tokio::test]
+async fn a_bad_token_is_reported_as_such_not_as_missing_services() {
+    let (fake, _) = start(vec![shop()]).await;
+    let client = client_for(&fake, Token::Account("wrong-token".into()));
+    let e = client
+        .named_services(&["api".to_owned()])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RailwayError::Unauthorized { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn named_services_cost_one_request_per_twenty_aliases_with_the_project_and_environment() {
+    let (fake, client) = start(vec![project_of(39)]).await;
+    let ids: Vec<String> = (0..38).map(|i| format!("svc{i}")).collect();
+    let named = client.named_services(&ids).await.unwrap();
+    assert_eq!(named.services.len(), 38);
+    assert_eq!(fake.request_count(), 2, "ceil((38 + 2) / 20)");
+    let ids: Vec<String> = (0..39).map(|i| format!("svc{i}")).collect();
+    client.named_services(&ids).await.unwrap();
+    assert_eq!(fake.request_count(), 2 + 3, "ceil((39 + 2) / 20)");
+    for s in fake.request_stats() {
+        assert!(s.root_fields <= railway::batch::MAX_ALIASES_PER_REQUEST);
+    }
 }

@@ -94,6 +94,11 @@ async fn two_thousand_services_with_a_sixty_minute_window_complete_under_serve()
         *ops.entry(op).or_default() += 1;
     }
     println!("requests by operation: {ops:?}");
+    assert_eq!(
+        ops.get("EnvironmentArchitecture"),
+        Some(&services.div_ceil(100)),
+        "only the health read pages through the architecture; the context and fix functions read the services they name"
+    );
 
     let runs = app.inngest.runs();
     for run in &runs {

@@ -332,3 +332,88 @@ async fn start_up_fails_naming_the_variable_when_a_name_selects_nothing() {
     assert!(e.contains("Workspace not found"), "{e}");
     assert!(!e.contains(TOKEN));
 }
+
+/// The context and fix functions re-read the services an event names from the target the event
+/// names; a target the token can read but `AUTOFIX_PROJECTS` does not select is refused by
+/// Railway's names, in the same read (no architecture read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_context_and_fix_requests_for_an_unselected_project_are_refused() {
+    let fake = FakeRailway::start(
+        fifty_projects()[..4].to_vec(),
+        FakeAuth::Bearer(TOKEN.into()),
+    )
+    .await;
+    let (deps, _, selected) = workspace_deps(
+        &fake,
+        &[
+            ("AUTOFIX_PROJECTS", "project-0, project-1"),
+            (
+                "AUTOFIX_WORKSPACE_ID",
+                autofix_tests::fake_railway::FAKE_WORKSPACE_ID,
+            ),
+        ],
+    )
+    .await
+    .expect("start-up");
+    assert_eq!(selected, 2);
+    let app = App::start(deps).await;
+    app.inngest.trigger_cron(&composite(MONITOR)).await;
+    app.inngest.run_until_idle().await.expect("runs finish");
+
+    for (name, function) in [
+        ("autofix/service.context.requested", "pull-service-context"),
+        ("autofix/fix.requested", "generate-fix"),
+    ] {
+        let genuine = app
+            .inngest
+            .events()
+            .into_iter()
+            .find(|e| e["name"] == name && e["data"]["project"]["id"] == "p1")
+            .unwrap_or_else(|| panic!("project-1's incident sent {name}"));
+        assert!(
+            app.inngest
+                .runs_of(&composite(function))
+                .iter()
+                .all(|r| matches!(r.status, RunStatus::Completed(_))),
+            "the genuine {name} runs succeed"
+        );
+        // The same request, moved to project-3: its services are real and the token reads
+        // them, but the selection leaves project-3 out.
+        let mut forged: serde_json::Value = serde_json::from_str(
+            &serde_json::to_string(&json!({"name": name, "data": genuine["data"]}))
+                .unwrap()
+                .replace("project-1", "project-3")
+                .replace("p1", "p3"),
+        )
+        .unwrap();
+        assert_eq!(forged["data"]["project"]["id"], "p3");
+        // generate-fix's rate limit (one per key and fingerprint a period) would skip a copy.
+        if let Some(key) = forged["data"]["concurrency_key"].as_str() {
+            forged["data"]["concurrency_key"] = format!("{key}-forged").into();
+        }
+        let before = fake.request_count();
+        let ids = app.inngest.send(forged).await;
+        app.inngest.run_until_idle().await.expect("runs finish");
+        let run = app
+            .inngest
+            .runs_of(&composite(function))
+            .into_iter()
+            .find(|r| r.id == ids[0])
+            .expect("the forged request ran");
+        let RunStatus::Failed(error) = &run.status else {
+            panic!("{name} for project-3 was not refused: {:?}", run.status)
+        };
+        assert_eq!(error["name"], "UntrustedTarget", "{error}");
+        assert!(
+            error["message"].as_str().unwrap_or_default().contains(
+                "\"project-3\" / environment \"production\" is not selected by AUTOFIX_PROJECTS"
+            ),
+            "{error}"
+        );
+        assert_eq!(
+            fake.operations()[before as usize..],
+            ["ServiceTargetsBatch"],
+            "one read of the named services, not the architecture"
+        );
+    }
+}

@@ -53,17 +53,14 @@ async fn run(deps: &Deps, ctx: Ctx<ContextRequested>) -> Result<ContextReport, i
 
     let read: LogsRead = step
         .run("read-logs", || async {
-            // The architecture read is what the event's services are checked against: the event
-            // asks, Railway says what they are (and which deployment to read).
-            let (source, arch) = deps
-                .target_architecture(&event.project.id, &event.environment.id)
-                .await?;
-            let services = crate::targets::resolve(
-                &arch,
+            // The event asks, Railway says what its services are (and which deployment to read).
+            let (source, services) = crate::targets::read(
+                deps,
                 &event.project.id,
                 &event.environment.id,
                 &event.services,
-            )?;
+            )
+            .await?;
             let targets: Vec<railway::LogTarget> = services
                 .iter()
                 .map(|s| railway::LogTarget {

@@ -120,15 +120,14 @@ async fn run(deps: &Deps, ctx: Ctx<FixRequested>) -> Result<FixOutcome, inngest:
     let event = &ctx.event.data;
     let services: Vec<crate::events::AffectedService> = step
         .run("read-targets", || async {
-            let (_, arch) = deps
-                .target_architecture(&event.project.id, &event.environment.id)
-                .await?;
-            crate::targets::resolve(
-                &arch,
+            let (_, services) = crate::targets::read(
+                deps,
                 &event.project.id,
                 &event.environment.id,
                 &event.services,
             )
+            .await?;
+            Ok(services)
         })
         .await?;
     let mut verified = event.clone();

@@ -112,19 +112,22 @@ async fn run(deps: &Deps, ctx: Ctx<Value>) -> Result<IssueReport, inngest::Error
         }
         let to_close: Vec<IssueTouched> = step
             .run("find-recovered-issues", || async {
-                let arch = match (&deps.workspace, recovered_target(&data["result"])) {
-                    (None, _) => deps.railway.architecture().await.map_err(step_error)?,
+                // Only the recovered services are read, not the whole architecture.
+                let ids: Vec<String> = recovered.iter().map(|(id, _)| id.clone()).collect();
+                let named = match (&deps.workspace, recovered_target(&data["result"])) {
+                    (None, _) => deps
+                        .railway
+                        .named_services(&ids)
+                        .await
+                        .map_err(step_error)?,
                     (Some(_), Some((project, environment))) => {
-                        deps.target_architecture(&project, &environment).await?.1
+                        deps.named_services(&project, &environment, &ids).await?.1
                     }
                     // A workspace run without a target checked nothing itself.
                     (Some(_), None) => return Ok(Vec::new()),
                 };
-                let repos: BTreeSet<String> = recovered
-                    .iter()
-                    .filter_map(|(service_id, _)| arch.service(service_id))
-                    .filter_map(|s| s.source.repo.clone())
-                    .collect();
+                let repos: BTreeSet<String> =
+                    named.services.into_iter().filter_map(|s| s.repo).collect();
                 let fps: BTreeSet<&str> = recovered.iter().map(|(_, fp)| fp.as_str()).collect();
                 let mut out = Vec::new();
                 for repo in repos {

@@ -15,25 +15,26 @@ pub(crate) fn refuse(message: String) -> inngest::Error {
     inngest::Error::non_retriable(message).with_name("UntrustedTarget")
 }
 
-/// The event's services as Railway configures them, in the event's order. An id Railway does
-/// not know in the configured project/environment, or a project/environment other than the
-/// configured one, is refused by name.
+/// The event's services as Railway configures them, in the event's order, read with
+/// [`read`]. An id Railway does not know in the project/environment read, or a
+/// project/environment other than the one read, is refused by name.
 pub(crate) fn resolve(
-    arch: &railway::model::Architecture,
+    named: &railway::NamedServices,
     project_id: &str,
     environment_id: &str,
     services: &[AffectedService],
 ) -> Result<Vec<AffectedService>, inngest::Error> {
-    if project_id != arch.project.id || environment_id != arch.environment.id {
+    let (project, environment) = (&named.target.project, &named.target.environment);
+    if project_id != project.id || environment_id != environment.id {
         return Err(refuse(format!(
             "event names project {project_id:?} / environment {environment_id:?}; this worker monitors only {:?} / {:?}",
-            arch.project.id, arch.environment.id
+            project.id, environment.id
         )));
     }
     services
         .iter()
         .map(|s| {
-            let real = arch.service(&s.id).ok_or_else(|| {
+            let real = named.service(&s.id).ok_or_else(|| {
                 refuse(format!(
                     "service id {:?} is not a service of the configured Railway project and environment",
                     s.id
@@ -42,13 +43,30 @@ pub(crate) fn resolve(
             Ok(AffectedService {
                 id: real.id.clone(),
                 name: clean_name(&real.name),
-                repo: real.source.repo.clone(),
+                repo: real.repo.clone(),
                 root_directory: real.root_directory.clone(),
-                deployment_id: real.latest_deployment.as_ref().map(|d| d.id.clone()),
+                deployment_id: real.latest_deployment_id.clone(),
                 is_database: real.is_database,
             })
         })
         .collect()
+}
+
+/// Re-reads from Railway the services an event names (only those, not the architecture; in
+/// workspace mode from the target the event names, refused unless selected) and [`resolve`]s
+/// the event's against them. Also returns the source the target is read with.
+pub(crate) async fn read<'d>(
+    deps: &'d crate::Deps,
+    project_id: &str,
+    environment_id: &str,
+    services: &[AffectedService],
+) -> Result<(std::borrow::Cow<'d, railway::Source>, Vec<AffectedService>), inngest::Error> {
+    let ids: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
+    let (source, named) = deps
+        .named_services(project_id, environment_id, &ids)
+        .await?;
+    let services = resolve(&named, project_id, environment_id, services)?;
+    Ok((source, services))
 }
 
 /// Replaces the fix request's targets with Railway's `services` (from [`resolve`]): the

@@ -177,7 +177,6 @@ impl crate::Settings {
     }
 }
 
-/// A refusal no retry can fix: the event names a target this worker does not monitor.
 impl Deps {
     /// The Railway source of a project and environment an event names: the configured one in
     /// single-project mode (the caller's id check refuses any other), the workspace client aimed
@@ -206,19 +205,41 @@ impl Deps {
         let source = self.railway_for(project_id, environment_id);
         let arch = source.architecture().await.map_err(crate::step_error)?;
         if let Some(ws) = &self.workspace {
-            check_selected(ws, &arch)?;
+            check_selected(
+                ws,
+                &Target {
+                    project: arch.project.clone(),
+                    environment: arch.environment.clone(),
+                },
+            )?;
         }
         Ok((source, arch))
     }
+
+    /// The services `ids` names in the target an event names, read from Railway (only those
+    /// services, not the architecture); in workspace mode a target `AUTOFIX_PROJECTS` does not
+    /// select (by Railway's names, not the event's) is refused.
+    pub(crate) async fn named_services(
+        &self,
+        project_id: &str,
+        environment_id: &str,
+        ids: &[String],
+    ) -> Result<(Cow<'_, railway::Source>, railway::NamedServices), inngest::Error> {
+        let source = self.railway_for(project_id, environment_id);
+        let named = source
+            .named_services(ids)
+            .await
+            .map_err(crate::step_error)?;
+        if let Some(ws) = &self.workspace {
+            check_selected(ws, &named.target)?;
+        }
+        Ok((source, named))
+    }
 }
 
-/// Refuses an architecture whose project and environment `AUTOFIX_PROJECTS` does not select.
-pub(crate) fn check_selected(ws: &Workspace, arch: &Architecture) -> Result<(), inngest::Error> {
-    let target = Target {
-        project: arch.project.clone(),
-        environment: arch.environment.clone(),
-    };
-    if ws.selection.matches(&target) {
+/// Refuses a project and environment (Railway's) that `AUTOFIX_PROJECTS` does not select.
+pub(crate) fn check_selected(ws: &Workspace, target: &Target) -> Result<(), inngest::Error> {
+    if ws.selection.matches(target) {
         Ok(())
     } else {
         Err(crate::targets::refuse(format!(

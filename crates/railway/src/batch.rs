@@ -200,9 +200,7 @@ pub fn build(
             }
             let mut field = field.clone();
             field.alias = Some(alias(i, &key));
-            for (_, value) in &mut field.arguments {
-                rename_variables(value, i, &mut used);
-            }
+            rename_field_variables(&mut field, i, &mut used);
             cost += field_cost(&field.name);
             items.push(Selection::Field(field));
         }
@@ -246,6 +244,23 @@ pub fn build(
 /// Twenty services' fields printed with indentation are ~30 KB; the minified form is a third.
 fn compact(printed: String) -> String {
     graphql_parser::minify_query(printed.clone()).unwrap_or(printed)
+}
+
+/// Renames the variables of a field's arguments and of every nested field's (a connection's
+/// `after:` sits below the root field).
+fn rename_field_variables(
+    field: &mut graphql_parser::query::Field<'static, String>,
+    index: usize,
+    used: &mut BTreeSet<String>,
+) {
+    for (_, value) in &mut field.arguments {
+        rename_variables(value, index, used);
+    }
+    for item in &mut field.selection_set.items {
+        if let Selection::Field(nested) = item {
+            rename_field_variables(nested, index, used);
+        }
+    }
 }
 
 fn rename_variables(
@@ -349,6 +364,23 @@ mod tests {
         assert_eq!(vars["deploymentId_0"], "dep-a");
         assert!(!vars.contains_key("deploymentId_1"));
         assert_eq!(vars["environmentId"], "env");
+    }
+
+    #[test]
+    fn variables_of_nested_fields_are_declared() {
+        let template = "query T($environmentId: String!, $after: String) { env: environment(id: $environmentId) { volumeInstances(first: 1, after: $after) { edges { cursor } } } }";
+        let shared = json!({"environmentId": "env", "after": "3"});
+        let doc = build(
+            template,
+            &[BatchEntry {
+                vars: BTreeMap::new(),
+                fields: vec!["env"],
+            }],
+            shared.as_object().unwrap(),
+        )
+        .unwrap();
+        assert!(doc.query.contains("$after:String"), "{}", doc.query);
+        assert_eq!(doc.variables["after"], "3");
     }
 
     #[test]

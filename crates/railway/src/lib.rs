@@ -49,6 +49,7 @@ mod error;
 mod history;
 mod live;
 mod logs;
+mod named;
 mod ops;
 mod pacer;
 mod source;
@@ -73,6 +74,7 @@ pub use live::{
     sample_rate_seconds, usage_slices,
 };
 pub use logs::LogLimits;
+pub use named::{NamedService, NamedServices, SERVICE_TARGETS_TEMPLATE};
 pub use ops::{is_database_image, mark_databases};
 pub use pacer::{Pacer, Plan};
 pub use source::{SnapshotGenerator, Source, slice_http, slice_logs, slice_resources};
@@ -112,4 +114,5 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "WorkspaceProjects.graphql",
         include_str!("../graphql/WorkspaceProjects.graphql"),
     ),
+    ("ServiceTargets.graphql", named::SERVICE_TARGETS_TEMPLATE),
 ];

@@ -61,6 +61,26 @@ impl Source {
         }
     }
 
+    /// The services `ids` names as Railway configures them in the configured environment (an
+    /// unknown id is absent): the live API reads only those services, not the architecture.
+    pub async fn named_services(
+        &self,
+        ids: &[String],
+    ) -> Result<crate::NamedServices, RailwayError> {
+        match self {
+            Self::Live(c) => c.named_services(ids).await,
+            #[cfg(feature = "test-support")]
+            Self::Static(s) => Ok(crate::NamedServices::from_architecture(
+                &s.architecture,
+                ids,
+            )),
+            Self::Generated(g) => Ok(crate::NamedServices::from_architecture(
+                &g(unix_now()).architecture,
+                ids,
+            )),
+        }
+    }
+
     /// CPU and memory of every service over `window`.
     pub async fn resource_usage(
         &self,

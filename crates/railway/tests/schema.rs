@@ -60,6 +60,17 @@ fn generated_documents() -> Vec<(String, String)> {
             batch::SERVICE_LOGS_TEMPLATE,
             entries(&["target", "build", "deploy", "http"], false),
         ),
+        (railway::SERVICE_TARGETS_TEMPLATE, {
+            let mut e = entries(&["instance"], true);
+            e.insert(
+                0,
+                BatchEntry {
+                    vars: BTreeMap::new(),
+                    fields: vec!["project", "environment"],
+                },
+            );
+            e
+        }),
     ]
     .into_iter()
     .map(|(t, e)| {
