@@ -963,7 +963,10 @@ async fn named_services_are_read_alone_and_match_the_architecture() {
     assert!(named.service("worker").unwrap().is_database);
     let api = named.service("api").unwrap();
     assert_eq!(api.repo.as_deref(), Some("acme/api"));
-    assert_eq!(api.latest_deployment_id.as_deref(), Some("dep-api"));
+    assert_eq!(
+        api.latest_deployment.as_ref().map(|d| d.id.as_str()),
+        Some("dep-api")
+    );
     let t = &named.target;
     assert_eq!(
         (

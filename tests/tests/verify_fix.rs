@@ -247,6 +247,12 @@ async fn merged_and_deployed_fix_is_measured_as_fixed_with_figures_on_the_pr() {
     assert_eq!(resolved[0]["data"]["pr_number"], 42);
     // Every wait was durable.
     assert!(!run.sleeps.is_empty());
+    // Each deployment poll read only the fixed services; the architecture was read once, by the
+    // measurement.
+    let ops = w.railway.operations();
+    let count = |op: &str| ops.iter().filter(|o| *o == op).count();
+    assert_eq!(count("ServiceTargetsBatch"), 2, "{ops:?}");
+    assert_eq!(count("EnvironmentArchitecture"), 1, "{ops:?}");
     let stored = serde_json::to_string(&w.app.inngest.runs()).unwrap();
     assert!(!stored.contains("ghp-test-secret") && !stored.contains("rw-token"));
 }

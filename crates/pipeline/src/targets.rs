@@ -45,7 +45,7 @@ pub(crate) fn resolve(
                 name: clean_name(&real.name),
                 repo: real.repo.clone(),
                 root_directory: real.root_directory.clone(),
-                deployment_id: real.latest_deployment_id.clone(),
+                deployment_id: real.latest_deployment.as_ref().map(|d| d.id.clone()),
                 is_database: real.is_database,
             })
         })

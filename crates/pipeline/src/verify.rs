@@ -226,15 +226,16 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
         let previous = deployment.clone();
         deployment = step
             .run("find-deployment", || async {
-                let (_, arch) = deps
-                    .target_architecture(&req.project.id, &req.environment.id)
+                // Each poll reads only the fixed services, not the architecture.
+                let (_, named) = deps
+                    .named_services(&req.project.id, &req.environment.id, &req.service_ids)
                     .await?;
                 find_deployment(
                     gh,
                     &req.repo,
                     &merge,
                     &req.service_ids,
-                    &arch,
+                    &named,
                     previous,
                     (deps.now)(),
                 )
@@ -292,9 +293,12 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
     // 4. The same detection over the after window, and the comparison with the incident.
     let measured: Measured = step
         .run("measure", || async {
-            let (source, arch) = deps
+            let (source, mut arch) = deps
                 .target_architecture(&req.project.id, &req.environment.id)
                 .await?;
+            // Only the fixed services are measured: at 2 000 services the whole environment's
+            // metrics over two windows would be hundreds of requests.
+            arch.services.retain(|s| req.service_ids.contains(&s.id));
             let (before_res, before_http, after_res, after_http) = futures::try_join!(
                 source.resource_usage(&arch, req.window),
                 source.http_stats(&arch, req.window),
@@ -406,15 +410,15 @@ async fn find_deployment(
     repo: &str,
     merge: &str,
     service_ids: &[String],
-    arch: &Architecture,
+    named: &railway::NamedServices,
     previous: Option<DeploymentSeen>,
     now: i64,
 ) -> Result<Option<DeploymentSeen>, inngest::Error> {
     for id in service_ids {
-        let Some(svc) = arch.service(id) else {
+        let Some(svc) = named.service(id) else {
             continue;
         };
-        if svc.source.repo.as_deref() != Some(repo) {
+        if svc.repo.as_deref() != Some(repo) {
             continue;
         }
         let Some(dep) = &svc.latest_deployment else {

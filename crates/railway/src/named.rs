@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::batch::{self, BatchEntry};
 use crate::client::RailwayClient;
 use crate::error::RailwayError;
-use crate::model::{Architecture, EnvironmentRef, ProjectRef};
+use crate::model::{Architecture, Deployment, DeploymentStatus, EnvironmentRef, ProjectRef};
 use crate::ops::is_database_image;
 use crate::workspace::Target;
 
@@ -23,7 +23,7 @@ pub const SERVICE_TARGETS_TEMPLATE: &str = include_str!("../graphql/ServiceTarge
 const MAX_VOLUME_PAGES: usize = 100;
 
 /// One service an event named, as Railway configures it in the configured environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NamedService {
     /// The service id (the one asked).
     pub id: String,
@@ -33,8 +33,9 @@ pub struct NamedService {
     pub repo: Option<String>,
     /// The root directory of its source, if set.
     pub root_directory: Option<String>,
-    /// Its latest deployment in the environment, if any.
-    pub latest_deployment_id: Option<String>,
+    /// Its latest deployment in the environment, if any (status and commit as in
+    /// [`Architecture`]).
+    pub latest_deployment: Option<Deployment>,
     /// An image of a known database engine, or a volume attached (as in [`Architecture`]).
     pub is_database: bool,
 }
@@ -65,7 +66,7 @@ impl NamedServices {
                 name: s.name.clone(),
                 repo: s.source.repo.clone(),
                 root_directory: s.root_directory.clone(),
-                latest_deployment_id: s.latest_deployment.as_ref().map(|d| d.id.clone()),
+                latest_deployment: s.latest_deployment.clone(),
                 is_database: s.is_database,
             })
             .collect();
@@ -126,7 +127,7 @@ struct InstanceNode {
     environment_id: String,
     root_directory: Option<String>,
     source: Option<SourceNode>,
-    latest_deployment: Option<IdNode>,
+    latest_deployment: Option<DeploymentNode>,
     service: ProjectOf,
 }
 
@@ -137,8 +138,30 @@ struct SourceNode {
 }
 
 #[derive(Debug, Deserialize)]
-struct IdNode {
+#[serde(rename_all = "camelCase")]
+struct DeploymentNode {
     id: String,
+    status: DeploymentStatus,
+    created_at: String,
+    meta: Option<Value>,
+}
+
+impl From<DeploymentNode> for Deployment {
+    fn from(d: DeploymentNode) -> Self {
+        // `meta` is untyped JSON; only a string `commitHash` is a commit.
+        let commit_hash = d
+            .meta
+            .as_ref()
+            .and_then(|m| m.get("commitHash"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Self {
+            id: d.id,
+            status: d.status,
+            created_at: d.created_at,
+            commit_hash,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,7 +298,7 @@ impl RailwayClient {
                     name: n.service_name,
                     repo: source.repo,
                     root_directory: n.root_directory,
-                    latest_deployment_id: n.latest_deployment.map(|d| d.id),
+                    latest_deployment: n.latest_deployment.map(Deployment::from),
                 }
             })
             .collect();
