@@ -76,7 +76,6 @@ pub fn check_events(step_id: &str, events: &[Event]) -> Result<(), Error> {
                 "event {:?} sent by step {step_id:?} does not serialize as JSON: {e}",
                 event.name
             ))
-            .with_name(EVENT_TOO_LARGE)
         })?;
         if size > MAX_EVENT_BYTES {
             return Err(Error::non_retriable(format!(
