@@ -4,9 +4,13 @@
 
 use std::collections::BTreeSet;
 
+use autofix_tests::fake_github::FakeGitHub;
+use autofix_tests::fake_llm::{FakeLlm, Flavor, Reply};
 use autofix_tests::fake_railway::{FakeAuth, FakeRailway};
-use autofix_tests::harness::{App, composite, offline_deps};
-use inngest_testkit::{Options, RunStatus};
+use autofix_tests::harness::{
+    App, GITHUB_TOKEN, composite, connect_github, connect_llm, offline_deps,
+};
+use inngest_testkit::{Options, RunRecord, RunStatus};
 use railway::{Pacer, Plan};
 use serde_json::json;
 
@@ -416,4 +420,245 @@ async fn forged_context_and_fix_requests_for_an_unselected_project_are_refused()
             "one read of the named services, not the architecture"
         );
     }
+}
+
+/// An `investigate` answer for the leak of `leaky-7` that every generated project has: its
+/// evidence id (`log:leaky-7#1`) and repository are the same in each project.
+fn investigate_leaky_7() -> serde_json::Value {
+    json!({
+        "summary": "Memory of leaky-7 grows ~40 MB/h; the allocation site is not in the evidence.",
+        "root_causes": [{"cause": "Unknown allocation growth", "evidence": ["log:leaky-7#1"], "services": ["leaky-7"]}],
+        "affected_services": ["leaky-7"],
+        "actions": [{"repo": "acme/leaky-7", "action": "investigate", "rationale": "Not enough evidence to change code safely."}],
+        "recommendations": ["Profile the heap"],
+        "debugging_steps": ["Compare two heap snapshots"],
+        "confidence": 0.9,
+    })
+}
+
+/// Workspace mode with `AUTOFIX_OPEN_ISSUES`: project-0, project-1 and project-2 are visible,
+/// the first two selected; project-0 and project-1 both deploy `leaky-7` from acme/leaky-7 and
+/// both leak, and the model says `investigate` for each. One cron tick has run.
+struct IssueWorld {
+    app: App,
+    github: FakeGitHub,
+    fake: FakeRailway,
+    _llm: FakeLlm,
+}
+
+async fn issue_world() -> IssueWorld {
+    let fake = FakeRailway::start(
+        fifty_projects()[..3].to_vec(),
+        FakeAuth::Bearer(TOKEN.into()),
+    )
+    .await;
+    let (mut deps, _, selected) =
+        workspace_deps(&fake, &[("AUTOFIX_PROJECTS", "project-0, project-1")])
+            .await
+            .expect("start-up");
+    assert_eq!(selected, 2);
+    let llm = FakeLlm::start(
+        Flavor::OpenAi,
+        vec![
+            Reply::answer(&investigate_leaky_7()),
+            Reply::answer(&investigate_leaky_7()),
+        ],
+    )
+    .await;
+    let github = FakeGitHub::start(Some(GITHUB_TOKEN)).await;
+    deps.settings.open_issues = true;
+    connect_llm(&mut deps, &llm);
+    connect_github(&mut deps, &github);
+    let app = App::start(deps).await;
+    app.inngest.trigger_cron(&composite(MONITOR)).await;
+    app.inngest.run_until_idle().await.expect("runs finish");
+    IssueWorld {
+        app,
+        github,
+        fake,
+        _llm: llm,
+    }
+}
+
+/// The `incident-issue` runs that followed a run of `function`.
+fn issue_runs_after(app: &App, function: &str) -> Vec<RunRecord> {
+    app.inngest
+        .runs_of(&composite(pipeline::ISSUE_FN))
+        .into_iter()
+        .filter(|r| r.event["data"]["function_id"] == composite(function))
+        .collect()
+}
+
+/// The completed monitor report of `project_id`'s run.
+fn monitor_report(app: &App, project_id: &str) -> serde_json::Value {
+    app.inngest
+        .runs_of(&composite(MONITOR))
+        .into_iter()
+        .find_map(|r| match r.status {
+            RunStatus::Completed(v) if v["target"]["project"]["id"] == project_id => Some(v),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no completed run of {project_id}"))
+}
+
+/// What Inngest emits when a monitor run ends with `result`, its incidents now `recovered`.
+fn recovered(result: &serde_json::Value, run_id: &str) -> serde_json::Value {
+    let mut result = result.clone();
+    for f in result["findings"].as_array_mut().unwrap() {
+        f["severity"] = json!("recovered");
+    }
+    json!({"name": "inngest/function.finished", "data": {
+        "function_id": composite(MONITOR), "run_id": run_id, "result": result}})
+}
+
+/// Sends `event` (as a new event: without the id Inngest deduplicates on), runs until idle and
+/// returns the one `incident-issue` run it started.
+async fn issue_run_of(app: &App, mut event: serde_json::Value) -> RunRecord {
+    event.as_object_mut().unwrap().remove("id");
+    let ids = app.inngest.send(event).await;
+    app.inngest.run_until_idle().await.expect("runs finish");
+    assert_eq!(ids.len(), 1, "one incident-issue run");
+    app.inngest.run(&ids[0]).expect("the run")
+}
+
+fn untrusted(run: &RunRecord) -> String {
+    let RunStatus::Failed(error) = &run.status else {
+        panic!("{:?}", run.status)
+    };
+    assert_eq!(error["name"], "UntrustedTarget", "{error}");
+    error.to_string()
+}
+
+#[tokio::test]
+async fn workspace_issues_name_their_project_and_a_recovery_closes_only_that_projects_issue() {
+    let w = issue_world().await;
+    let issues = w.github.issues("acme/leaky-7");
+    assert_eq!(issues.len(), 2, "one issue per project: {issues:#?}");
+    for (project, other) in [("p0", "project-1"), ("p1", "project-0")] {
+        let report = monitor_report(&w.app, project);
+        let name = report["target"]["project"]["name"].as_str().unwrap();
+        let finding = report["findings"][0]["fingerprint"].as_str().unwrap();
+        let issue = issues
+            .iter()
+            .find(|i| i.body.contains(&fix_plan::issue::finding_marker(finding)))
+            .unwrap_or_else(|| panic!("no issue for {project}'s finding: {issues:#?}"));
+        assert!(
+            issue.title.contains(&format!("in {name}/production")),
+            "{}",
+            issue.title
+        );
+        assert!(
+            issue
+                .body
+                .contains(&format!("Railway project/environment: {name}/production")),
+            "{}",
+            issue.body
+        );
+        assert!(!issue.body.contains(other) && !issue.title.contains(other));
+    }
+
+    // The cron run checked no project itself: its incident-issue run does nothing.
+    let after_monitor = issue_runs_after(&w.app, MONITOR);
+    let cron_run = w
+        .app
+        .inngest
+        .runs_of(&composite(MONITOR))
+        .into_iter()
+        .find(|r| r.event["name"] == "inngest/scheduled.timer")
+        .unwrap();
+    let cron_issue = after_monitor
+        .iter()
+        .find(|r| r.event["data"]["run_id"] == cron_run.id.0.as_str())
+        .expect("incident-issue followed the cron run");
+    let out = cron_issue.output().expect("completed");
+    assert!(
+        out["skipped"]
+            .as_str()
+            .is_some_and(|s| s.contains("without a target")),
+        "{out}"
+    );
+    assert!(cron_issue.steps.is_empty(), "{:?}", cron_issue.steps);
+
+    // project-0 recovers: its issue is closed, project-1's (same repository) stays open.
+    let before = w.fake.request_count();
+    let run = issue_run_of(
+        &w.app,
+        recovered(&monitor_report(&w.app, "p0"), "01RECOVERP0"),
+    )
+    .await;
+    assert_eq!(run.output().unwrap()["closed"].as_array().unwrap().len(), 1);
+    assert!(
+        w.fake.request_count() > before,
+        "p0 is re-read from Railway"
+    );
+    let p1_marker = fix_plan::issue::finding_marker(
+        monitor_report(&w.app, "p1")["findings"][0]["fingerprint"]
+            .as_str()
+            .unwrap(),
+    );
+    for issue in w.github.issues("acme/leaky-7") {
+        let want = if issue.body.contains(&p1_marker) {
+            "open"
+        } else {
+            "closed"
+        };
+        assert_eq!(issue.state, want, "{}", issue.title);
+    }
+}
+
+#[tokio::test]
+async fn workspace_issue_runs_refuse_targets_outside_the_selection() {
+    let w = issue_world().await;
+    let issues_before = w.github.issues("acme/leaky-7");
+    let p1 = monitor_report(&w.app, "p1");
+
+    // A recovery naming project-2 (visible, not selected) is refused; one naming project-1 with
+    // project-0's services closes nothing; one without a target does nothing at all.
+    let mut outside = p1.clone();
+    outside["target"] = json!({"project": {"id": "p2", "name": "project-1"}, "environment": {"id": "p2-env", "name": "production"}});
+    let run = issue_run_of(&w.app, recovered(&outside, "01FORGEDP2")).await;
+    assert!(untrusted(&run).contains("not selected by AUTOFIX_PROJECTS"));
+    let mut mixed = monitor_report(&w.app, "p0");
+    mixed["target"] = p1["target"].clone();
+    let run = issue_run_of(&w.app, recovered(&mixed, "01FORGEDMIX")).await;
+    assert_eq!(
+        run.output().unwrap()["closed"],
+        json!([]),
+        "{:?}",
+        run.status
+    );
+    let mut untargeted = p1.clone();
+    untargeted.as_object_mut().unwrap().remove("target");
+    let before = w.fake.request_count();
+    let run = issue_run_of(&w.app, recovered(&untargeted, "01FORGEDNONE")).await;
+    assert!(
+        run.output().unwrap()["skipped"].is_string(),
+        "{:?}",
+        run.status
+    );
+    assert_eq!(w.fake.request_count(), before, "nothing read");
+    assert_eq!(w.github.issues("acme/leaky-7"), issues_before);
+
+    // A finished fix run whose request names project-2, or a repository project-1 does not
+    // deploy from, writes no issue.
+    let fix_finished = issue_runs_after(&w.app, pipeline::FIX_FN)
+        .into_iter()
+        .find(|r| r.event["data"]["event"]["data"]["project"]["id"] == "p1")
+        .expect("the p1 fix run's function.finished")
+        .event;
+    let mut elsewhere = fix_finished.clone();
+    elsewhere["data"]["event"]["data"]["project"]["id"] = json!("p2");
+    elsewhere["data"]["event"]["data"]["environment"]["id"] = json!("p2-env");
+    assert!(untrusted(&issue_run_of(&w.app, elsewhere).await).contains("AUTOFIX_PROJECTS"));
+    let mut other_repo = fix_finished.clone();
+    other_repo["data"]["result"]["repo"] = json!("acme/web-1-fork");
+    other_repo["data"]["result"]["analysis"]["actions"][0]["repo"] = json!("acme/web-1-fork");
+    assert!(untrusted(&issue_run_of(&w.app, other_repo).await).contains("acme/web-1-fork"));
+    assert!(w.github.issues("acme/web-1-fork").is_empty());
+    assert_eq!(w.github.issues("acme/leaky-7"), issues_before);
+
+    // The genuine event still upserts the same issue, in place.
+    let run = issue_run_of(&w.app, fix_finished).await;
+    let upserted = &run.output().expect("completed")["upserted"];
+    assert_eq!(upserted[0]["change"], "unchanged", "{upserted}");
 }

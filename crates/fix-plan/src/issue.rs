@@ -43,8 +43,31 @@ fn clean(text: &str) -> String {
     model_text::clean(text).replace("<!--", "<! --")
 }
 
-/// `Autofix: memory growth on api — investigate`.
-pub fn issue_title(reason: IssueReason, findings: &[Finding]) -> String {
+/// The Railway project and environment an incident is in, by Railway's names. Workspace mode
+/// names them in the issue: one repository can deploy to several projects and environments,
+/// whose incidents would otherwise read alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// Railway's project name.
+    pub project: String,
+    /// Railway's environment name.
+    pub environment: String,
+}
+
+impl Place {
+    /// `project/environment`, each name cleaned: whoever may edit the project chooses them.
+    fn label(&self) -> String {
+        format!(
+            "{}/{}",
+            evidence::sanitize::clean_line(&self.project, 80),
+            evidence::sanitize::clean_line(&self.environment, 80)
+        )
+    }
+}
+
+/// `Autofix: memory growth on api — investigate`; with a place,
+/// `Autofix: memory growth on api in shop/production — investigate`.
+pub fn issue_title(reason: IssueReason, findings: &[Finding], place: Option<&Place>) -> String {
     let mut what: Vec<String> = findings
         .iter()
         .filter(|f| f.is_incident())
@@ -60,14 +83,22 @@ pub fn issue_title(reason: IssueReason, findings: &[Finding]) -> String {
         IssueReason::Wait => "waiting on an upstream provider",
         IssueReason::Investigate => "needs investigation",
     };
-    let title = format!("Autofix: {what} — {tail}");
+    let title = match place {
+        Some(p) => format!("Autofix: {what} in {} — {tail}", p.label()),
+        None => format!("Autofix: {what} — {tail}"),
+    };
     title.chars().take(200).collect()
 }
 
 /// The issue body: why there is no PR, the analysis, the measured evidence, one Mermaid chart
 /// per incident finding, and the markers (incident fingerprint, one per finding).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each input is a separate part of the body; the caller has them as separate values"
+)]
 pub fn issue_body(
     repo: &str,
+    place: Option<&Place>,
     fingerprint: &str,
     reason: IssueReason,
     why: Option<&str>,
@@ -92,6 +123,9 @@ pub fn issue_body(
         analysis.source.label(),
         analysis.confidence
     ));
+    if let Some(p) = place {
+        b.push_str(&format!("Railway project/environment: {}\n", p.label()));
+    }
     if let Some(why) = why {
         b.push_str(&format!("\n**Why no PR:** {}\n", clean(why)));
     }
@@ -147,5 +181,23 @@ mod tests {
         );
         assert_eq!(findings_in(&body), ["af-0123456789ab", "af-ba9876543210"]);
         assert!(findings_in("<!-- autofix:finding=af-1").is_empty());
+    }
+
+    #[test]
+    fn a_place_is_named_on_one_cleaned_line_in_the_title() {
+        let place = Place {
+            project: "shop\n## injected <!-- x".into(),
+            environment: "production".into(),
+        };
+        let title = issue_title(IssueReason::Wait, &[], Some(&place));
+        assert!(!title.contains('\n') && !title.contains("<!--"), "{title}");
+        assert!(
+            title.contains(" in shop") && title.contains("/production — waiting"),
+            "{title}"
+        );
+        assert_eq!(
+            issue_title(IssueReason::Wait, &[], None),
+            "Autofix: incident — waiting on an upstream provider"
+        );
     }
 }

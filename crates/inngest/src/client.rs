@@ -178,18 +178,7 @@ impl Client {
             (None, Mode::Cloud) => return Err(SendError::MissingEventKey),
         };
         let now_ms = now_ms();
-        let mut body = Vec::with_capacity(events.len());
-        for e in events {
-            if !e.data.is_object() {
-                return Err(SendError::InvalidEvent {
-                    name: e.name.clone(),
-                    reason: "data must be a JSON object".into(),
-                });
-            }
-            let mut e = e.clone();
-            e.ts.get_or_insert(now_ms);
-            body.push(e);
-        }
+        let body = request_body(events, now_ms)?;
         let mut url = self.config.event_api_base_url.clone();
         url.path_segments_mut()
             .map_err(|()| SendError::BadResponse("event API URL cannot be a base".into()))?
@@ -284,6 +273,25 @@ impl Client {
     }
 }
 
+/// The events as the Event API request carries them: each `data` a JSON object, and the send
+/// time as `ts` where the event has none. [`crate::limits::send_request_bytes`] measures this.
+pub(crate) fn request_body(events: &[Event], now_ms: i64) -> Result<Vec<Event>, SendError> {
+    events
+        .iter()
+        .map(|e| {
+            if !e.data.is_object() {
+                return Err(SendError::InvalidEvent {
+                    name: e.name.clone(),
+                    reason: "data must be a JSON object".into(),
+                });
+            }
+            let mut e = e.clone();
+            e.ts.get_or_insert(now_ms);
+            Ok(e)
+        })
+        .collect()
+}
+
 pub(crate) fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
@@ -346,6 +354,7 @@ mod tests {
         fail_first: u32,
         seeds: std::sync::Mutex<Vec<String>>,
         keys: std::sync::Mutex<Vec<String>>,
+        body_bytes: std::sync::Mutex<Vec<usize>>,
     }
 
     async fn fake_event_api(fail_first: u32) -> (url::Url, Arc<Seen>) {
@@ -360,7 +369,9 @@ mod tests {
                     |State(s): State<Arc<Seen>>,
                      Path(key): Path<String>,
                      headers: HeaderMap,
-                     Json(body): Json<Vec<Value>>| async move {
+                     raw: axum::body::Bytes| async move {
+                        let body: Vec<Value> = serde_json::from_slice(&raw).unwrap();
+                        s.body_bytes.lock().unwrap().push(raw.len());
                         let n = s.calls.fetch_add(1, Ordering::SeqCst);
                         s.keys.lock().unwrap().push(key);
                         let seed = headers["x-inngest-event-id-seed"]
@@ -407,6 +418,18 @@ mod tests {
         let seeds = seen.seeds.lock().unwrap();
         assert!(seeds.iter().all(|s| s == &seeds[0]));
         assert_eq!(seen.keys.lock().unwrap()[0], "NO_EVENT_KEY_SET");
+    }
+
+    #[tokio::test]
+    async fn send_request_bytes_is_the_size_of_the_body_sent() {
+        let (base, seen) = fake_event_api(0).await;
+        let events = vec![
+            Event::new("a/b", json!({"x": "é".repeat(40)})).unwrap(),
+            Event::new("a/c", json!({})).unwrap().with_id("fixed-id"),
+        ];
+        let predicted = crate::limits::send_request_bytes(&events).unwrap();
+        client(base).send(&events).await.unwrap();
+        assert_eq!(*seen.body_bytes.lock().unwrap(), [predicted]);
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use fix_plan::issue::{IssueReason, findings_in, issue_body, issue_title};
+use fix_plan::issue::{IssueReason, Place, findings_in, issue_body, issue_title};
 use inngest::{Ctx, ServableFunction, Trigger};
 use notifications::Transition;
 use serde::{Deserialize, Serialize};
@@ -80,12 +80,21 @@ async fn run(deps: &Deps, ctx: Ctx<Value>) -> Result<IssueReport, inngest::Error
     let step = &ctx.step;
     let function = data["function_id"].as_str().unwrap_or_default();
     if function == format!("{APP_ID}-{FIX_FN}") {
-        let Some(draft) = draft_for_fix(data, &deps.settings, (deps.now)()) else {
+        let now = (deps.now)();
+        let Some(draft) = draft_for_fix(data, &deps.settings, now, None) else {
             report.skipped = Some("not a wait or investigate outcome with a repository".into());
             return Ok(report);
         };
         let touched: IssueTouched = step
             .run("upsert-issue", || async {
+                let draft = match &deps.workspace {
+                    None => draft.clone(),
+                    Some(_) => {
+                        let place = workspace_place(deps, data, &draft.repo).await?;
+                        draft_for_fix(data, &deps.settings, now, Some(&place))
+                            .unwrap_or_else(|| draft.clone())
+                    }
+                };
                 let (issue, change) = gh
                     .upsert_issue(&draft.repo, &draft.marker, &draft.title, &draft.body)
                     .await
@@ -105,6 +114,12 @@ async fn run(deps: &Deps, ctx: Ctx<Value>) -> Result<IssueReport, inngest::Error
         return Ok(report);
     }
     if function == format!("{APP_ID}-{MONITOR_FN}") {
+        let target = recovered_target(&data["result"]);
+        if deps.workspace.is_some() && target.is_none() {
+            report.skipped =
+                Some("a workspace run without a target (a fan-out) checks no project".into());
+            return Ok(report);
+        }
         let (recovered, active) = recovery(&data["result"]);
         if recovered.is_empty() {
             report.skipped = Some("no recovered finding".into());
@@ -114,17 +129,15 @@ async fn run(deps: &Deps, ctx: Ctx<Value>) -> Result<IssueReport, inngest::Error
             .run("find-recovered-issues", || async {
                 // Only the recovered services are read, not the whole architecture.
                 let ids: Vec<String> = recovered.iter().map(|(id, _)| id.clone()).collect();
-                let named = match (&deps.workspace, recovered_target(&data["result"])) {
-                    (None, _) => deps
+                let named = match (&deps.workspace, &target) {
+                    (Some(_), Some((project, environment))) => {
+                        deps.named_services(project, environment, &ids).await?.1
+                    }
+                    _ => deps
                         .railway
                         .named_services(&ids)
                         .await
                         .map_err(step_error)?,
-                    (Some(_), Some((project, environment))) => {
-                        deps.named_services(&project, &environment, &ids).await?.1
-                    }
-                    // A workspace run without a target checked nothing itself.
-                    (Some(_), None) => return Ok(Vec::new()),
                 };
                 let repos: BTreeSet<String> =
                     named.services.into_iter().filter_map(|s| s.repo).collect();
@@ -176,9 +189,61 @@ async fn run(deps: &Deps, ctx: Ctx<Value>) -> Result<IssueReport, inngest::Error
     Ok(report)
 }
 
+/// Workspace mode: Railway's names for the project and environment of the fix request a
+/// finished `generate-fix` run followed, read from Railway. A target `AUTOFIX_PROJECTS` does
+/// not select, or a repository none of the request's services deploys from, is refused
+/// (`UntrustedTarget`): the issue is written in that repository and names that project.
+async fn workspace_place(deps: &Deps, data: &Value, repo: &str) -> Result<Place, inngest::Error> {
+    let request = &data["event"]["data"];
+    let (Some(project), Some(environment)) = (
+        request["project"]["id"].as_str(),
+        request["environment"]["id"].as_str(),
+    ) else {
+        return Err(crate::targets::refuse(
+            "the finished fix run's event names no project and environment id".into(),
+        ));
+    };
+    // Only the request's services are read (they are what the fix run followed), not the
+    // whole architecture.
+    let ids: Vec<String> = request["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect();
+    let (_, named) = deps.named_services(project, environment, &ids).await?;
+    let target = named.target;
+    if target.project.id != project || target.environment.id != environment {
+        return Err(crate::targets::refuse(format!(
+            "the fix run names project {project:?} / environment {environment:?}; Railway answered {:?} / {:?}",
+            target.project.id, target.environment.id
+        )));
+    }
+    if !named
+        .services
+        .iter()
+        .any(|s| s.repo.as_deref() == Some(repo))
+    {
+        return Err(crate::targets::refuse(format!(
+            "no service of the fix request in project {:?} / environment {:?} deploys from {repo:?}",
+            target.project.name, target.environment.name
+        )));
+    }
+    Ok(Place {
+        project: target.project.name,
+        environment: target.environment.name,
+    })
+}
+
 /// The issue a finished `generate-fix` run asks for: only `wait` and `investigate` outcomes (the
-/// same classification the notifications use) on a service with a repository.
-pub fn draft_for_fix(data: &Value, settings: &crate::Settings, now: i64) -> Option<IssueDraft> {
+/// same classification the notifications use) on a service with a repository; `place` (workspace
+/// mode) names the Railway project and environment in the title and body.
+pub fn draft_for_fix(
+    data: &Value,
+    settings: &crate::Settings,
+    now: i64,
+    place: Option<&Place>,
+) -> Option<IssueDraft> {
     let reason = crate::notify::transitions(FUNCTION_FINISHED, data, settings, now)
         .into_iter()
         .find_map(|n| match n.transition {
@@ -192,9 +257,10 @@ pub fn draft_for_fix(data: &Value, settings: &crate::Settings, now: i64) -> Opti
     let analysis = outcome.analysis.as_ref()?;
     let marker = fix_plan::naming::marker(&outcome.fingerprint);
     Some(IssueDraft {
-        title: issue_title(reason, &request.findings),
+        title: issue_title(reason, &request.findings, place),
         body: issue_body(
             &repo,
+            place,
             &outcome.fingerprint,
             reason,
             outcome.reason.as_deref(),

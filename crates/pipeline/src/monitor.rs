@@ -325,7 +325,24 @@ fn fan_out_events(
             targets.len()
         )));
     }
-    let events = targets
+    let events = target_events(targets, request)?;
+    // What Inngest measures is the request as sent: each event stamped with `ts`.
+    let bytes = inngest::limits::send_request_bytes(&events)?;
+    if bytes > MAX_FAN_OUT_BYTES {
+        return Err(inngest::Error::non_retriable(format!(
+            "the fan-out to {} targets is {bytes} bytes; Inngest accepts at most {MAX_FAN_OUT_BYTES} per request (narrow AUTOFIX_PROJECTS)",
+            targets.len()
+        )));
+    }
+    Ok(events)
+}
+
+/// The `autofix/health.check.requested` of each target, in order.
+fn target_events(
+    targets: &[Target],
+    request: &HealthCheckRequested,
+) -> Result<Vec<Event>, inngest::Error> {
+    targets
         .iter()
         .map(|t| {
             let data = HealthCheckRequested {
@@ -340,15 +357,7 @@ fn fan_out_events(
             };
             Event::new(HEALTH_CHECK_REQUESTED, &data)
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let bytes = serde_json::to_vec(&events).map_or(0, |b| b.len());
-    if bytes > MAX_FAN_OUT_BYTES {
-        return Err(inngest::Error::non_retriable(format!(
-            "the fan-out to {} targets is {bytes} bytes; Inngest accepts at most {MAX_FAN_OUT_BYTES} per request (narrow AUTOFIX_PROJECTS)",
-            targets.len()
-        )));
-    }
-    Ok(events)
+        .collect()
 }
 
 #[cfg(test)]
@@ -383,6 +392,25 @@ mod tests {
         let e = fan_out_events(&targets(MAX_TARGETS + 1, 20), &cron).unwrap_err();
         assert!(e.message().contains("at most 500"), "{}", e.message());
         let e = fan_out_events(&targets(400, 600), &cron).unwrap_err();
+        assert!(e.message().contains("bytes"), "{}", e.message());
+    }
+
+    #[test]
+    fn the_fan_out_limit_counts_the_timestamps_the_send_adds() {
+        let cron = HealthCheckRequested::default();
+        // Names long enough that the events alone fit in one request and the stamped request
+        // does not: 500 × `,"ts":<13 digits>` is 9 500 bytes.
+        let edge = (0..1_000)
+            .map(|len| targets(MAX_TARGETS, len))
+            .find(|t| {
+                let events = target_events(t, &cron).unwrap();
+                let unstamped = serde_json::to_vec(&events).unwrap().len();
+                unstamped <= MAX_FAN_OUT_BYTES
+                    && inngest::limits::send_request_bytes(&events).unwrap() > MAX_FAN_OUT_BYTES
+            })
+            .expect("a selection between the two sizes");
+        let e = fan_out_events(&edge, &cron).unwrap_err();
+        assert!(!e.is_retriable());
         assert!(e.message().contains("bytes"), "{}", e.message());
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use compare::{MetricComparison, MetricInput, Verdict};
 use detect::{Finding, FindingKind};
 use inngest::{Ctx, Event, ServableFunction, Trigger, WaitForEvent};
-use railway::model::{Architecture, DeploymentStatus, TimeWindow};
+use railway::model::{DeploymentStatus, TimeWindow};
 use serde::{Deserialize, Serialize};
 
 use crate::events::{
