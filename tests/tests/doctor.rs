@@ -319,3 +319,107 @@ async fn the_readme_example_is_real_output() {
         "README's doctor example is stale; paste the output above"
     );
 }
+
+/// The workspace variables over `peers`: `AUTOFIX_PROJECTS` = `selection`, Railway at `url`
+/// (the project and environment variables unset, as with an account token).
+fn workspace_env(peers: &Peers, url: &str, selection: &str) -> HashMap<String, String> {
+    let mut env = peers.env();
+    env.remove("RAILWAY_PROJECT_ID");
+    env.remove("RAILWAY_ENVIRONMENT_ID");
+    env.insert("RAILWAY_API_URL".into(), url.to_owned());
+    env.insert("AUTOFIX_PROJECTS".into(), selection.to_owned());
+    env
+}
+
+/// Three generated projects (`project-0` … `project-2`, one `production` environment each),
+/// visible with [`RAILWAY_TOKEN`].
+async fn three_projects() -> FakeRailway {
+    let now = pipeline::system_now();
+    let projects = (0..3)
+        .map(|i| autofix_tests::scale::project(i, 6, now, 30))
+        .collect();
+    FakeRailway::start(projects, FakeAuth::Bearer(RAILWAY_TOKEN.into())).await
+}
+
+#[tokio::test]
+async fn a_workspace_token_selecting_two_project_environments() {
+    let peers = Peers::start().await;
+    let railway = three_projects().await;
+    let env = workspace_env(&peers, railway.endpoint(), "project-0, p2/production");
+    let checks = doctor(&env).await;
+    for c in &checks {
+        assert_eq!(c.status, Status::Ok, "{c:#?}");
+    }
+    let detail = &row(&checks, "railway").detail;
+    assert!(
+        detail.contains(
+            "AUTOFIX_PROJECTS selects 2 project environments: project-0/production, project-2/production"
+        ),
+        "{detail}"
+    );
+    assert!(!detail.contains("project-1"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_workspace_selection_that_matches_nothing_names_autofix_projects() {
+    let peers = Peers::start().await;
+    let railway = three_projects().await;
+    let env = workspace_env(&peers, railway.endpoint(), "project-0, shpo");
+    let checks = doctor(&env).await;
+    let f = only_failure(
+        &checks,
+        "railway",
+        "AUTOFIX_PROJECTS: `shpo` selects no project environment the token can see",
+        "check AUTOFIX_PROJECTS",
+    );
+    assert!(
+        f.detail.contains("visible: project-0/production"),
+        "{}",
+        f.detail
+    );
+}
+
+/// A Railway that answers every request with HTTP 400 quoting the request's `Authorization`
+/// header back, as a misbehaving proxy might.
+async fn echoing_railway() -> autofix_tests::served::Served {
+    let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            format!("bad request: {auth} is not accepted here"),
+        )
+    });
+    autofix_tests::served::Served::start("echoing-railway", app).await
+}
+
+#[tokio::test]
+async fn a_railway_error_in_workspace_mode_shows_no_secret() {
+    let peers = Peers::start().await;
+    let railway = echoing_railway().await;
+    let env = workspace_env(&peers, &railway.url("/graphql/v2"), "all");
+    let checks = doctor(&env).await;
+    let f = only_failure(
+        &checks,
+        "railway",
+        "AUTOFIX_PROJECTS: cannot list the workspace's projects with RAILWAY_API_TOKEN",
+        "AUTOFIX_PROJECTS",
+    );
+    // The peer's answer reaches the detail, with the token it echoed redacted.
+    assert!(f.detail.contains("is not accepted here"), "{}", f.detail);
+    assert!(f.detail.contains(redact::PLACEHOLDER), "{}", f.detail);
+    for json in [false, true] {
+        let out = autofix::doctor::output(&checks, json).unwrap();
+        assert!(out.contains("is not accepted here"), "{out}");
+        assert!(!out.contains(RAILWAY_TOKEN), "{out}");
+    }
+    for c in &checks {
+        let text = format!("{} {}", c.detail, c.fix.as_deref().unwrap_or_default());
+        for secret in [RAILWAY_TOKEN, GITHUB_TOKEN, OPENCODE_PASSWORD] {
+            assert!(!text.contains(secret), "{secret} in {c:#?}");
+        }
+    }
+}

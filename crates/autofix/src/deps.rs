@@ -171,23 +171,7 @@ pub async fn workspace(
         .workspace_targets(workspace_id.as_deref())
         .await
         .context("AUTOFIX_PROJECTS: cannot list the workspace's projects with RAILWAY_API_TOKEN")?;
-    let known = || {
-        let mut names: Vec<String> = all
-            .iter()
-            .map(|t| format!("{}/{}", t.project.name, t.environment.name))
-            .collect();
-        names.dedup();
-        let more = names.len().saturating_sub(10);
-        names.truncate(10);
-        let mut text = names.join(", ");
-        if more > 0 {
-            text.push_str(&format!(" and {more} more"));
-        }
-        if text.is_empty() {
-            text = "none".into();
-        }
-        text
-    };
+    let known = || target_names(&all);
     for item in &selection.items {
         if !all.iter().any(|t| item.matches(t)) {
             let text = match &item.environment {
@@ -216,6 +200,25 @@ pub async fn workspace(
         },
         selected,
     ))
+}
+
+/// `project/environment` of the first ten targets by Railway's names, `and N more`, or `none`.
+pub fn target_names(targets: &[railway::workspace::Target]) -> String {
+    let mut names: Vec<String> = targets
+        .iter()
+        .map(|t| format!("{}/{}", t.project.name, t.environment.name))
+        .collect();
+    names.dedup();
+    let more = names.len().saturating_sub(10);
+    names.truncate(10);
+    let mut text = names.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    if text.is_empty() {
+        text = "none".into();
+    }
+    text
 }
 
 /// What the dependencies are built for.

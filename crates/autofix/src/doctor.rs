@@ -37,11 +37,13 @@ pub struct Check {
 }
 
 impl Check {
+    // Details quote peers' answers, which may echo a credential: redacted where they are made,
+    // so no caller of `checks` sees a secret, and again when printed.
     fn ok(peer: &'static str, detail: impl Into<String>) -> Self {
         Self {
             peer,
             status: Status::Ok,
-            detail: detail.into(),
+            detail: redact::redact_string(detail.into()),
             fix: None,
         }
     }
@@ -49,7 +51,7 @@ impl Check {
         Self {
             peer,
             status: Status::Skipped,
-            detail: detail.into(),
+            detail: redact::redact_string(detail.into()),
             fix: None,
         }
     }
@@ -57,8 +59,8 @@ impl Check {
         Self {
             peer,
             status: Status::Failed,
-            detail: detail.into(),
-            fix: Some(fix.into()),
+            detail: redact::redact_string(detail.into()),
+            fix: Some(redact::redact_string(fix.into())),
         }
     }
 }
@@ -75,26 +77,27 @@ pub struct Report {
 /// Prints the table (or JSON); an error (a non-zero exit) when a check failed.
 pub async fn run(options: Options, json: bool) -> anyhow::Result<()> {
     let checks = checks(&options).await;
-    let report = Report {
-        ok: checks.iter().all(|c| c.status != Status::Failed),
-        checks,
-    };
-    let text = if json {
-        serde_json::to_string_pretty(&report)? + "\n"
-    } else {
-        table(&report.checks)
-    };
-    // Peers' answers are quoted in the details: nothing secret leaves through them.
-    print!("{}", redact::redact(&text));
-    let failed = report
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Failed)
-        .count();
+    print!("{}", output(&checks, json)?);
+    let failed = checks.iter().filter(|c| c.status == Status::Failed).count();
     if failed > 0 {
         anyhow::bail!("doctor: {failed} check(s) failed");
     }
     Ok(())
+}
+
+/// What `doctor` prints: the table, or the `--json` document, secrets redacted.
+pub fn output(checks: &[Check], json: bool) -> anyhow::Result<String> {
+    let text = if json {
+        let report = Report {
+            ok: checks.iter().all(|c| c.status != Status::Failed),
+            checks: checks.to_vec(),
+        };
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        table(checks)
+    };
+    // Peers' answers are quoted in the details: nothing secret leaves through them.
+    Ok(redact::redact_string(text))
 }
 
 /// Every check, in the order a deployment depends on them.
@@ -141,8 +144,9 @@ async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Op
                 Check::ok(
                     PEER,
                     format!(
-                        "account or workspace token (RAILWAY_API_TOKEN): AUTOFIX_PROJECTS selects {} project environments",
-                        selected.len()
+                        "account or workspace token (RAILWAY_API_TOKEN): AUTOFIX_PROJECTS selects {} project environments: {}",
+                        selected.len(),
+                        deps::target_names(&selected)
                     ),
                 ),
                 None,
