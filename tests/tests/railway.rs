@@ -1029,3 +1029,81 @@ async fn named_services_cost_one_request_per_twenty_aliases_with_the_project_and
         assert!(s.root_fields <= railway::batch::MAX_ALIASES_PER_REQUEST);
     }
 }
+
+/// What every rate assertion rests on: the fake counts a request when it reaches it, not when it
+/// gets round to it. Its answers are built under one lock; built on the server's runtime thread,
+/// a large one kept the requests arriving meanwhile unread, so they were stamped late and bunched
+/// with later ones (the scale benchmark counted 11 in a second while the client wrote at most 10
+/// to the socket). Here the fake has one runtime thread, and a probe sent while it builds a large
+/// answer must still be stamped when it was sent.
+#[tokio::test(flavor = "current_thread")]
+async fn the_fake_stamps_a_request_on_arrival_even_while_it_builds_a_large_answer() {
+    // What a probe's stamp may trail its sending by (an idle loopback takes well under 1 ms).
+    const TOLERANCE: Duration = Duration::from_millis(100);
+    let snap = autofix_tests::scale::project(0, 2000, END, 60);
+    let environment = snap.architecture.environment.id.clone();
+    let project = snap.architecture.project.id.clone();
+    let fake = FakeRailway::start(vec![snap], FakeAuth::Bearer(SECRET.into())).await;
+    let endpoint = fake.endpoint().to_owned();
+    // Each alias asks for all 2 000 service instances: one slow answer.
+    let aliases: String = (0..2)
+        .map(|i| {
+            format!(
+                "e{i}: environment(id: \"{environment}\") {{ serviceInstances {{ edges {{ node {{ serviceId serviceName }} }} }} }} "
+            )
+        })
+        .collect();
+    let heavy = format!("query Heavy {{ {aliases}}}");
+    let probe = format!("query Probe {{ project(id: \"{project}\") {{ id name }} }}");
+    // Sent from a thread and runtime of their own, so when they leave does not depend on the
+    // fake's thread.
+    let (heavy_took, probes_sent) = tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let http = reqwest::Client::new();
+                let post = |operation: &str, query: &str| {
+                    http.post(&endpoint)
+                        .bearer_auth(SECRET)
+                        .json(&serde_json::json!({ "query": query, "operationName": operation }))
+                        .send()
+                };
+                let started = std::time::Instant::now();
+                let heavy = tokio::spawn(post("Heavy", &heavy));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let mut sent = Vec::new();
+                while !heavy.is_finished() {
+                    sent.push(std::time::Instant::now());
+                    let answer = post("Probe", &probe).await.unwrap();
+                    assert_eq!(answer.status(), 200);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                let answer = heavy.await.unwrap().unwrap();
+                assert_eq!(answer.status(), 200);
+                answer.bytes().await.unwrap();
+                (started.elapsed(), sent)
+            })
+    })
+    .await
+    .unwrap();
+    assert!(
+        heavy_took > TOLERANCE * 4,
+        "the large answer took only {heavy_took:?}: too fast to show a late stamp"
+    );
+    let stamped: Vec<_> = fake
+        .request_stats()
+        .into_iter()
+        .filter(|s| s.operation == "Probe")
+        .map(|s| s.at)
+        .collect();
+    assert_eq!(stamped.len(), probes_sent.len());
+    for (sent, at) in probes_sent.iter().zip(&stamped) {
+        let late = at.saturating_duration_since(*sent);
+        assert!(
+            late < TOLERANCE,
+            "a probe was stamped {late:?} after it was sent (the large answer took {heavy_took:?})"
+        );
+    }
+}
