@@ -141,6 +141,37 @@ async fn every_peer_green() {
     assert!(table.contains("all configured peers answer"), "{table}");
 }
 
+/// The cron's cycles against the plan's hourly limit: the leak project's read is 5–6 requests,
+/// so every minute (60 an hour) is over Free's 100/h and every 10 minutes fits.
+#[tokio::test]
+async fn a_cron_that_would_spend_more_than_the_plans_hour_is_reported_with_one_that_fits() {
+    let peers = Peers::start().await;
+    let checks = doctor(&peers.env()).await;
+    let budget = checks
+        .iter()
+        .find(|c| c.peer == "railway" && c.detail.starts_with("API budget"))
+        .unwrap_or_else(|| panic!("no budget row: {checks:#?}"));
+    assert_eq!(budget.status, Status::Ok, "{budget:#?}");
+    assert!(
+        budget.detail.contains("up to 6 cycles an hour")
+            && budget.detail.contains("hobby plan's 1000/h"),
+        "{}",
+        budget.detail
+    );
+
+    let mut env = peers.env();
+    env.insert("AUTOFIX_CRON".into(), "* * * * *".into());
+    env.insert("AUTOFIX_RAILWAY_PLAN".into(), "free".into());
+    let checks = doctor(&env).await;
+    let f = only_failure(
+        &checks,
+        "railway",
+        "up to 60 cycles an hour",
+        "AUTOFIX_CRON='*/10 * * * *'",
+    );
+    assert!(f.detail.contains("free plan's 100/h"), "{}", f.detail);
+}
+
 #[tokio::test]
 async fn a_railway_project_the_token_cannot_see() {
     let peers = Peers::start().await;

@@ -1107,3 +1107,49 @@ async fn the_fake_stamps_a_request_on_arrival_even_while_it_builds_a_large_answe
         );
     }
 }
+
+/// `autofix doctor`'s estimate of a health read is what the client sends: the same reads as
+/// the monitor's (architecture, usage, HTTP, deployments), counted by the fake, at sizes that
+/// cross every paging and batching boundary (architecture pages of 100, usage slices, HTTP
+/// batches), with a 60- and a 30-minute window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planned_health_read_cost_is_what_the_client_sends() {
+    let now = pipeline::system_now();
+    for (services, minutes) in [(3, 60), (40, 30), (130, 60), (260, 60), (450, 30)] {
+        let snap = autofix_tests::scale::project(7, services, now, minutes);
+        let fake = FakeRailway::start(vec![snap.clone()], FakeAuth::Bearer(SECRET.into())).await;
+        let client = RailwayClient::new(
+            ClientConfig::new(Credentials {
+                token: Token::Account(SECRET.into()),
+                project_id: snap.architecture.project.id.clone(),
+                environment_id: snap.architecture.environment.id.clone(),
+            })
+            .with_endpoint(fake.endpoint()),
+        )
+        .unwrap();
+        let window = railway::model::TimeWindow {
+            start: now - minutes * 60,
+            end: now,
+        };
+        let arch = client.architecture().await.unwrap();
+        // Leave some services out, as AUTOFIX_IGNORE_SERVICES does: the pages still cover them.
+        let mut monitored = arch.clone();
+        monitored.services.truncate(arch.services.len() * 9 / 10);
+        let (resources, http, _) = futures::try_join!(
+            client.resource_usage(&monitored, window),
+            client.http_stats(&monitored, window),
+            client.deployments(),
+        )
+        .unwrap();
+        assert!(resources.services.len() >= monitored.services.len());
+        assert!(!http.services.is_empty());
+        let cost = client.health_read_cost(&arch, &monitored, minutes * 60);
+        assert_eq!(
+            fake.request_count() as usize,
+            cost.quiet(),
+            "S = {services}, {minutes} min: {cost:?}, sent {:?}",
+            fake.operations()
+        );
+        assert_eq!(cost.at_most(), cost.quiet() + 1);
+    }
+}

@@ -125,8 +125,9 @@ pub async fn checks(options: &Options) -> Vec<Check> {
         }
     };
     let mut checks = Vec::new();
-    let (railway, repos) = railway(options, &settings).await;
+    let (railway, repos, budget) = railway(options, &settings).await;
     checks.push(railway);
+    checks.extend(budget);
     checks.push(inngest(options, &http).await);
     checks.push(llm(options, &http).await);
     checks.push(opencode(options, &http).await);
@@ -134,8 +135,12 @@ pub async fn checks(options: &Options) -> Vec<Check> {
     checks
 }
 
-/// The monitored repositories when the architecture could be read (`None` in demo mode).
-async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Option<Vec<String>>) {
+/// The monitored repositories when the architecture could be read (`None` in demo mode), and
+/// the check of the cron's Railway requests against the plan (single project, once read).
+async fn railway(
+    options: &Options,
+    settings: &pipeline::Settings,
+) -> (Check, Option<Vec<String>>, Option<Check>) {
     const PEER: &str = "railway";
     if let Ok(Some(selection)) = options.workspace_selection() {
         let pacer = railway::Pacer::new(options.railway_plan().unwrap_or_default());
@@ -150,6 +155,7 @@ async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Op
                     ),
                 ),
                 None,
+                None,
             ),
             Err(e) => (
                 Check::failed(
@@ -158,6 +164,7 @@ async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Op
                     "check AUTOFIX_PROJECTS, AUTOFIX_WORKSPACE_ID and AUTOFIX_CONFIG against the projects the token can see",
                 ),
                 None,
+                None,
             ),
         };
     }
@@ -165,7 +172,7 @@ async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Op
         Ok(t) => t,
         Err(e) => {
             let fix = format!("fix {}", e.variable);
-            return (Check::failed(PEER, e.to_string(), fix), None);
+            return (Check::failed(PEER, e.to_string(), fix), None, None);
         }
     };
     if let RailwayTarget::Demo { reason } = target {
@@ -174,6 +181,7 @@ async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Op
                 PEER,
                 format!("demo project ({reason}): Railway is not called"),
             ),
+            None,
             None,
         );
     }
@@ -188,6 +196,7 @@ async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Op
         Err(e) => {
             return (
                 Check::failed(PEER, format!("{e:#}"), railway_fix(options)),
+                None,
                 None,
             );
         }
@@ -207,7 +216,19 @@ async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Op
                 arch.services.len(),
                 ignored.len()
             );
-            (Check::ok(PEER, detail), Some(repos))
+            let budget = match &source {
+                railway::Source::Live(client) => Some(budget(
+                    options,
+                    settings,
+                    client.health_read_cost(
+                        &arch,
+                        &monitored,
+                        i64::from(settings.window_minutes) * 60,
+                    ),
+                )),
+                _ => None,
+            };
+            (Check::ok(PEER, detail), Some(repos), budget)
         }
         Err(e) => (
             Check::failed(
@@ -216,6 +237,53 @@ async fn railway(options: &Options, settings: &pipeline::Settings) -> (Check, Op
                 railway_fix(options),
             ),
             None,
+            None,
+        ),
+    }
+}
+
+/// Whether the cron's quiet cycles fit the plan's hourly limit (incidents add their context and
+/// fix reads on top).
+fn budget(
+    options: &Options,
+    settings: &pipeline::Settings,
+    cost: railway::HealthReadCost,
+) -> Check {
+    const PEER: &str = "railway";
+    let plan = options.railway_plan().unwrap_or_default();
+    let runs = match inngest::cron_runs_per_hour(&settings.cron) {
+        Ok(n) => n,
+        Err(e) => return Check::failed(PEER, e.to_string(), "fix AUTOFIX_CRON"),
+    };
+    let fit = railway::HourlyFit::judge(cost.at_most(), runs, plan);
+    let detail = format!(
+        "API budget: {}–{} requests a cycle (architecture {}, usage {}, HTTP {}, {} other), up \
+         to {runs} cycles an hour (AUTOFIX_CRON): {}/h of the {} plan's {}/h",
+        cost.quiet(),
+        cost.at_most(),
+        cost.architecture,
+        cost.usage,
+        cost.http,
+        cost.at_most() - cost.architecture - cost.usage - cost.http,
+        fit.per_hour,
+        plan.name(),
+        fit.limit
+    );
+    match fit.verdict {
+        railway::Fit::Fits => Check::ok(PEER, detail),
+        railway::Fit::Slower(cron) => Check::failed(
+            PEER,
+            detail,
+            format!(
+                "set AUTOFIX_CRON='{cron}' (or AUTOFIX_RAILWAY_PLAN=pro if the account is on \
+                 Pro); until then cycles fail with RateLimited once the hour's budget is spent"
+            ),
+        ),
+        railway::Fit::Never => Check::failed(
+            PEER,
+            detail,
+            "one cycle needs more than the plan's hour: use AUTOFIX_RAILWAY_PLAN=pro (a Pro \
+             account) or ignore services (AUTOFIX_IGNORE_SERVICES)",
         ),
     }
 }

@@ -107,6 +107,17 @@ fn is_known_time_zone(zone: &str) -> bool {
 }
 
 fn validate_cron(expr: &str) -> Result<(), ConfigError> {
+    parse_cron(expr).map(|_| ())
+}
+
+/// The most runs `expr` (Inngest cron syntax, as [`Trigger::cron`] accepts it) starts within one
+/// clock hour: the minutes it matches, in any hour it matches at all. What a per-hour budget
+/// (Railway's API limit) must allow for.
+pub fn cron_runs_per_hour(expr: &str) -> Result<usize, ConfigError> {
+    Ok(parse_cron(expr)?.pattern.minutes.values().len())
+}
+
+fn parse_cron(expr: &str) -> Result<croner::Cron, ConfigError> {
     let invalid = |reason: &str| ConfigError::InvalidCron {
         expr: expr.to_owned(),
         reason: reason.to_owned(),
@@ -150,8 +161,7 @@ fn validate_cron(expr: &str) -> Result<(), ConfigError> {
         .year(croner::parser::Year::Disallowed)
         .build()
         .parse(rest)
-        .map_err(|e| invalid(&e.to_string()))?;
-    Ok(())
+        .map_err(|e| invalid(&e.to_string()))
 }
 
 /// Starts a function definition. `id` is the plain id (the wire id is `<app>-<id>`);
@@ -558,6 +568,21 @@ mod tests {
             let err = Trigger::cron(bad).unwrap_err();
             assert!(err.to_string().contains(bad), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn runs_per_hour_count_the_minutes_a_schedule_matches() {
+        for (expr, runs) in [
+            ("*/10 * * * *", 6),
+            ("TZ=Europe/Paris */15 * * * *", 4),
+            ("0,30 9-17 * * MON-FRI", 2),
+            ("0 */2 * * *", 1),
+            ("* * * * *", 60),
+            ("5-10 * * * *", 6),
+        ] {
+            assert_eq!(cron_runs_per_hour(expr).unwrap(), runs, "{expr}");
+        }
+        assert!(cron_runs_per_hour("61 * * * *").is_err());
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub use config::{
 };
 pub use error::{Error, Retry};
 pub use event::{Event, FUNCTION_INVOKED_EVENT, SCHEDULED_TIMER_EVENT};
-pub use function::{FunctionBuilder, ServableFunction, Trigger, function};
+pub use function::{FunctionBuilder, ServableFunction, Trigger, cron_runs_per_hour, function};
 pub use inline::{DEFAULT_MAX_DEPTH, InlineRun, InlineRunner};
 pub use limits::{MAX_EVENT_BYTES, MAX_STEP_OUTPUT_BYTES};
 pub use serve::{DEFAULT_BODY_LIMIT, ServeOptions, serve, serve_with};

@@ -44,6 +44,7 @@
 
 mod auth;
 mod baseline;
+mod budget;
 mod client;
 mod error;
 mod history;
@@ -67,6 +68,7 @@ pub mod validate;
 pub mod workspace;
 
 pub use auth::{Credentials, Token};
+pub use budget::{Fit, HealthReadCost, HourlyFit};
 pub use client::{ClientConfig, DEFAULT_ENDPOINT, HttpStatsConfig, RailwayClient, SLOW_REQUEST_MS};
 pub use error::RailwayError;
 pub use live::{
