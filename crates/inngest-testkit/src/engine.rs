@@ -66,7 +66,10 @@ struct Run {
     consumed_events: HashSet<usize>,
     /// The run's value of each of its function's concurrency keys, in limit order.
     slots: Vec<String>,
-    /// Whether the run got its concurrency slots (its first call was made).
+    /// Whether the run holds its concurrency slots: its next immediate step goes ahead of
+    /// later runs' steps (Inngest scores an in-progress run's steps by its start time). A
+    /// sleep, a wait, an invoke or a failed attempt waiting for its retry gives them up, as
+    /// Inngest counts only executing steps: the run then queues for a slot like a new one.
     admitted: bool,
 }
 
@@ -739,6 +742,8 @@ impl State {
         if retried {
             run.attempts
                 .insert(call.work.target.clone(), call.attempt + 1);
+            // Inngest schedules a retry after a backoff and does not move it forward.
+            run.admitted = false;
             self.queue.push_back(call.work.clone());
         } else {
             self.finish(ri, RunStatus::Failed(f.error));
@@ -858,6 +863,7 @@ impl State {
                     });
                     if retry {
                         run.attempts.insert(target.clone(), call.attempt + 1);
+                        run.admitted = false;
                         self.queue.push_back(call.work.clone());
                         retry_scheduled = true;
                     } else {
@@ -895,6 +901,8 @@ impl State {
                     {
                         advance_for_sleep(clock, duration, &until);
                     }
+                    // A sleeping run holds no slot; it queues for one when it wakes.
+                    run.admitted = false;
                     run.rec.sleeps.push(SleepRecord {
                         step_id: hash.clone(),
                         duration,
@@ -971,6 +979,7 @@ impl State {
         if run.waits.iter().any(|w| w.hash == hash) || run.memo.contains_key(hash) {
             return Ok(());
         }
+        run.admitted = false;
         run.rec.waits.push(WaitRecord {
             step_id: hash.to_string(),
             event: event_name.clone(),
@@ -1121,6 +1130,7 @@ impl State {
             function_id,
             child_run: Some(child.clone()),
         });
+        run.admitted = false;
         run.invokes.push(PendingInvoke {
             hash: hash.to_string(),
             name: str_field(op, "name"),

@@ -5,12 +5,15 @@
 //!   events are dropped, not queued). The period is measured on the events' `ts`, so a test can
 //!   send events hours apart without waiting.
 //! - `concurrency [{limit, key}]`: at most `limit` runs of the function make progress at once for
-//!   each value of `key`; a further run queues (its calls wait in order) until one finishes. A run
-//!   parked on `waitForEvent` or `invoke` holds no slot, as in Inngest, where only executing work
-//!   counts.
+//!   each value of `key`; a further run queues (its calls wait in order) until one gives its slot
+//!   up (an in-progress run's steps go first, as Inngest scores them by the run's start). A run
+//!   parked on `waitForEvent` or `invoke`, sleeping, or waiting for the retry of a failed attempt
+//!   holds no slot, as in Inngest, where only executing steps count; it queues for a slot again
+//!   behind the runs already waiting. At most two limits per function, as Inngest accepts.
 //!
 //! Keys are CEL expressions over `event` in the subset of [`crate::expr`]; no key means one slot
-//! set for the whole function. Only the function scope (`scope: "fn"`, the default) is modelled;
+//! set for the whole function, and so does a key whose field the event lacks (Inngest evaluates
+//! it to `false`, one shared value; here it is `null`). Only the function scope (`scope: "fn"`, the default) is modelled;
 //! registering another scope, or a key outside the subset, fails the sync.
 
 use crate::duration::parse_time_str;
@@ -18,6 +21,10 @@ use crate::expr::{self, Expr, Scope};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
+
+/// Most concurrency limits one function may register (`MaxConcurrencyLimits` in Inngest's
+/// `pkg/consts/consts.go`; registration fails beyond it).
+const MAX_CONCURRENCY_LIMITS: usize = 2;
 
 /// One concurrency limit of a function.
 #[derive(Debug, Clone)]
@@ -91,6 +98,12 @@ impl FlowControl {
             Some(Value::Array(a)) => a.iter().collect(),
             Some(one) => vec![one],
         };
+        if entries.len() > MAX_CONCURRENCY_LIMITS {
+            return Err(format!(
+                "concurrency has {} limits; Inngest accepts at most {MAX_CONCURRENCY_LIMITS} per function",
+                entries.len()
+            ));
+        }
         for (i, entry) in entries.into_iter().enumerate() {
             let what = format!("concurrency[{i}]");
             let limit = match entry {
@@ -164,6 +177,17 @@ mod tests {
         assert_eq!(key_of(rate.key.as_ref(), &ev), "acme/api-f1");
         assert_eq!(key_of(flow.concurrency[0].key.as_ref(), &ev), "acme/api");
         assert_eq!(key_of(None, &ev), "");
+        // Events without the key's field share one value (one slot), distinct from real values.
+        let key = expr::parse("event.data.target_key").unwrap();
+        let cron = json!({"data": {"cron": "*/10 * * * *"}});
+        assert_eq!(
+            key_of(Some(&key), &cron),
+            key_of(Some(&key), &json!({"data": {}}))
+        );
+        assert_ne!(
+            key_of(Some(&key), &cron),
+            key_of(Some(&key), &json!({"data": {"target_key": "p/e"}}))
+        );
 
         let flow = FlowControl::parse(&json!({"concurrency": 2})).unwrap();
         assert_eq!(flow.concurrency[0].limit, 2);
@@ -176,6 +200,10 @@ mod tests {
             (
                 json!({"concurrency": [{"limit": 0}]}),
                 "concurrency[0].limit",
+            ),
+            (
+                json!({"concurrency": [{"limit": 1}, {"limit": 2, "key": "'a'"}, {"limit": 3, "key": "'b'"}]}),
+                "at most 2 per function",
             ),
             (
                 json!({"concurrency": {"limit": 1, "scope": "account", "key": "'x'"}}),

@@ -617,3 +617,59 @@ async fn reporting_a_memoized_step_again_is_a_violation() {
     );
     assert_eq!(inngest.runs()[0].calls, 2);
 }
+
+/// Calls of each run in completion order: `(run's event data "n", attempt)`.
+fn call_order(inngest: &TestInngest) -> Vec<(u64, u32)> {
+    let runs = inngest.runs();
+    inngest
+        .exchanges()
+        .iter()
+        .filter(|e| e.kind == ExchangeKind::Call)
+        .filter_map(|e| {
+            let run = runs.iter().find(|r| Some(&r.id) == e.run_id.as_ref())?;
+            Some((run.event["data"]["n"].as_u64()?, e.attempt?))
+        })
+        .collect()
+}
+
+/// As in Inngest, a concurrency limit counts executing steps: a run that sleeps, or waits for
+/// the retry of a failed attempt, gives up its slot, and a queued run of the same key uses it;
+/// an in-progress run otherwise keeps going ahead of later runs.
+#[tokio::test]
+async fn a_sleeping_or_retrying_run_holds_no_concurrency_slot() {
+    let inngest = TestInngest::start(Options::dev()).await;
+    let mut f = func("keyed", "t/keyed");
+    f["concurrency"] = json!([{"limit": 1, "key": "event.data.k"}]);
+    let sleep = step_id_hash("nap", 0);
+    let script: Script = Arc::new(move |c: &Call| {
+        let memo = c.body["steps"].as_object().unwrap();
+        let data = &c.body["event"]["data"];
+        let attempt = c.body["ctx"]["attempt"].as_u64().unwrap();
+        match data["mode"].as_str().unwrap_or_default() {
+            "sleep" if !memo.contains_key(&sleep) => Answer::ok(
+                206,
+                json!([{"op": "Sleep", "id": sleep, "name": "1m", "opts": {"duration": "1m"}}]),
+            ),
+            "fail-once" if attempt == 0 => {
+                Answer::ok(500, json!({"name": "Error", "message": "flaky"}))
+                    .header("x-inngest-no-retry", "false")
+            }
+            _ => Answer::ok(200, json!("done")),
+        }
+    });
+    let (url, _) = fake_sdk(&inngest, vec![f], script).await;
+    inngest.sync(&url).await.unwrap();
+
+    for (n, mode) in [(1, "sleep"), (2, "plain"), (3, "fail-once"), (4, "plain")] {
+        inngest
+            .send(json!({"name": "t/keyed", "data": {"k": "one", "n": n, "mode": mode}}))
+            .await;
+    }
+    inngest.run_until_idle().await.unwrap();
+    assert!(inngest.runs().iter().all(|r| r.output().is_some()));
+    assert_eq!(
+        call_order(&inngest),
+        [(1, 0), (2, 0), (3, 0), (4, 0), (1, 0), (3, 1)],
+        "2, 3 and 4 run while 1 sleeps, 4 while 3 waits for its retry"
+    );
+}
