@@ -144,3 +144,55 @@ async fn two_thousand_services_with_a_sixty_minute_window_complete_under_serve()
         fake.peak_requests_per_second()
     );
 }
+
+/// Railway's `metrics` answers every service of the environment, ignored ones too: the usage
+/// read's time slices are planned for all of them, so ignoring most services does not put one
+/// request over the points budget (with slices planned for the monitored fifth, one request
+/// carried 2 × 300 × 121 points).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignoring_most_services_keeps_the_usage_read_within_the_points_budget() {
+    let now = pipeline::system_now();
+    let snap = autofix_tests::scale::project(3, 300, now, 60);
+    let (project, env) = (
+        snap.architecture.project.id.clone(),
+        snap.architecture.environment.id.clone(),
+    );
+    let fake = FakeRailway::start(vec![snap], FakeAuth::Bearer(TOKEN.into())).await;
+    let mut deps = offline_deps(
+        Source::Live(client(&fake, &project, &env, Plan::Pro)),
+        false,
+    );
+    deps.settings.window_minutes = 60;
+    deps.settings.services = std::mem::take(&mut deps.settings.services)
+        .ignore("api-*", "test")
+        .ignore("web-*", "test");
+    let app = App::start(deps).await;
+    app.inngest
+        .send(json!({"name": "autofix/health.check.requested", "data": {}}))
+        .await;
+    app.inngest.run_until_idle().await.expect("runs finish");
+    let monitor = app
+        .inngest
+        .runs_of(&composite("monitor-project-health"))
+        .into_iter()
+        .next()
+        .expect("the monitor ran");
+    let RunStatus::Completed(report) = &monitor.status else {
+        panic!("{:?}", monitor.status)
+    };
+    assert!(
+        report["services"].as_u64().unwrap() < 100,
+        "most services ignored: {}",
+        report["services"]
+    );
+    assert!(
+        fake.operations()
+            .iter()
+            .filter(|o| *o == "EnvironmentResourceMetrics")
+            .count()
+            > 2,
+        "usage read in slices: {:?}",
+        fake.operations()
+    );
+    assert_requests_within_budget(&fake);
+}

@@ -27,8 +27,9 @@ pub struct HealthReadCost {
 }
 
 impl HealthReadCost {
-    /// The plan for `all` (the environment as read: what the architecture pages cover) and
-    /// `monitored` (after ignored services are left out: what metrics are read for) over a
+    /// The plan for `all` (the environment as read: what the architecture pages and the usage
+    /// read cover) and `monitored` (after ignored services are left out: what HTTP figures are
+    /// read for) over a
     /// window of `window_seconds`; `endpoint_rows` as the client's HTTP settings have it.
     pub fn plan(
         all: &Architecture,
@@ -54,7 +55,8 @@ impl HealthReadCost {
                 .max(pages(all.volumes.len()))
                 .max(1),
             limits: 1,
-            usage: usage_slices(window, rate, 2 * monitored.services.len().max(1)).len(),
+            // `metrics` answers every service of the environment, monitored or not.
+            usage: usage_slices(window, rate, 2 * all.services.len().max(1)).len(),
             http: plan_http_batches(&has_deployment, buckets, endpoint_rows as usize).len(),
             deployments: 1,
             baselines_at_most: 1,
