@@ -933,6 +933,11 @@ fn other_project() -> ProjectSnapshot {
     other
 }
 
+/// The ids of the services read, in their order.
+fn ids_of(named: &NamedServices) -> Vec<&str> {
+    named.services.iter().map(|s| s.id.as_str()).collect()
+}
+
 #[tokio::test]
 async fn named_services_are_read_alone_and_match_the_architecture() {
     let mut snap = shop();
@@ -952,14 +957,7 @@ async fn named_services_are_read_alone_and_match_the_architecture() {
     );
     let arch = client.architecture().await.unwrap();
     assert_eq!(named, NamedServices::from_architecture(&arch, &ids));
-    assert_eq!(
-        named
-            .services
-            .iter()
-            .map(|s| s.id.as_str())
-            .collect::<Vec<_>>(),
-        ["pg", "api", "worker"]
-    );
+    assert_eq!(ids_of(&named), ["pg", "api", "worker"]);
     assert!(named.service("worker").unwrap().is_database);
     let api = named.service("api").unwrap();
     assert_eq!(api.repo.as_deref(), Some("acme/api"));
@@ -992,14 +990,7 @@ async fn an_unknown_or_foreign_service_id_is_left_out_by_name() {
         .map(String::from)
         .to_vec();
     let named = client.named_services(&ids).await.unwrap();
-    assert_eq!(
-        named
-            .services
-            .iter()
-            .map(|s| s.id.as_str())
-            .collect::<Vec<_>>(),
-        ["api", "web"]
-    );
+    assert_eq!(ids_of(&named), ["api", "web"]);
     // The refused batch, the environment alone, then each service alone.
     assert_eq!(fake.request_count(), 6);
 }

@@ -50,14 +50,11 @@ fn assert_requests_within_budget(fake: &FakeRailway) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_thousand_services_with_a_sixty_minute_window_complete_under_serve() {
-    let services = 2000;
-    let now = pipeline::system_now();
-    // Four incidents: the chain after detection runs for each, and what is measured here is the
-    // size of the project, not the number of fixes (the benchmark runs the denser mix).
-    let incident_every = 1000;
-    let snap = autofix_tests::scale::project_with(0, services, incident_every, now, 60);
+/// The fake serving `snap`, and offline deps reading it live on the Pro plan with a 60-minute
+/// window.
+async fn sixty_minutes_on_pro(
+    snap: railway::model::ProjectSnapshot,
+) -> (FakeRailway, pipeline::Deps) {
     let (project, env) = (
         snap.architecture.project.id.clone(),
         snap.architecture.environment.id.clone(),
@@ -68,6 +65,18 @@ async fn two_thousand_services_with_a_sixty_minute_window_complete_under_serve()
         false,
     );
     deps.settings.window_minutes = 60;
+    (fake, deps)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_services_with_a_sixty_minute_window_complete_under_serve() {
+    let services = 2000;
+    let now = pipeline::system_now();
+    // Four incidents: the chain after detection runs for each, and what is measured here is the
+    // size of the project, not the number of fixes (the benchmark runs the denser mix).
+    let incident_every = 1000;
+    let snap = autofix_tests::scale::project_with(0, services, incident_every, now, 60);
+    let (fake, deps) = sixty_minutes_on_pro(snap).await;
     // One read step makes ~420 requests; unoptimised test builds need the time.
     let app = App::start_with_step_timeout(
         deps,
@@ -152,17 +161,8 @@ async fn two_thousand_services_with_a_sixty_minute_window_complete_under_serve()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignoring_most_services_keeps_the_usage_read_within_the_points_budget() {
     let now = pipeline::system_now();
-    let snap = autofix_tests::scale::project(3, 300, now, 60);
-    let (project, env) = (
-        snap.architecture.project.id.clone(),
-        snap.architecture.environment.id.clone(),
-    );
-    let fake = FakeRailway::start(vec![snap], FakeAuth::Bearer(TOKEN.into())).await;
-    let mut deps = offline_deps(
-        Source::Live(client(&fake, &project, &env, Plan::Pro)),
-        false,
-    );
-    deps.settings.window_minutes = 60;
+    let (fake, mut deps) =
+        sixty_minutes_on_pro(autofix_tests::scale::project(3, 300, now, 60)).await;
     deps.settings.services = std::mem::take(&mut deps.settings.services)
         .ignore("api-*", "test")
         .ignore("web-*", "test");
