@@ -62,13 +62,7 @@ fn group(data: Data) -> BTreeMap<String, Vec<DeploymentRecord>> {
         let (Some(service), Some(created_at)) = (n.service_id, timefmt::unix(&n.created_at)) else {
             continue;
         };
-        let meta = |key: &str| {
-            n.meta
-                .as_ref()
-                .and_then(|m| m.get(key))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
+        let meta = |key: &str| crate::ops::meta_str(n.meta.as_ref(), key);
         out.entry(service).or_default().push(DeploymentRecord {
             id: n.id,
             status: n.status,

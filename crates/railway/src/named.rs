@@ -148,18 +148,11 @@ struct DeploymentNode {
 
 impl From<DeploymentNode> for Deployment {
     fn from(d: DeploymentNode) -> Self {
-        // `meta` is untyped JSON; only a string `commitHash` is a commit.
-        let commit_hash = d
-            .meta
-            .as_ref()
-            .and_then(|m| m.get("commitHash"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
         Self {
+            commit_hash: crate::ops::meta_str(d.meta.as_ref(), "commitHash"),
             id: d.id,
             status: d.status,
             created_at: d.created_at,
-            commit_hash,
         }
     }
 }

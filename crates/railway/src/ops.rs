@@ -150,12 +150,7 @@ impl ArchitectureBuilder {
                     id: d.id,
                     status: deployment_status(&d.status),
                     created_at: d.created_at,
-                    commit_hash: d
-                        .meta
-                        .as_ref()
-                        .and_then(|m| m.get("commitHash"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned),
+                    commit_hash: meta_str(d.meta.as_ref(), "commitHash"),
                 });
                 self.services.push(Service {
                     id: n.service_id,
@@ -223,6 +218,14 @@ pub fn mark_databases(arch: &mut Architecture) {
             s.is_database = true;
         }
     }
+}
+
+/// A string field of a deployment's untyped `meta` JSON (`commitHash`, `commitMessage`); any
+/// other JSON type is absent.
+pub(crate) fn meta_str(meta: Option<&serde_json::Value>, key: &str) -> Option<String> {
+    meta.and_then(|m| m.get(key))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
 }
 
 fn enum_name<T: serde::Serialize>(value: &T) -> String {
