@@ -436,7 +436,10 @@ async fn the_demo_source_has_data_for_windows_long_after_start() {
     let source = railway::Source::Generated(std::sync::Arc::new(demo::demo_project));
     let arch = source.architecture().await.unwrap();
     let later = railway::model::TimeWindow::last_minutes(pipeline::system_now() + 6 * 3600, 30);
-    let resources = source.resource_usage(&arch, later).await.unwrap();
+    let resources = source
+        .resource_usage(arch.services.len(), later)
+        .await
+        .unwrap();
     assert!(
         resources.services.values().all(|u| !u.cpu.is_empty()),
         "samples in the later window"
@@ -450,6 +453,9 @@ async fn the_demo_source_has_data_for_windows_long_after_start() {
 
     // A snapshot taken at start would have aged out of that window.
     let frozen = railway::Source::Static(Box::new(demo::demo_project(pipeline::system_now())));
-    let stale = frozen.resource_usage(&arch, later).await.unwrap();
+    let stale = frozen
+        .resource_usage(arch.services.len(), later)
+        .await
+        .unwrap();
     assert!(stale.services.values().all(|u| u.cpu.is_empty()));
 }

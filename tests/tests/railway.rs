@@ -406,7 +406,10 @@ async fn resource_usage_and_http_stats_for_every_service() {
     let (fake, client) = start(vec![shop()]).await;
     let source = Source::Live(client);
     let arch = source.architecture().await.unwrap();
-    let usage = source.resource_usage(&arch, window()).await.unwrap();
+    let usage = source
+        .resource_usage(arch.services.len(), window())
+        .await
+        .unwrap();
     assert_eq!(usage.sample_rate_seconds, 30);
     assert_eq!(usage.services.len(), 4);
     let api = &usage.services["api"];
@@ -819,7 +822,10 @@ async fn health_read_requests(n: usize) -> (u64, HttpReport) {
     let (fake, client) = start(vec![project_of(n)]).await;
     let source = Source::Live(client);
     let arch = source.architecture().await.unwrap();
-    source.resource_usage(&arch, window()).await.unwrap();
+    source
+        .resource_usage(arch.services.len(), window())
+        .await
+        .unwrap();
     let http = source.http_stats(&arch, window()).await.unwrap();
     assert_eq!(source.request_count(), fake.request_count());
     (source.request_count(), http)
@@ -1127,7 +1133,7 @@ async fn the_planned_health_read_cost_is_what_the_client_sends() {
         let mut monitored = arch.clone();
         monitored.services.truncate(arch.services.len() * 9 / 10);
         let (resources, http, _) = futures::try_join!(
-            client.resource_usage(&arch, window),
+            client.resource_usage(arch.services.len(), window),
             client.http_stats(&monitored, window),
             client.deployments(),
         )

@@ -225,12 +225,13 @@ pub(crate) async fn read_inputs(
             arch.environment.name
         )));
     }
-    let (architecture, ignored) = scope.services.apply(arch.clone());
-    // One request for every service's recent deployments: the suspect of each incident. Usage is
-    // read over the whole environment (`metrics` answers every service of it, ignored or not), so
-    // its time slices are planned for all of them.
+    // Usage is read over the whole environment (`metrics` answers every service of it, ignored
+    // or not), so its time slices are planned for all of them.
+    let environment_services = arch.services.len();
+    let (architecture, ignored) = scope.services.apply(arch);
+    // One request for every service's recent deployments: the suspect of each incident.
     let (resources, http, deployments) = futures::try_join!(
-        source.resource_usage(&arch, window),
+        source.resource_usage(environment_services, window),
         source.http_stats(&architecture, window),
         source.deployments(),
     )

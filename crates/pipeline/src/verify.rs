@@ -293,19 +293,18 @@ async fn run(deps: &Deps, ctx: Ctx<PrOpened>) -> Result<VerifyReport, inngest::E
     // 4. The same detection over the after window, and the comparison with the incident.
     let measured: Measured = step
         .run("measure", || async {
-            let (source, all) = deps
+            let (source, mut arch) = deps
                 .target_architecture(&req.project.id, &req.environment.id)
                 .await?;
-            // Only the fixed services' HTTP figures are read: at 2 000 services the whole
-            // environment's over two windows would be hundreds of requests. Usage stays
-            // environment-wide (`metrics` answers every service, so its slices are planned for
-            // all of them).
-            let mut arch = all.clone();
+            // Usage stays environment-wide (`metrics` answers every service, so its slices are
+            // planned for all of them); only the fixed services' HTTP figures are read: at 2 000
+            // services the whole environment's over two windows would be hundreds of requests.
+            let environment_services = arch.services.len();
             arch.services.retain(|s| req.service_ids.contains(&s.id));
             let (before_res, before_http, after_res, after_http) = futures::try_join!(
-                source.resource_usage(&all, req.window),
+                source.resource_usage(environment_services, req.window),
                 source.http_stats(&arch, req.window),
-                source.resource_usage(&all, after),
+                source.resource_usage(environment_services, after),
                 source.http_stats(&arch, after),
             )
             .map_err(step_error)?;

@@ -2,7 +2,7 @@
 //! client batches with (so the estimate cannot drift from what is sent), and whether a cron
 //! schedule fits a plan's hourly limit. Pure: `autofix doctor` reports it before any cycle runs.
 
-use crate::live::{plan_http_batches, sample_rate_seconds, usage_slices};
+use crate::live::{http_plan, http_services, usage_plan};
 use crate::model::{Architecture, TimeWindow};
 use crate::pacer::Plan;
 
@@ -29,8 +29,8 @@ pub struct HealthReadCost {
 impl HealthReadCost {
     /// The plan for `all` (the environment as read: what the architecture pages and the usage
     /// read cover) and `monitored` (after ignored services are left out: what HTTP figures are
-    /// read for) over a
-    /// window of `window_seconds`; `endpoint_rows` as the client's HTTP settings have it.
+    /// read for) over a window of `window_seconds`; `endpoint_rows` as the client's HTTP settings
+    /// have it.
     pub fn plan(
         all: &Architecture,
         monitored: &Architecture,
@@ -41,23 +41,14 @@ impl HealthReadCost {
             start: 0,
             end: window_seconds.max(1),
         };
-        let rate = sample_rate_seconds(window.seconds());
         let pages = |n: usize| n.div_ceil(ARCHITECTURE_PAGE);
-        let has_deployment: Vec<bool> = monitored
-            .services
-            .iter()
-            .filter(|s| !s.is_database)
-            .map(|s| s.latest_deployment.is_some())
-            .collect();
-        let buckets = (window.seconds() / rate.max(1)) as usize + 1;
         Self {
             architecture: pages(all.services.len())
                 .max(pages(all.volumes.len()))
                 .max(1),
             limits: 1,
-            // `metrics` answers every service of the environment, monitored or not.
-            usage: usage_slices(window, rate, 2 * all.services.len().max(1)).len(),
-            http: plan_http_batches(&has_deployment, buckets, endpoint_rows as usize).len(),
+            usage: usage_plan(window, all.services.len()).len(),
+            http: http_plan(&http_services(monitored), window, endpoint_rows).len(),
             deployments: 1,
             baselines_at_most: 1,
         }

@@ -82,6 +82,32 @@ pub fn plan_http_batches(
         .collect()
 }
 
+/// The usage read's time slices over `window` for an environment of `services` services (CPU and
+/// memory: two series each; `metrics` answers every service of the environment).
+pub(crate) fn usage_plan(window: TimeWindow, services: usize) -> Vec<TimeWindow> {
+    let rate = sample_rate_seconds(window.seconds());
+    usage_slices(window, rate, 2 * services.max(1))
+}
+
+/// The services HTTP stats are read for: every one that is not a database.
+pub(crate) fn http_services(arch: &Architecture) -> Vec<&Service> {
+    arch.services.iter().filter(|s| !s.is_database).collect()
+}
+
+/// The HTTP-stats requests for `services` over `window` (buckets at the window's sample rate).
+pub(crate) fn http_plan(
+    services: &[&Service],
+    window: TimeWindow,
+    endpoint_rows: u32,
+) -> Vec<HttpBatchPlan> {
+    let has_deployment: Vec<bool> = services
+        .iter()
+        .map(|s| s.latest_deployment.is_some())
+        .collect();
+    let buckets = (window.seconds() / sample_rate_seconds(window.seconds()).max(1)) as usize + 1;
+    plan_http_batches(&has_deployment, buckets, endpoint_rows as usize)
+}
+
 /// Time slices of the window such that one `metrics` request over `series` series (services ×
 /// measurements) stays within the points budget. Slice edges fall on sample boundaries.
 pub fn usage_slices(window: TimeWindow, rate: i64, series: usize) -> Vec<TimeWindow> {
@@ -200,22 +226,23 @@ impl RailwayClient {
         })
     }
 
-    /// CPU and memory of every service: limits once as scalars (one sample per service), usage
-    /// in as many time slices as the points budget needs (one up to ~125 services at 60 minutes).
+    /// CPU and memory of every service of the environment (`metrics` answers them all, ignored
+    /// or not; `environment_services` of them plan the slices): limits once as scalars (one
+    /// sample per service), usage in as many time slices as the points budget needs (one up to
+    /// ~125 services at 60 minutes).
     pub async fn resource_usage(
         &self,
-        arch: &Architecture,
+        environment_services: usize,
         window: TimeWindow,
     ) -> Result<ResourceReport, RailwayError> {
         use ops::environment_resource_metrics::MetricMeasurement as M;
         let rate = sample_rate_seconds(window.seconds());
-        let services = arch.services.len().max(1);
         let limits = self.metrics_series(
             vec![M::CPU_LIMIT, M::MEMORY_LIMIT_GB],
             window,
             window.seconds().max(1),
         );
-        let slices = usage_slices(window, rate, 2 * services);
+        let slices = usage_plan(window, environment_services);
         let usage =
             futures::future::try_join_all(slices.into_iter().map(|slice| {
                 self.metrics_series(vec![M::CPU_USAGE, M::MEMORY_USAGE_GB], slice, rate)
@@ -287,7 +314,7 @@ impl RailwayClient {
         arch: &Architecture,
         window: TimeWindow,
     ) -> Result<HttpReport, RailwayError> {
-        let services: Vec<&Service> = arch.services.iter().filter(|s| !s.is_database).collect();
+        let services = http_services(arch);
         if !self.http_metrics_unavailable.load(Ordering::Relaxed) {
             match self.http_stats_from_metrics(&services, window).await {
                 Err(RailwayError::FieldUnavailable { field, .. })
@@ -330,10 +357,6 @@ impl RailwayClient {
         services: &[&Service],
         window: TimeWindow,
     ) -> Result<HttpReport, RailwayError> {
-        let has_dep: Vec<bool> = services
-            .iter()
-            .map(|s| s.latest_deployment.is_some())
-            .collect();
         let shared = self.http_shared_vars(window);
         let mut report = HttpReport {
             window,
@@ -342,9 +365,7 @@ impl RailwayClient {
         // Batches are independent; the client's in-flight limit and pacer decide how many are
         // on the wire at once.
         let shared = &shared;
-        let buckets =
-            (window.seconds() / sample_rate_seconds(window.seconds()).max(1)) as usize + 1;
-        let batches = plan_http_batches(&has_dep, buckets, self.http_config.endpoint_rows as usize)
+        let batches = http_plan(services, window, self.http_config.endpoint_rows)
             .into_iter()
             .map(|plan| async move {
                 let batch_services: Vec<(&Service, bool)> = plan

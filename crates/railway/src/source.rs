@@ -81,14 +81,15 @@ impl Source {
         }
     }
 
-    /// CPU and memory of every service over `window`.
+    /// CPU and memory of every service of the environment over `window`; the live read plans its
+    /// time slices for `environment_services` (ignored services included: Railway answers them).
     pub async fn resource_usage(
         &self,
-        arch: &Architecture,
+        environment_services: usize,
         window: TimeWindow,
     ) -> Result<ResourceReport, RailwayError> {
         match self {
-            Self::Live(c) => c.resource_usage(arch, window).await,
+            Self::Live(c) => c.resource_usage(environment_services, window).await,
             #[cfg(feature = "test-support")]
             Self::Static(s) => Ok(slice_resources(&s.resources, window)),
             Self::Generated(g) => Ok(slice_resources(&g(window.end).resources, window)),
